@@ -31,36 +31,111 @@ class EnvVar:
 
 ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("ARCHIVE_BUCKET", "archive_bucket", ("fetcher",), True, "S3 bucket that receives the archive."),
-    EnvVar("ARCHIVE_PREFIX", "archive_prefix", ("fetcher",), False,
-           "Key prefix of the archive inside the bucket (default `invoices`)."),
-    EnvVar("LEDGER_TABLE", "ledger_table", ("lister", "fetcher"), True,
-           "DynamoDB table that records the state of every invoice."),
-    EnvVar("INVOICE_QUEUE_URL", "invoice_queue_url", ("lister",), True,
-           "SQS queue the lister sends one message per invoice to."),
-    EnvVar("DEAD_LETTER_QUEUE_URL", "dead_letter_queue_url", ("fetcher",), False,
-           "Where the fetcher sends a malformed message, with its reason; empty: let SQS redrive it."),
-    EnvVar("ACCOUNT_IDS", "account_ids", ("lister",), False,
-           "Comma-separated 12-digit account ids to archive (default: the account the lister runs in)."),
-    EnvVar("RECEIVER_ROLES", "receiver_roles", ("lister",), False,
-           "Comma-separated receiver roles (SELLER, RESELLER, BUYER); empty: no ReceiverRole filter."),
-    EnvVar("LOOKBACK_PERIODS", "lookback_periods", ("lister",), False,
-           "Billing periods before the last complete one that each scheduled run lists again (default 2)."),
-    EnvVar("INVOICING_REGION", "invoicing_region", ("lister", "fetcher"), False,
-           "Region of the AWS Invoicing API endpoint (default us-east-1)."),
-    EnvVar("LEASE_SECONDS", "lease_seconds", ("fetcher",), False,
-           "How long a fetcher's claim on an invoice lasts before another delivery may take it over."),
-    EnvVar("DOWNLOAD_ATTEMPTS", "download_attempts", ("fetcher",), False,
-           "Downloads tried per document, each with fresh pre-signed URLs, before the invoice is retried later."),
-    EnvVar("INVOICING_MAX_ATTEMPTS", "invoicing_max_attempts", ("lister", "fetcher"), False,
-           "SDK attempts per Invoicing API call (throttling and 5xx are retried with backoff and jitter)."),
-    EnvVar("MULTIPART_THRESHOLD_BYTES", "multipart_threshold_bytes", ("fetcher",), False,
-           "Documents larger than this are uploaded with a multipart upload (default 16 MiB)."),
-    EnvVar("SPOOL_DIRECTORY", "spool_directory", ("fetcher",), False,
-           "Where a document is spooled between download and upload (default: the system temp dir, /tmp)."),
-    EnvVar("DOCUMENT_HOST_SUFFIXES", "document_host_suffixes", ("fetcher",), False,
-           "Comma-separated host suffixes pre-signed URLs may point to (default `.amazonaws.com`)."),
-    EnvVar("ALLOW_LOOPBACK_DOCUMENT_URLS", "allow_loopback_document_urls", ("fetcher",), False,
-           "Local mode only: also accept http:// URLs on 127.0.0.1/localhost (the sandbox). Never set in AWS."),
+    EnvVar(
+        "ARCHIVE_PREFIX",
+        "archive_prefix",
+        ("fetcher",),
+        False,
+        "Key prefix of the archive inside the bucket (default `invoices`).",
+    ),
+    EnvVar(
+        "LEDGER_TABLE",
+        "ledger_table",
+        ("lister", "fetcher"),
+        True,
+        "DynamoDB table that records the state of every invoice.",
+    ),
+    EnvVar(
+        "INVOICE_QUEUE_URL",
+        "invoice_queue_url",
+        ("lister",),
+        True,
+        "SQS queue the lister sends one message per invoice to.",
+    ),
+    EnvVar(
+        "DEAD_LETTER_QUEUE_URL",
+        "dead_letter_queue_url",
+        ("fetcher",),
+        False,
+        "Where the fetcher sends a malformed message, with its reason; empty: let SQS redrive it.",
+    ),
+    EnvVar(
+        "ACCOUNT_IDS",
+        "account_ids",
+        ("lister",),
+        False,
+        "Comma-separated 12-digit account ids to archive (default: the account the lister runs in).",
+    ),
+    EnvVar(
+        "RECEIVER_ROLES",
+        "receiver_roles",
+        ("lister",),
+        False,
+        "Comma-separated receiver roles (SELLER, RESELLER, BUYER); empty: no ReceiverRole filter.",
+    ),
+    EnvVar(
+        "LOOKBACK_PERIODS",
+        "lookback_periods",
+        ("lister",),
+        False,
+        "Billing periods before the last complete one that each scheduled run lists again (default 2).",
+    ),
+    EnvVar(
+        "INVOICING_REGION",
+        "invoicing_region",
+        ("lister", "fetcher"),
+        False,
+        "Region of the AWS Invoicing API endpoint (default us-east-1).",
+    ),
+    EnvVar(
+        "LEASE_SECONDS",
+        "lease_seconds",
+        ("fetcher",),
+        False,
+        "How long a fetcher's claim on an invoice lasts before another delivery may take it over.",
+    ),
+    EnvVar(
+        "DOWNLOAD_ATTEMPTS",
+        "download_attempts",
+        ("fetcher",),
+        False,
+        "Downloads tried per document, each with fresh pre-signed URLs, before the invoice is retried later.",
+    ),
+    EnvVar(
+        "INVOICING_MAX_ATTEMPTS",
+        "invoicing_max_attempts",
+        ("lister", "fetcher"),
+        False,
+        "SDK attempts per Invoicing API call (throttling and 5xx are retried with backoff and jitter).",
+    ),
+    EnvVar(
+        "MULTIPART_THRESHOLD_BYTES",
+        "multipart_threshold_bytes",
+        ("fetcher",),
+        False,
+        "Documents larger than this are uploaded with a multipart upload (default 16 MiB).",
+    ),
+    EnvVar(
+        "SPOOL_DIRECTORY",
+        "spool_directory",
+        ("fetcher",),
+        False,
+        "Where a document is spooled between download and upload (default: the system temp dir, /tmp).",
+    ),
+    EnvVar(
+        "DOCUMENT_HOST_SUFFIXES",
+        "document_host_suffixes",
+        ("fetcher",),
+        False,
+        "Comma-separated host suffixes pre-signed URLs may point to (default `.amazonaws.com`).",
+    ),
+    EnvVar(
+        "ALLOW_LOOPBACK_DOCUMENT_URLS",
+        "allow_loopback_document_urls",
+        ("fetcher",),
+        False,
+        "Local mode only: also accept http:// URLs on 127.0.0.1/localhost (the sandbox). Never set in AWS.",
+    ),
 )
 
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
@@ -151,7 +226,9 @@ def load_settings(environ: Mapping[str, str] | None = None, *, function: Functio
             problems.append(f"{name}: {error['msg']}")
         raise ConfigError("invalid configuration: " + "; ".join(problems)) from None
     if function is not None:
-        missing = [v.name for v in ENV_VARS if v.required and function in v.functions and not raw.get(v.field)]
+        missing = [
+            v.name for v in ENV_VARS if v.required and function in v.functions and not raw.get(v.field)
+        ]
         if missing:
             raise ConfigError(f"missing configuration for the {function}: set {', '.join(missing)}")
     return settings
