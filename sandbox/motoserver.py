@@ -1,0 +1,188 @@
+"""moto in server mode on loopback, wrapped in a WSGI middleware that records every request.
+
+Tests count what the code under test did, e.g. ``moto.requests.count(service="s3", operation="PutObject")``.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+from werkzeug.serving import make_server
+
+CREDENTIAL = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
+Environ = dict[str, Any]
+StartResponse = Callable[..., Any]
+WsgiApp = Callable[[Environ, StartResponse], Iterable[bytes]]
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One request moto received. ``operation`` is the X-Amz-Target / Action, or derived for S3."""
+
+    method: str
+    service: str
+    operation: str
+    path: str
+    query: tuple[str, ...]
+    bucket: str | None = None
+    key: str | None = None
+
+
+class RequestLog:
+    """A thread-safe list of `RequestRecord`."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._records: list[RequestRecord] = []
+
+    def append(self, record: RequestRecord) -> None:
+        with self._lock:
+            self._records.append(record)
+
+    def __iter__(self) -> Any:
+        return iter(self.records())
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._records)
+
+    def records(self) -> list[RequestRecord]:
+        with self._lock:
+            return list(self._records)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._records.clear()
+
+    def filter(
+        self, service: str | None = None, method: str | None = None, operation: str | None = None
+    ) -> list[RequestRecord]:
+        return [
+            r
+            for r in self.records()
+            if (service is None or r.service == service)
+            and (method is None or r.method == method)
+            and (operation is None or r.operation == operation)
+        ]
+
+    def count(
+        self, service: str | None = None, method: str | None = None, operation: str | None = None
+    ) -> int:
+        return len(self.filter(service, method, operation))
+
+
+def describe_request(environ: Environ) -> RequestRecord:
+    """Classify one WSGI request by service (SigV4 credential scope) and operation."""
+    method = str(environ.get("REQUEST_METHOD", "GET"))
+    path = str(environ.get("PATH_INFO", "/"))
+    query = parse_qs(str(environ.get("QUERY_STRING", "")), keep_blank_values=True)
+    auth = str(environ.get("HTTP_AUTHORIZATION", "")) or " ".join(query.get("X-Amz-Credential", []))
+    match = CREDENTIAL.search(auth) or re.search(r"^[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request", auth)
+    service = match.group(1) if match else "unknown"
+    target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
+    if target:
+        operation = target.rsplit(".", 1)[-1]
+    elif "Action" in query:
+        operation = query["Action"][0]
+    else:
+        operation = ""
+    bucket = key = None
+    if service == "s3":
+        parts = path.lstrip("/").split("/", 1)
+        bucket = unquote(parts[0]) or None
+        key = unquote(parts[1]) if len(parts) > 1 and parts[1] else None
+        operation = operation or s3_operation(method, key is not None, set(query), environ)
+    return RequestRecord(method, service, operation, path, tuple(sorted(query)), bucket, key)
+
+
+def s3_operation(method: str, has_key: bool, query: set[str], environ: Environ) -> str:
+    """The S3 API operation name for the common object and bucket calls."""
+    if has_key:
+        if "uploadId" in query:
+            return {
+                "PUT": "UploadPart",
+                "POST": "CompleteMultipartUpload",
+                "DELETE": "AbortMultipartUpload",
+                "GET": "ListParts",
+            }.get(method, method)
+        if "uploads" in query:
+            return "CreateMultipartUpload"
+        if "tagging" in query:
+            return {"PUT": "PutObjectTagging", "GET": "GetObjectTagging"}.get(method, "DeleteObjectTagging")
+        if method == "PUT" and "HTTP_X_AMZ_COPY_SOURCE" in environ:
+            return "CopyObject"
+        return {"PUT": "PutObject", "GET": "GetObject", "HEAD": "HeadObject", "DELETE": "DeleteObject"}.get(
+            method, method
+        )
+    if environ.get("PATH_INFO", "/") == "/":
+        return "ListBuckets" if method == "GET" else method
+    if method == "GET":
+        return "ListObjectsV2" if "list-type" in query else "ListObjects" if not query else "GetBucket"
+    if method == "POST" and "delete" in query:
+        return "DeleteObjects"
+    return {"PUT": "CreateBucket", "HEAD": "HeadBucket", "DELETE": "DeleteBucket"}.get(method, method)
+
+
+class RecordingMiddleware:
+    def __init__(self, app: WsgiApp, log: RequestLog) -> None:
+        self.app = app
+        self.log = log
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        if not str(environ.get("PATH_INFO", "")).startswith("/moto-api"):
+            self.log.append(describe_request(environ))
+        return self.app(environ, start_response)
+
+
+class MotoServer:
+    """moto's WSGI app on ``host:port`` (0 = a free port) in a background thread, quietly."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+
+        class QuietHandler(MotoRequestHandler):
+            def log(self, *args: Any) -> None:  # never print request lines (pre-signed URLs)
+                return
+
+        self.requests = RequestLog()
+        app = RecordingMiddleware(DomainDispatcherApplication(create_backend_app), self.requests)
+        self._server = make_server(host, port, app, threaded=True, request_handler=QuietHandler)
+        self.port = int(self._server.server_port)
+        self.url = f"http://{host}:{self.port}"
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> MotoServer:
+        self._thread = threading.Thread(target=self._server.serve_forever, name="moto-server", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join()
+            self._thread = None
+        self._server.server_close()
+
+    def reset_state(self) -> None:
+        """Forget every bucket, queue and table (moto's state is per process, shared by servers)."""
+        from moto.moto_api._internal.models import moto_api_backend
+
+        moto_api_backend.reset()
+
+    def __enter__(self) -> MotoServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
