@@ -117,7 +117,7 @@ class InvoicingEmulator:
 
     def start(self) -> InvoicingEmulator:
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="invoicing-emulator", daemon=True
+            target=self._server.serve_forever, args=(0.05,), name="invoicing-emulator", daemon=True
         )
         self._thread.start()
         return self
@@ -283,6 +283,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.server.track(self.connection, True)
 
     def finish(self) -> None:

@@ -162,7 +162,9 @@ class MotoServer:
         self._thread: threading.Thread | None = None
 
     def start(self) -> MotoServer:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="moto-server", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="moto-server", daemon=True
+        )
         self._thread.start()
         return self
 
