@@ -51,7 +51,9 @@ def test_max_results_out_of_range(unchecked: Any, max_results: int) -> None:
         ({**by_period(2026, 9, ReceiverRole="OWNER")}, "Filter.ReceiverRole"),
     ],
 )
-def test_shape_violations_are_reported_per_field(unchecked: Any, request_body: dict[str, Any], field: str) -> None:
+def test_shape_violations_are_reported_per_field(
+    unchecked: Any, request_body: dict[str, Any], field: str
+) -> None:
     # Given a request that breaks the input shape (enum, required member, range)
     # When it is sent
     with pytest.raises(unchecked.exceptions.ValidationException) as caught:
@@ -74,7 +76,9 @@ def test_billing_period_and_time_interval_are_mutually_exclusive(sandbox: Sandbo
     request = by_period(2026, 9)
     request["Filter"]["TimeInterval"] = {"StartDate": utc(2026, 10, 1), "EndDate": utc(2026, 10, 20)}
     # When it is sent / Then reason mutualExclusionError
-    assert _validation(lambda: invoicing().list_invoice_summaries(**request))["reason"] == "mutualExclusionError"
+    assert (
+        _validation(lambda: invoicing().list_invoice_summaries(**request))["reason"] == "mutualExclusionError"
+    )
 
 
 def test_start_must_be_before_end(sandbox: Sandbox) -> None:
@@ -93,7 +97,9 @@ def test_start_must_be_before_end(sandbox: Sandbox) -> None:
         (utc(2026, 2, 1), utc(2026, 3, 2), False),  # February has 28 days
     ],
 )
-def test_without_receiver_role_interval_lasts_at_most_a_month(sandbox: Sandbox, start: Any, end: Any, ok: bool) -> None:
+def test_without_receiver_role_interval_lasts_at_most_a_month(
+    sandbox: Sandbox, start: Any, end: Any, ok: bool
+) -> None:
     # Given an interval of about a month, without ReceiverRole
     client = invoicing()
     # When listing / Then it is accepted only up to the days in the start month
@@ -108,9 +114,15 @@ def test_with_receiver_role_interval_spans_up_to_five_years(sandbox: Sandbox) ->
     # Given ReceiverRole BUYER
     client = invoicing()
     # When the interval spans 18 months, or more than 5 years
-    long = client.list_invoice_summaries(**by_interval(utc(2025, 6, 1), utc(2026, 12, 1), ReceiverRole="BUYER"))
+    long = client.list_invoice_summaries(
+        **by_interval(utc(2025, 6, 1), utc(2026, 12, 1), ReceiverRole="BUYER")
+    )
     # Then 18 months is fine (and finds every BUYER invoice of the account) but 5 years and a day is not
-    buyers = {i.invoice_id for i in sandbox.dataset.invoices if i.account_id == ACCOUNT and i.receiver_role == "BUYER"}
+    buyers = {
+        i.invoice_id
+        for i in sandbox.dataset.invoices
+        if i.account_id == ACCOUNT and i.receiver_role == "BUYER"
+    }
     assert {s["InvoiceId"] for s in long["InvoiceSummaries"]} == buyers
     with pytest.raises(client.exceptions.ValidationException, match="5 years"):
         client.list_invoice_summaries(**by_interval(utc(2025, 6, 1), utc(2030, 6, 2), ReceiverRole="BUYER"))
@@ -135,7 +147,9 @@ def test_receiver_role_from_2025_06_is_accepted(sandbox: Sandbox) -> None:
 
 def test_tampered_or_foreign_next_token_is_rejected(make_sandbox: Callable[..., Sandbox]) -> None:
     # Given a NextToken from one query
-    make_sandbox(generate(seed=3, accounts=[ACCOUNT], periods=[(2026, 9), (2026, 10)], invoices_per_account_period=5))
+    make_sandbox(
+        generate(seed=3, accounts=[ACCOUNT], periods=[(2026, 9), (2026, 10)], invoices_per_account_period=5)
+    )
     client = invoicing()
     token = client.list_invoice_summaries(**by_period(2026, 9), MaxResults=2)["NextToken"]
     # When it is altered, or used for another query
@@ -195,7 +209,10 @@ def test_requests_need_a_sigv4_authorization_header(sandbox: Sandbox) -> None:
     basic = _post(str(sandbox.invoicing_url), "Invoicing.GetInvoicePDF", {"InvoiceId": "x"}, "Basic dXNlcg==")
     good = _post(str(sandbox.invoicing_url), "Invoicing.GetInvoicePDF", {"InvoiceId": "x"})
     # Then only the last reaches the operation (which answers 404 for the unknown invoice)
-    assert (missing.status, missing.json()["__type"].rsplit("#")[-1]) == (400, "MissingAuthenticationTokenException")
+    assert (missing.status, missing.json()["__type"].rsplit("#")[-1]) == (
+        400,
+        "MissingAuthenticationTokenException",
+    )
     assert (basic.status, basic.json()["__type"].rsplit("#")[-1]) == (400, "IncompleteSignatureException")
     assert good.status == 404
     assert good.headers["x-amzn-ErrorType"] == "ResourceNotFoundException"
