@@ -1,0 +1,48 @@
+#!/usr/bin/env python3
+"""CDK app: `npx --no-install cdk synth` / `cdk deploy -c key=value`. Works offline, without credentials."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# The functions' package (`archiver`) lives in functions/; importable without `pip install -e .` too.
+_FUNCTIONS = str(Path(__file__).resolve().parent / "functions")
+if _FUNCTIONS not in sys.path:
+    sys.path.insert(0, _FUNCTIONS)
+
+import aws_cdk as cdk  # noqa: E402
+from cdk_nag import AwsSolutionsChecks  # noqa: E402
+
+from infra.settings import DeployConfigError, load_deploy_settings  # noqa: E402
+from infra.stack import InvoiceArchiverStack  # noqa: E402
+
+
+def build_app(app: cdk.App) -> InvoiceArchiverStack:
+    """Add the stack, configured from the app's context, and cdk-nag's AwsSolutions checks."""
+    settings = load_deploy_settings(app.node)
+    stack = InvoiceArchiverStack(
+        app,
+        settings.stack_name,
+        settings=settings,
+        # Region from context (default us-east-1, where the Invoicing API lives); account only if
+        # given: no credentials or STS lookup are needed to synthesize.
+        env=cdk.Environment(account=settings.account or None, region=settings.region),
+    )
+    # cdk-nag v3 is a policy-validation plugin: any unacknowledged finding fails the synth.
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))
+    return stack
+
+
+def main() -> None:
+    app = cdk.App()
+    try:
+        build_app(app)
+    except DeployConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    app.synth()
+
+
+if __name__ == "__main__":
+    main()
