@@ -14,7 +14,7 @@ ACCOUNT = "123456789012"
 
 def invoicing(**config: Any) -> Any:
     """An unmodified boto3 invoicing client; retries off unless asked, so faults surface."""
-    retries = config.pop("retries", {"mode": "standard", "max_attempts": 1})
+    retries = config.pop("retries", {"mode": "standard", "total_max_attempts": 1})
     return boto3.client("invoicing", config=Config(retries=retries, **config))
 
 
