@@ -20,7 +20,8 @@ def test_throttle_rate_raises_throttling_exception(make_sandbox: Callable[..., S
     with pytest.raises(client.exceptions.ThrottlingException) as caught:
         client.list_invoice_summaries(**by_period(2026, 9))
     assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
-    assert box.emulator is not None and box.emulator.stats.throttled == 1
+    assert box.emulator is not None
+    assert box.emulator.stats.throttled == 1
 
 
 def test_standard_retry_mode_retries_throttling(make_sandbox: Callable[..., Sandbox]) -> None:
@@ -45,7 +46,8 @@ def test_error_rate_raises_internal_server_exception_with_retry_after(
         client.get_invoice_pdf(InvoiceId=box.dataset.invoices[0].invoice_id)
     assert caught.value.response["retryAfterSeconds"] == 7
     assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
-    assert box.emulator is not None and box.emulator.stats.errors_5xx == 1
+    assert box.emulator is not None
+    assert box.emulator.stats.errors_5xx == 1
 
 
 def test_tps_limit_throttles_calls_above_the_limit(make_sandbox: Callable[..., Sandbox]) -> None:
@@ -76,7 +78,8 @@ def test_expired_url_rate_hands_out_expired_urls(make_sandbox: Callable[..., San
     response = urllib3.request("GET", pdf["DocumentUrl"], retries=False)
     assert response.status == 403
     assert b"Request has expired" in response.data
-    assert box.emulator is not None and box.emulator.stats.expired_urls == 1
+    assert box.emulator is not None
+    assert box.emulator.stats.expired_urls == 1
 
 
 @pytest.mark.parametrize(
