@@ -190,3 +190,13 @@ def test_large_document_download_over_http(make_sandbox: Callable[..., Sandbox])
     size = sum(len(chunk) for chunk in response.stream(1 << 20))
     # Then the full Content-Length arrives
     assert size == int(response.headers["Content-Length"]) == 64 << 20
+
+
+def test_issued_urls_and_signatures_are_recorded(sandbox: Sandbox) -> None:
+    # Given / When a GetInvoicePDF call
+    pdf = invoicing().get_invoice_pdf(InvoiceId=sandbox.dataset.invoices[0].invoice_id)["InvoicePDF"]
+    # Then its URL and signature are recorded, so tests can grep logs for leaks
+    assert sandbox.emulator is not None
+    assert pdf["DocumentUrl"] in sandbox.emulator.issued_urls
+    signature = dict(parse_qsl(urlsplit(pdf["DocumentUrl"]).query))["X-Amz-Signature"]
+    assert signature in sandbox.emulator.issued_signatures
