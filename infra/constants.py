@@ -9,6 +9,10 @@ DEFAULT_STACK_NAME: Final = "InvoiceArchiver"
 # The Invoicing API lives in us-east-1, so that is where the stack goes unless told otherwise.
 DEFAULT_REGION: Final = "us-east-1"
 
+# The newest Python runtime both CDK's lambda.Runtime and the Powertools V3 layer support (cdk-nag's
+# AwsSolutions-L1 also requires the newest runtime of the family).
+PYTHON_RUNTIME: Final = "python3.14"
+
 # Powertools for AWS Lambda (Python) V3, the layer AWS publishes (it bundles pydantic v2 and the
 # X-Ray SDK: the layer is built with the `[all]` extras; boto3 comes from the Lambda runtime).
 POWERTOOLS_LAYER_ACCOUNT: Final = "017000801446"

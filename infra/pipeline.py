@@ -28,6 +28,7 @@ from infra.constants import (
     INVOICE_QUEUE_RETENTION_DAYS,
     LAMBDA_TMP_DIR,
     POWERTOOLS_LAYER_ARN_FORMAT,
+    PYTHON_RUNTIME,
 )
 from infra.environment import function_environment
 from infra.nag import acknowledge, arn_finding
@@ -101,14 +102,14 @@ class Pipeline(Construct):
             ),
         )
 
-        runtime = lambda_.Runtime(settings.python_runtime, lambda_.RuntimeFamily.PYTHON)
+        runtime = lambda_.Runtime.PYTHON_3_14
         layer = lambda_.LayerVersion.from_layer_version_arn(
             self,
             "PowertoolsLayer",
             powertools_layer_arn(
                 partition=stack.partition,
                 region=stack.region,
-                python_runtime=settings.python_runtime,
+                python_runtime=PYTHON_RUNTIME,
                 version=settings.powertools_layer_version,
             ),
         )

@@ -50,7 +50,6 @@ LOG_RETENTION_DAYS: tuple[int, ...] = (
     3288,
     3653,
 )
-PYTHON_RUNTIMES = Literal["python3.12", "python3.13", "python3.14"]
 ARCHIVE_STORAGE_CLASSES = Literal["GLACIER_INSTANT_RETRIEVAL", "GLACIER", "DEEP_ARCHIVE"]
 
 _SCHEDULE = re.compile(r"^(cron\(\S+( \S+){5}\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\))$")
@@ -96,7 +95,6 @@ class DeploySettings(BaseModel):
     schedule_max_event_age_hours: int = Field(default=6, ge=1, le=24)
 
     # Functions
-    python_runtime: PYTHON_RUNTIMES = "python3.14"
     powertools_layer_version: int = Field(default=38, ge=1)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_retention_days: int = 90
@@ -183,10 +181,14 @@ class DeploySettings(BaseModel):
 
     @property
     def effective_lease_seconds(self) -> int:
-        """LEASE_SECONDS: the functions' default, raised to the fetcher's timeout if that is longer."""
+        """LEASE_SECONDS: as set, or derived (a claim must outlive one invocation, not a redelivery)."""
         if self.lease_seconds is not None:
             return self.lease_seconds
-        return max(_FUNCTION_DEFAULTS.lease_seconds, self.fetcher_timeout_seconds)
+        # The functions' default (900 s), kept between the fetcher's timeout and the visibility timeout.
+        return max(
+            self.fetcher_timeout_seconds,
+            min(_FUNCTION_DEFAULTS.lease_seconds, self.visibility_timeout_seconds),
+        )
 
     @property
     def visibility_timeout_seconds(self) -> int:
@@ -229,10 +231,13 @@ def load_deploy_settings(node: _ContextSource) -> DeploySettings:
     except ValidationError as exc:
         raise DeployConfigError(_describe(exc)) from None
     try:
-        Settings(account_ids=settings.account_ids, **settings.function_values())
+        parsed = Settings(account_ids=settings.account_ids, **settings.function_values())
     except ValidationError as exc:
         raise DeployConfigError(_describe(exc)) from None
-    return settings
+    # Keep the functions' normalized form (upper-case roles, de-duplicated accounts).
+    return settings.model_copy(
+        update={"account_ids": parsed.account_ids, "receiver_roles": parsed.receiver_roles}
+    )
 
 
 def _describe(exc: ValidationError) -> str:

@@ -1,0 +1,111 @@
+"""Deployment settings: cdk.json and -c values are validated, and a bad one names its key."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from infra_synth import REPO_ROOT, cdk_json_context
+
+from app import build_app
+from archiver.config import Settings
+from infra.settings import LOG_RETENTION_DAYS, DeployConfigError, DeploySettings, load_deploy_settings
+
+
+class Context:
+    """Stands in for a construct node: what `-c key=value` / cdk.json would hold."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.values = values
+
+    def try_get_context(self, key: str) -> Any:
+        return self.values.get(key)
+
+
+def test_cdk_json_lists_every_setting_with_the_models_default() -> None:
+    # Given cdk.json's context and the settings model
+    context = cdk_json_context()
+    defaults = DeploySettings()
+    # Then cdk.json documents every key (lease_seconds is derived unless set) with the model's default
+    keys = set(DeploySettings.model_fields) - {"lease_seconds"}
+    assert keys <= set(context)
+    for key in keys:
+        value = getattr(defaults, key)
+        assert context[key] == (list(value) if isinstance(value, tuple) else value), key
+
+
+def test_function_defaults_come_from_the_functions_settings() -> None:
+    # Given the functions' own defaults, Then the stack's defaults are the same values
+    functions, stack = Settings(), DeploySettings()
+    assert stack.archive_prefix == functions.archive_prefix
+    assert stack.lookback_periods == functions.lookback_periods
+    assert stack.effective_lease_seconds == functions.lease_seconds
+    assert stack.document_host_suffixes == functions.document_host_suffixes
+
+
+def test_command_line_strings_are_parsed() -> None:
+    # Given values as `-c key=value` passes them (strings)
+    settings = load_deploy_settings(
+        Context(
+            {
+                "account_ids": "111111111111, 222222222222",
+                "receiver_roles": "seller",
+                "kms_enabled": "true",
+                "fetcher_timeout_seconds": "120",
+                "alarm_email": "ops@example.com",
+            }
+        )
+    )
+    # Then they are typed
+    assert settings.account_ids == ("111111111111", "222222222222")
+    assert settings.receiver_roles == ("SELLER",)
+    assert settings.kms_enabled is True
+    assert settings.fetcher_timeout_seconds == 120
+    assert settings.visibility_timeout_seconds == 720
+    assert settings.effective_lease_seconds == 720
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("fetcher_timeout_seconds", "five minutes", "valid integer"),
+        ("fetcher_timeout_seconds", "1200", "less than or equal to 900"),
+        ("fetcher_max_concurrency", "1", "greater than or equal to 2"),
+        ("account_ids", "12345", "not 12-digit account ids"),
+        ("receiver_roles", "OWNER", "unknown receiver roles"),
+        ("archive_prefix", "../x", "without '..'"),
+        ("schedule_expression", "every month", "EventBridge expression"),
+        ("log_retention_days", "100", "CloudWatch Logs"),
+        ("alarm_email", "not-an-address", "e-mail address"),
+        ("lifecycle_infrequent_access_days", "10", "30 days"),
+        ("lifecycle_archive_days", "100", "at least 30 days after"),
+        ("lease_seconds", "60", "at least fetcher_timeout_seconds"),
+        ("lease_seconds", "5000", "visibility timeout"),
+        ("kms_enabled", "maybe", "valid boolean"),
+        ("region", "Europe", "pattern"),
+        ("account", "12", "12-digit"),
+        ("lookback_periods", "99", "less than or equal to 60"),
+    ],
+)
+def test_a_bad_context_value_fails_with_a_message_naming_the_key(key: str, value: str, message: str) -> None:
+    # Given one bad value
+    # When the app is built from the context
+    with pytest.raises(DeployConfigError) as caught:
+        build_app(cdk.App(context={**cdk_json_context(), key: value}))
+    # Then the synth stops, naming the key and the problem
+    assert f"context key '{key}'" in str(caught.value)
+    assert message in str(caught.value)
+
+
+def test_log_retention_choices_are_all_mapped() -> None:
+    from infra.pipeline import _RETENTION
+
+    assert set(_RETENTION) == set(LOG_RETENTION_DAYS)
+
+
+def test_cdk_json_runs_the_app_from_the_venv_and_writes_cdk_out() -> None:
+    config = json.loads((REPO_ROOT / "cdk.json").read_text())
+    assert config["app"] == ".venv/bin/python app.py"
+    assert config["output"] == "cdk.out"
