@@ -55,7 +55,8 @@ def scheduled_event(now: datetime) -> dict[str, Any]:
 
 
 def _invoke_fetcher(event: dict[str, Any]) -> dict[str, Any]:
-    return fetcher.handler(event, LocalContext("invoice-archiver-fetcher"))
+    response: dict[str, Any] = fetcher.handler(event, LocalContext("invoice-archiver-fetcher"))
+    return response
 
 
 def _dlq_depth(url: str) -> int:
