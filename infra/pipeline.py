@@ -218,6 +218,10 @@ class Pipeline(Construct):
             logging_format=lambda_.LoggingFormat.JSON,
             tracing=lambda_.Tracing.ACTIVE,
         )
+        cfn_function = fn.node.default_child
+        assert isinstance(cfn_function, lambda_.CfnFunction)
+        # CDK lists the role in DependsOn although Fn::GetAtt already orders it: cfn-lint W3005, harmless.
+        cfn_function.add_metadata("cfn-lint", {"config": {"ignore_checks": ["W3005"]}})
         self._add_statements(
             fn,
             function,
