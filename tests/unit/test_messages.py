@@ -1,0 +1,173 @@
+"""archiver.models.messages: the SQS message between lister and fetcher, and the URL guard."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from archiver.models.messages import InvoiceMessage, contains_url
+from archiver.models.period import BillingPeriod
+
+from .factories import ACCOUNT, FULLWIDTH_ACCOUNT, OTHER_ACCOUNT, MessageFactory
+
+
+def test_valid_message(make_message: MessageFactory) -> None:
+    # Given the fields of one invoice
+    message = make_message()
+
+    # Then it validates, with version 1 and its period typed
+    assert message.version == 1
+    assert message.account_id == ACCOUNT
+    assert message.period == BillingPeriod(2025, 6)
+
+
+def test_json_round_trip_is_lossless(make_message: MessageFactory) -> None:
+    # Given a message whose summary holds nested values and unicode
+    message = make_message(
+        invoice_id="INV/2025 ü-1",
+        summary={
+            "AccountId": ACCOUNT,
+            "InvoiceId": "INV/2025 ü-1",
+            "BaseCurrencyAmount": {"TotalAmount": "12.30", "CurrencyCode": "EUR"},
+            "BillSourceAccounts": [ACCOUNT, OTHER_ACCOUNT],
+        },
+    )
+
+    # When serialised as the SQS body and read back (as the fetcher's Json[...] model does)
+    body = message.model_dump_json()
+    again = InvoiceMessage.model_validate_json(body)
+
+    # Then nothing is lost and the body is plain JSON with the expected keys
+    assert again == message
+    assert set(json.loads(body)) == {"version", "account_id", "invoice_id", "billing_period", "summary"}
+
+
+@pytest.mark.parametrize("account", ["12345678901", "1234567890123", "12345678901a", "", " 123456789012"])
+def test_account_id_must_be_twelve_digits(make_message: MessageFactory, account: str) -> None:
+    with pytest.raises(ValidationError, match="account_id"):
+        make_message(account_id=account)
+
+
+@pytest.mark.parametrize("period", ["2025-13", "2025-00", "2025-1", "2025/06", "202506", "2025-06-01", ""])
+def test_billing_period_must_be_yyyy_mm(make_message: MessageFactory, period: str) -> None:
+    with pytest.raises(ValidationError, match="billing_period"):
+        make_message(billing_period=period)
+
+
+def test_summary_invoice_id_must_match(make_message: MessageFactory) -> None:
+    # Given a summary about another invoice, When built, Then refused
+    summary = {"AccountId": ACCOUNT, "InvoiceId": "OTHER"}
+    with pytest.raises(ValidationError, match=r"summary.InvoiceId does not match invoice_id"):
+        make_message(invoice_id="INV-1", summary=summary)
+
+
+def test_summary_account_id_must_match(make_message: MessageFactory) -> None:
+    summary = {"AccountId": OTHER_ACCOUNT, "InvoiceId": "INV-1"}
+    with pytest.raises(ValidationError, match=r"summary.AccountId does not match account_id"):
+        make_message(invoice_id="INV-1", summary=summary)
+
+
+def test_summary_without_ids_is_refused(make_message: MessageFactory) -> None:
+    with pytest.raises(ValidationError, match="does not match"):
+        make_message(summary={})
+
+
+@pytest.mark.parametrize("bad", ["\n", "\r", "\t", "\x00", "\x1b[31m", "\x7f"])
+def test_invoice_id_with_control_characters_is_refused(make_message: MessageFactory, bad: str) -> None:
+    # Given an invoice id with a control character (log injection, key confusion)
+    invoice_id = f"INV{bad}1"
+
+    # When built, Then refused
+    with pytest.raises(ValidationError, match="control characters"):
+        make_message(invoice_id=invoice_id)
+
+
+def test_invoice_id_allows_printable_unicode(make_message: MessageFactory) -> None:
+    assert make_message(invoice_id="Facture n° 12/2025 — é 😀").invoice_id == "Facture n° 12/2025 — é 😀"
+
+
+@pytest.mark.parametrize("invoice_id", ["", "x" * 1025])
+def test_invoice_id_length_is_bounded(make_message: MessageFactory, invoice_id: str) -> None:
+    with pytest.raises(ValidationError, match="invoice_id"):
+        make_message(invoice_id=invoice_id)
+
+
+def test_invoice_id_of_maximum_length_is_accepted(make_message: MessageFactory) -> None:
+    assert len(make_message(invoice_id="x" * 1024).invoice_id) == 1024
+
+
+def test_unknown_version_and_fields_are_refused(make_message: MessageFactory) -> None:
+    with pytest.raises(ValidationError, match="version"):
+        make_message(version=2)
+    with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
+        make_message(url="https://example.test/")
+
+
+def test_message_is_frozen(make_message: MessageFactory) -> None:
+    message = make_message()
+    with pytest.raises(ValidationError, match="frozen"):
+        message.invoice_id = "other"  # type: ignore[misc]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: InvoiceMessage patterns use \\d, which pydantic's Rust regex matches for any Unicode digit",
+)
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"account_id": FULLWIDTH_ACCOUNT},
+        {"billing_period": "".join(chr(0xFF10 + int(d)) for d in "2025") + "-06"},
+    ],
+    ids=["account_id", "billing_period"],
+)
+def test_ids_reject_non_ascii_digits(make_message: MessageFactory, overrides: dict[str, str]) -> None:
+    # Given an account id or period written with fullwidth digits, When built, Then refused
+    with pytest.raises(ValidationError):
+        make_message(**overrides)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: the control-character check covers C0 and DEL only, not C1 controls (U+0080-U+009F)",
+)
+@pytest.mark.parametrize("bad", ["\x85", "\x9b31m"], ids=["NEL", "CSI"])
+def test_invoice_id_with_c1_control_characters_is_refused(make_message: MessageFactory, bad: str) -> None:
+    # Given U+0085 (NEXT LINE, a line break to str.splitlines and many log viewers) or U+009B (CSI)
+    with pytest.raises(ValidationError, match="control characters"):
+        make_message(invoice_id=f"INV{bad}1")
+
+
+# --- contains_url ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "https://bucket.s3.amazonaws.com/doc.pdf?X-Amz-Signature=abc",
+        "see http://example.test",
+        "HTTPS://EXAMPLE.TEST/",
+        {"a": {"b": ["x", ("y", "https://z.test")]}},
+        ["ok", {"Url": "http://127.0.0.1:8080/x"}],
+    ],
+)
+def test_contains_url_finds_urls_at_any_depth(value: Any) -> None:
+    assert contains_url(value) is True
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "EUINGB25-123456",
+        "s3://bucket/key",
+        "https:/not-a-url",
+        {"AccountId": ACCOUNT, "Amount": 12, "Nested": [None, 1.5, True]},
+        [],
+        None,
+    ],
+)
+def test_contains_url_ignores_non_urls(value: Any) -> None:
+    assert contains_url(value) is False
