@@ -1,0 +1,173 @@
+"""archiver.logic.listing: boto3 summaries made plain JSON, turned into messages, and fanned out."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from dateutil.tz import tzutc
+
+from archiver.logic.listing import jsonable, run_listing, to_message
+from archiver.logic.planning import SummaryQuery
+from archiver.models.messages import InvoiceMessage
+from archiver.models.period import BillingPeriod
+from archiver.observability import metrics
+
+from .factories import ACCOUNT, QUEUE_URL, SummaryFactory
+
+
+def test_datetimes_become_iso_8601_with_their_offset() -> None:
+    # Given datetimes as botocore returns them (tzutc) and with another offset
+    value = {
+        "IssuedDate": datetime(2025, 7, 2, 9, 30, tzinfo=tzutc()),
+        "DueDate": datetime(2025, 8, 1, 0, 0, 5, tzinfo=UTC),
+        "Local": datetime(2025, 7, 2, 11, 30, tzinfo=timezone(timedelta(hours=2))),
+    }
+
+    # When made JSON-safe
+    clean = jsonable(value)
+
+    # Then ISO 8601 strings with an explicit offset, naming the same instants
+    assert clean == {
+        "IssuedDate": "2025-07-02T09:30:00+00:00",
+        "DueDate": "2025-08-01T00:00:05+00:00",
+        "Local": "2025-07-02T11:30:00+02:00",
+    }
+    for key, text in clean.items():
+        assert datetime.fromisoformat(text) == value[key]
+
+
+def test_dates_and_decimals_become_strings_without_losing_precision() -> None:
+    clean = jsonable(
+        {"Day": date(2025, 7, 2), "Amounts": [Decimal("0.10"), Decimal("1E+2"), Decimal("-12.345")]}
+    )
+    assert clean == {"Day": "2025-07-02", "Amounts": ["0.10", "1E+2", "-12.345"]}
+
+
+def test_response_metadata_is_dropped_at_every_level() -> None:
+    value = {
+        "ResponseMetadata": {"RequestId": "r1"},
+        "InvoiceSummaries": [{"InvoiceId": "X", "ResponseMetadata": {"RequestId": "r2"}}],
+    }
+    assert jsonable(value) == {"InvoiceSummaries": [{"InvoiceId": "X"}]}
+
+
+def test_tuples_become_lists_and_plain_values_are_kept() -> None:
+    assert jsonable({"a": (1, "b", None, True, 1.5)}) == {"a": [1, "b", None, True, 1.5]}
+
+
+def test_a_boto3_summary_becomes_plain_json(make_summary: SummaryFactory) -> None:
+    # Given a summary with datetimes, Decimals and nesting
+    summary = make_summary()
+
+    # When made JSON-safe, Then json.dumps needs no help and the content is intact
+    clean = jsonable(summary)
+    assert json.loads(json.dumps(clean)) == clean
+    assert clean["BaseCurrencyAmount"]["TotalAmount"] == "123.45"
+    assert clean["IssuedDate"] == "2025-07-02T09:30:00+00:00"
+    assert clean["BillingPeriod"] == {"Month": 6, "Year": 2025}
+    # and the input is left as it was
+    assert isinstance(summary["IssuedDate"], datetime)
+
+
+def test_to_message(make_summary: SummaryFactory) -> None:
+    # Given a boto3 summary
+    summary = make_summary()
+
+    # When turned into a message
+    message = to_message(summary)
+
+    # Then the identity is lifted out, the summary is the JSON-safe copy, and it serialises
+    assert message.account_id == ACCOUNT
+    assert message.invoice_id == "EUINGB25-123456"
+    assert message.billing_period == "2025-06"
+    assert message.summary == jsonable(summary)
+    assert InvoiceMessage.model_validate_json(message.model_dump_json()) == message
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"PurchaseOrderNumber": "https://bucket.s3.amazonaws.com/po.pdf?X-Amz-Signature=SECRETSIG"},
+        {"Entity": {"InvoicingEntity": "see http://example.test/SECRETSIG"}},
+        {"BillSourceAccounts": [ACCOUNT, "HTTPS://EXAMPLE.TEST/SECRETSIG"]},
+    ],
+)
+def test_a_summary_holding_a_url_is_refused(make_summary: SummaryFactory, overrides: dict[str, Any]) -> None:
+    # Given a summary with a URL somewhere inside
+    summary = make_summary(**overrides)
+
+    # When turned into a message, Then refused, naming the invoice but not repeating the URL
+    with pytest.raises(
+        ValueError, match="EUINGB25-123456 summary holds a URL; refusing to enqueue it"
+    ) as caught:
+        to_message(summary)
+    assert "SECRETSIG" not in str(caught.value)
+
+
+# --- run_listing with fake clients ----------------------------------------------------------------
+
+
+class FakeInvoicing:
+    """Answers each query with pages of summaries, keyed by the query's billing period."""
+
+    def __init__(self, pages_by_period: dict[str, list[list[dict[str, Any]]]]) -> None:
+        self.pages_by_period = pages_by_period
+        self.requests: list[dict[str, Any]] = []
+
+    def get_paginator(self, name: str) -> Any:
+        assert name == "list_invoice_summaries"
+        fake = self
+
+        class Paginator:
+            def paginate(self, **kwargs: Any) -> list[dict[str, Any]]:
+                fake.requests.append(kwargs)
+                period = str(BillingPeriod.from_api(kwargs["Filter"]["BillingPeriod"]))
+                return [{"InvoiceSummaries": page} for page in fake.pages_by_period.get(period, [])]
+
+        return Paginator()
+
+
+class RecordingSqs:
+    def __init__(self) -> None:
+        self.batches: list[list[str]] = []
+
+    def send_message_batch(self, *, QueueUrl: str, Entries: list[dict[str, str]]) -> dict[str, Any]:
+        assert QueueUrl == QUEUE_URL
+        self.batches.append([e["MessageBody"] for e in Entries])
+        return {"Successful": [{"Id": e["Id"]} for e in Entries]}
+
+
+def test_run_listing_sends_one_message_per_invoice_in_batches_of_ten(make_summary: SummaryFactory) -> None:
+    # Given two periods: June with 23 invoices over three pages, July with none
+    june = [make_summary(InvoiceId=f"INV-{n:02d}") for n in range(23)]
+    invoicing = FakeInvoicing({"2025-06": [june[:10], june[10:20], june[20:]]})
+    sqs = RecordingSqs()
+    queries = [
+        SummaryQuery(account_id=ACCOUNT, billing_period=BillingPeriod(2025, 6)),
+        SummaryQuery(account_id=ACCOUNT, billing_period=BillingPeriod(2025, 7)),
+    ]
+
+    # When listed
+    try:
+        result = run_listing(queries, invoicing=invoicing, sqs=sqs, queue_url=QUEUE_URL)  # type: ignore[arg-type]
+    finally:
+        metrics.clear_metrics()
+
+    # Then every invoice is one message, sent ten at a time, and the result counts them
+    assert [len(batch) for batch in sqs.batches] == [10, 10, 3]
+    messages = [InvoiceMessage.model_validate_json(body) for batch in sqs.batches for body in batch]
+    assert [m.invoice_id for m in messages] == [f"INV-{n:02d}" for n in range(23)]
+    assert result.as_dict() == {
+        "queries": 2,
+        "invoices_listed": 23,
+        "messages_sent": 23,
+        "periods": ["2025-06", "2025-07"],
+        "accounts": [ACCOUNT],
+    }
+    # and the API saw the queries' own parameters with a page size
+    assert invoicing.requests[0]["Selector"] == {"ResourceType": "ACCOUNT_ID", "Value": ACCOUNT}
+    assert invoicing.requests[0]["PaginationConfig"] == {"PageSize": 100}
