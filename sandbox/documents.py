@@ -154,14 +154,19 @@ def _pdf_layout(doc: Document) -> tuple[bytes, int, bytes]:
         body += b"%d 0 obj\n" % number + obj + b"\nendobj\n"
     filler_offset = len(body)
     target = max(doc.size, MIN_PDF_SIZE)
-    filler_len = 0
-    for _ in range(4):  # digit counts change at most a couple of times: converge
-        prefix = bytes(body) + b"6 0 obj\n<< /Length %d >>\nstream\n" % filler_len
+    filler_len, pad = 0, 0
+    for attempt in range(16):
+        prefix = bytes(body) + b"6 0 obj\n<< /Length %d%s >>\nstream\n" % (filler_len, b" " * pad)
         suffix = _pdf_suffix([*offsets, filler_offset], len(prefix) + filler_len)
-        filler_len += target - (len(prefix) + filler_len + len(suffix))
-    prefix = bytes(body) + b"6 0 obj\n<< /Length %d >>\nstream\n" % filler_len
-    suffix = _pdf_suffix([*offsets, filler_offset], len(prefix) + filler_len)
-    assert len(prefix) + filler_len + len(suffix) == target
+        gap = target - (len(prefix) + filler_len + len(suffix))
+        if gap == 0:
+            break
+        if gap > 0 and attempt >= 4:
+            pad += gap  # the /Length digit count oscillates: absorb the gap with whitespace instead
+        else:
+            filler_len += gap
+    if len(prefix) + filler_len + len(suffix) != target:
+        raise RuntimeError(f"cannot lay out a PDF of exactly {target} bytes")
     return prefix, filler_len, suffix
 
 

@@ -129,14 +129,25 @@ def s3_operation(method: str, has_key: bool, query: set[str], environ: Environ) 
     return {"PUT": "CreateBucket", "HEAD": "HeadBucket", "DELETE": "DeleteBucket"}.get(method, method)
 
 
+# moto checks a condition and then writes, without a lock: two concurrent conditional writes
+# (DynamoDB ConditionExpression, S3 If-None-Match) can both succeed, which AWS never allows.
+# Serializing these services' requests gives the sandbox the atomicity the real services have.
+ATOMIC_SERVICES = frozenset({"s3", "dynamodb"})
+
+
 class RecordingMiddleware:
     def __init__(self, app: WsgiApp, log: RequestLog) -> None:
         self.app = app
         self.log = log
+        self._atomic = threading.Lock()
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        if not str(environ.get("PATH_INFO", "")).startswith("/moto-api"):
-            self.log.append(describe_request(environ))
+        record = describe_request(environ)
+        if not record.path.startswith("/moto-api"):
+            self.log.append(record)
+        if record.service in ATOMIC_SERVICES:
+            with self._atomic:
+                return list(self.app(environ, start_response))
         return self.app(environ, start_response)
 
 

@@ -200,3 +200,15 @@ def test_issued_urls_and_signatures_are_recorded(sandbox: Sandbox) -> None:
     assert pdf["DocumentUrl"] in sandbox.emulator.issued_urls
     signature = dict(parse_qsl(urlsplit(pdf["DocumentUrl"]).query))["X-Amz-Signature"]
     assert signature in sandbox.emulator.issued_signatures
+
+
+def test_every_pdf_size_is_laid_out_exactly() -> None:
+    # Given every size across the /Length digit-count boundaries (99 -> 100, 999 -> 1000, 9999 -> 10000)
+    # When a PDF of that size is generated
+    # Then it has exactly that many bytes (a size whose /Length width oscillated once crashed the server)
+    from sandbox.documents import Document, document_length, document_stream
+
+    for size in range(2000, 12_500):
+        doc = Document(invoice_id="I-1", document_id="D-1", size=size)
+        assert document_length(doc) == size
+        assert sum(len(chunk) for chunk in document_stream(doc)) == size

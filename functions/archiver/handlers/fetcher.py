@@ -17,8 +17,6 @@ from archiver.logic.archiving import Archiver
 from archiver.models.messages import InvoiceMessage
 from archiver.observability import logger, metrics, tracer
 
-processor = BatchProcessor(event_type=EventType.SQS)
-
 
 @lru_cache(maxsize=1)
 def archiver() -> Archiver:
@@ -65,6 +63,9 @@ def _quarantine(record: SQSRecord, error: ValidationError) -> str:
 @metrics.log_metrics
 @tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    # A processor per invocation: it holds the batch's state, and the local runner invokes
+    # this handler from several threads at once (Lambda runs one invocation per process).
+    processor = BatchProcessor(event_type=EventType.SQS)
     response = process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )
