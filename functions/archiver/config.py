@@ -138,7 +138,7 @@ ENV_VARS: tuple[EnvVar, ...] = (
     ),
 )
 
-_ACCOUNT_ID = re.compile(r"^\d{12}$")
+_ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
 
 
 def _split_csv(value: object) -> object:
@@ -202,7 +202,7 @@ class Settings(BaseModel):
     def _suffixes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         if not value:
             raise ValueError("must name at least one host suffix")
-        return tuple(v.lower() for v in value)
+        return tuple("." + v.lower().lstrip(".") for v in value)
 
 
 class ConfigError(ValueError):

@@ -259,10 +259,6 @@ def test_config_error_is_a_value_error() -> None:
     assert issubclass(ConfigError, ValueError)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: ACCOUNT_IDS uses re \\d, which accepts non-ASCII digits such as fullwidth digits",
-)
 def test_account_ids_reject_non_ascii_digits(make_env: EnvFactory) -> None:
     # Given an account id made of twelve fullwidth digits (Unicode category Nd, not ASCII)
     env = make_env(ACCOUNT_IDS=FULLWIDTH_ACCOUNT)

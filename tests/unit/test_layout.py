@@ -175,11 +175,6 @@ def test_keys_stay_in_their_folder_for_any_ids() -> None:
         assert len(set(keys)) == len(keys)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a long non-ASCII invoice id (InvoiceMessage allows 1024 chars) makes a key over S3's "
-    "1024-byte limit; no ContractViolation, so S3 rejects the PUT and the invoice retries forever",
-)
 def test_keys_fit_s3_key_limit_or_raise_contract_violation() -> None:
     # Given a 1,000-character invoice id of 2-byte characters (9 bytes each once percent-encoded)
     invoice_id = "é" * 1000
@@ -349,10 +344,6 @@ def test_object_metadata_too_large_outside_the_ids_is_a_contract_violation(
     assert issubclass(ContractViolation, ValueError)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (minor): cutting a percent-encoded id can split a %XX escape, leaving invalid encoding",
-)
 def test_cut_ids_remain_valid_percent_encoding(make_summary: SummaryFactory) -> None:
     # Given long unicode ids that must be cut
     summary = json_summary(make_summary, InvoiceId="é" * 1000)

@@ -112,10 +112,6 @@ def test_message_is_frozen(make_message: MessageFactory) -> None:
         message.invoice_id = "other"  # type: ignore[misc]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: InvoiceMessage patterns use \\d, which pydantic's Rust regex matches for any Unicode digit",
-)
 @pytest.mark.parametrize(
     "overrides",
     [
@@ -130,10 +126,6 @@ def test_ids_reject_non_ascii_digits(make_message: MessageFactory, overrides: di
         make_message(**overrides)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the control-character check covers C0 and DEL only, not C1 controls (U+0080-U+009F)",
-)
 @pytest.mark.parametrize("bad", ["\x85", "\x9b31m"], ids=["NEL", "CSI"])
 def test_invoice_id_with_c1_control_characters_is_refused(make_message: MessageFactory, bad: str) -> None:
     # Given U+0085 (NEXT LINE, a line break to str.splitlines and many log viewers) or U+009B (CSI)

@@ -311,10 +311,6 @@ def test_backwards_period_range_is_refused() -> None:
         plan_request(request, [ACCOUNT], [])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: plan_request does not deduplicate request accounts/roles (config does): duplicate queries",
-)
 def test_repeated_request_accounts_and_roles_plan_each_query_once() -> None:
     # Given a request naming the same account and role twice
     request = make_list_request(

@@ -244,10 +244,6 @@ def test_requests_that_select_nothing_are_refused(fields: dict[str, Any]) -> Non
         parse_lister_event(make_request(**fields))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: ListRequest.accounts uses str.isdigit(), which accepts non-ASCII digits (fullwidth, '²')",
-)
 @pytest.mark.parametrize("account", [FULLWIDTH_ACCOUNT, "\u00b2" * 12], ids=["fullwidth", "superscript"])
 def test_accounts_reject_non_ascii_digits(account: str) -> None:
     # Given an account id of twelve non-ASCII "digits", When parsed, Then it is refused

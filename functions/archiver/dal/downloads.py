@@ -55,16 +55,21 @@ class Spooled:
 
 
 def check_url(url: SecretUrl, host_suffixes: tuple[str, ...], allow_loopback: bool) -> None:
-    host = url.host
-    if (
-        url.scheme == "https"
-        and host
-        and any(host.endswith(s) or host == s.lstrip(".") for s in host_suffixes)
-    ):
+    """Only https on an allowed host suffix (matched on a label boundary); loopback in local mode.
+
+    The URL is parsed by urllib3, the parser that makes the connection, and anything ambiguous
+    (a backslash, user info, no host) is refused outright.
+    """
+    parts = url.parts()
+    if parts is None or not parts.host or parts.auth or "\\" in url.reveal():
+        raise UnsafeUrl("refusing to download from a malformed or ambiguous URL")
+    host, scheme = url.host, url.scheme
+    suffixes = tuple("." + s.lstrip(".") for s in host_suffixes)
+    if scheme == "https" and any(host.endswith(s) or host == s[1:] for s in suffixes):
         return
-    if allow_loopback and url.scheme in {"http", "https"} and _is_loopback(host):
+    if allow_loopback and scheme in {"http", "https"} and _is_loopback(host):
         return
-    raise UnsafeUrl(f"refusing to download from {url.scheme or 'no'} scheme on host {host or 'unknown'}")
+    raise UnsafeUrl(f"refusing to download from {scheme or 'no'} scheme on host {host}")
 
 
 def _is_loopback(host: str) -> bool:

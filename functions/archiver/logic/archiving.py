@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 SUMMARY_SCHEMA_VERSION = 1
-_URL = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE)
+_URL = re.compile(r"\b[a-z][a-z0-9+.-]*(://|%3A%2F%2F)\S+", re.IGNORECASE)
 _SIGNATURE = re.compile(r"(X-Amz-[A-Za-z-]+|Signature|Expires|AWSAccessKeyId)=[^&\s]+", re.IGNORECASE)
 
 

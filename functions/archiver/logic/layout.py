@@ -10,6 +10,7 @@ climb out of its folder or collide with another.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -21,6 +22,8 @@ SUMMARY_FILE = "summary.json"
 MAX_TAGS = 10
 MAX_TAG_VALUE = 256
 MAX_METADATA_BYTES = 2048
+MAX_SEGMENT = 200
+MAX_KEY_BYTES = 1024
 _UNSAFE_SEGMENT = re.compile(r"[^A-Za-z0-9_\-]")
 _TAG_UNSAFE = re.compile(r"[^\w .:/=+\-@]", re.ASCII)
 
@@ -30,10 +33,24 @@ class ContractViolation(ValueError):
 
 
 def safe_segment(value: str) -> str:
-    """Percent-encode everything but letters, digits, '_' and '-' (so '.', '/' and '..' cannot survive)."""
+    """Percent-encode everything but letters, digits, '_' and '-' (so '.', '/' and '..' cannot survive).
+
+    A segment longer than MAX_SEGMENT is cut and ends in '~' plus a hash of the whole id: '~' never
+    survives the encoding, so a cut segment cannot collide with an uncut one, and keys stay under
+    S3's 1,024-byte limit.
+    """
     if not value:
         raise ValueError("an empty id cannot name a path segment")
-    return _UNSAFE_SEGMENT.sub(lambda m: "".join(f"%{b:02X}" for b in m.group().encode("utf-8")), value)
+    encoded = _UNSAFE_SEGMENT.sub(lambda m: "".join(f"%{b:02X}" for b in m.group().encode("utf-8")), value)
+    if len(encoded) <= MAX_SEGMENT:
+        return encoded
+    digest = hashlib.sha256(value.encode("utf-8")).hexdigest()[:24]
+    return _cut_escapes(encoded[: MAX_SEGMENT - 25]) + "~" + digest
+
+
+def _cut_escapes(text: str) -> str:
+    """Drop a trailing, incomplete %XX escape left by cutting a percent-encoded string."""
+    return re.sub(r"%[0-9A-F]?$", "", text)
 
 
 def invoice_prefix(prefix: str, account_id: str, period: BillingPeriod, invoice_id: str) -> str:
@@ -42,14 +59,19 @@ def invoice_prefix(prefix: str, account_id: str, period: BillingPeriod, invoice_
 
 def document_key(invoice_folder: str, document_type: str, document_id: str, extension: str) -> str:
     if document_type == INVOICE_DOCUMENT:
-        return f"{invoice_folder}invoice.{extension}"
-    return (
-        f"{invoice_folder}{document_type.lower().replace('_', '-')}-{safe_segment(document_id)}.{extension}"
-    )
+        return _checked(f"{invoice_folder}invoice.{extension}")
+    name = f"{document_type.lower().replace('_', '-')}-{safe_segment(document_id)}.{extension}"
+    return _checked(invoice_folder + name)
 
 
 def summary_key(invoice_folder: str) -> str:
-    return invoice_folder + SUMMARY_FILE
+    return _checked(invoice_folder + SUMMARY_FILE)
+
+
+def _checked(key: str) -> str:
+    if len(key.encode("utf-8")) > MAX_KEY_BYTES:
+        raise ContractViolation(f"object key of {len(key.encode('utf-8'))} bytes; S3 allows {MAX_KEY_BYTES}")
+    return key
 
 
 def tag_value(value: object) -> str:
@@ -109,7 +131,7 @@ def object_metadata(
             if excess > 0 and key in clean:
                 keep = max(0, len(clean[key]) - excess - 3)
                 used -= len(clean[key]) - (keep + 3)
-                clean[key] = clean[key][:keep] + "..."
+                clean[key] = _cut_escapes(clean[key][:keep]) + "..."
     if used > MAX_METADATA_BYTES:
         raise ContractViolation(f"user metadata of {used} bytes; S3 allows {MAX_METADATA_BYTES}")
     return clean

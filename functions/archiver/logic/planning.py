@@ -79,8 +79,8 @@ def plan_scheduled(
 
 def plan_request(request: ListRequest, accounts: Sequence[str], roles: Sequence[str]) -> list[SummaryQuery]:
     """An explicit run. Every query is checked before any is made."""
-    accounts = request.accounts if request.accounts is not None else tuple(accounts)
-    roles = request.receiver_roles if request.receiver_roles is not None else tuple(roles)
+    accounts = tuple(dict.fromkeys(request.accounts if request.accounts is not None else accounts))
+    roles = tuple(dict.fromkeys(request.receiver_roles if request.receiver_roles is not None else roles))
     role_options: tuple[str | None, ...] = tuple(roles) or (None,)
 
     periods = [BillingPeriod.parse(p) for p in request.billing_periods]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import urlsplit
+
+from urllib3.exceptions import LocationParseError
+from urllib3.util import Url, parse_url
 
 INVOICE_DOCUMENT = "INVOICE"
 
@@ -20,13 +22,22 @@ class SecretUrl:
     def reveal(self) -> str:
         return self._value
 
+    def parts(self) -> Url | None:
+        """The URL as urllib3 (which makes the connection) parses it; None if it cannot be parsed."""
+        try:
+            return parse_url(self._value)
+        except (LocationParseError, ValueError):
+            return None
+
     @property
     def scheme(self) -> str:
-        return urlsplit(self._value).scheme.lower()
+        parts = self.parts()
+        return (parts.scheme or "").lower() if parts else ""
 
     @property
     def host(self) -> str:
-        return (urlsplit(self._value).hostname or "").lower()
+        parts = self.parts()
+        return (parts.host or "").lower().strip("[]") if parts else ""
 
     def __repr__(self) -> str:
         return f"<pre-signed URL on {self.host or 'unknown host'}, redacted>"

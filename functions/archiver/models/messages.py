@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from archiver.models.period import BillingPeriod
 
-_PERIOD = r"^\d{4}-(0[1-9]|1[0-2])$"
+_PERIOD = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
 
 
 class InvoiceMessage(BaseModel):
@@ -18,7 +19,7 @@ class InvoiceMessage(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     version: Literal[1] = 1
-    account_id: str = Field(pattern=r"^\d{12}$")
+    account_id: str = Field(pattern=r"^[0-9]{12}$")
     invoice_id: str = Field(min_length=1, max_length=1024)
     billing_period: str = Field(pattern=_PERIOD)
     summary: dict[str, Any]
@@ -26,7 +27,7 @@ class InvoiceMessage(BaseModel):
     @field_validator("invoice_id")
     @classmethod
     def _printable(cls, value: str) -> str:
-        if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        if any(unicodedata.category(ch) == "Cc" for ch in value):
             raise ValueError("invoice id holds control characters")
         return value
 

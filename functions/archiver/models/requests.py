@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -9,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from archiver.constants import RECEIVER_ROLES
 from archiver.models.period import BillingPeriod
+
+_ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
 
 
 class ScheduledEvent(BaseModel):
@@ -61,7 +64,7 @@ class ListRequest(BaseModel):
     @classmethod
     def _accounts(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
         if value is not None:
-            bad = [a for a in value if not (len(a) == 12 and a.isdigit())]
+            bad = [a for a in value if not _ACCOUNT_ID.match(a)]
             if bad:
                 raise ValueError(f"not 12-digit account ids: {', '.join(bad)}")
         return value
