@@ -15,8 +15,9 @@ import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from archiver.config import Settings, load_settings
-from archiver.dal import clients
+from archiver.dal import clients, invoicing
 from archiver.handlers import environment, fetcher
+from archiver.logic.listing import to_message
 from archiver.models.documents import INVOICE_DOCUMENT
 from archiver.observability import logger
 from cli import resources
@@ -111,6 +112,14 @@ def sqs_record(body: str, message_id: str) -> dict[str, Any]:
         "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:invoices",
         "awsRegion": "us-east-1",
     }
+
+
+def message_for(invoice_id: str) -> str:
+    """The lister's message for one invoice, built from the emulator's summary as the lister does."""
+    client = clients.invoicing("us-east-1", 3)
+    request = {"Selector": {"ResourceType": "INVOICE_ID", "Value": invoice_id}}
+    [summary] = list(invoicing.iter_summaries(client, request))
+    return to_message(summary).model_dump_json()
 
 
 def _reset_caches() -> None:

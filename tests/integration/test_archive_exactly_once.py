@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable
 
-from archiver.dal import clients, invoicing
-from archiver.logic.listing import to_message
+from archiver.dal import clients
 from sandbox.dataset import generate
-from tests.integration.conftest import Pipeline, assert_archived
+from tests.integration.conftest import Pipeline, assert_archived, message_for
 
 MONTH = generate(
     seed=11,
@@ -77,7 +75,7 @@ def test_duplicate_deliveries_in_one_batch_give_one_archive(make_pipeline: Calla
     # Given one invoice's message delivered three times in the same batch
     pipeline = make_pipeline()
     invoice = pipeline.dataset.invoices[0]
-    body = _message_for(pipeline, invoice.invoice_id)
+    body = message_for(invoice.invoice_id)
 
     # When the fetcher processes the batch
     response = pipeline.fetch([body, body, body])
@@ -94,7 +92,7 @@ def test_two_fetchers_racing_on_one_invoice_give_one_archive(make_pipeline: Call
     # Given two fetchers that receive the same invoice at the same moment
     pipeline = make_pipeline()
     invoice = pipeline.dataset.invoices[1]
-    body = _message_for(pipeline, invoice.invoice_id)
+    body = message_for(invoice.invoice_id)
     start = threading.Barrier(2)
     responses: list[dict[str, object]] = []
 
@@ -123,15 +121,3 @@ def test_two_fetchers_racing_on_one_invoice_give_one_archive(make_pipeline: Call
     assert pipeline.sandbox.emulator.stats.snapshot()["calls"]["GetInvoicePDF"] == 1
     versions = clients.s3().list_object_versions(Bucket=pipeline.settings.archive_bucket).get("Versions", [])
     assert len(versions) == len(invoice.documents) + 1
-
-
-def _message_for(pipeline: Pipeline, invoice_id: str) -> str:
-    """The lister's message for one invoice (listed through the real lister by invoice id)."""
-    client = clients.invoicing("us-east-1", 3)
-    [summary] = list(
-        invoicing.iter_summaries(client, {"Selector": {"ResourceType": "INVOICE_ID", "Value": invoice_id}})
-    )
-    body = to_message(summary).model_dump_json()
-    assert json.loads(body)["invoice_id"] == invoice_id
-    pipeline.sandbox.emulator.reset_stats()
-    return body
