@@ -171,7 +171,7 @@ def test_sandbox_subcommand_serves_a_plain_boto3_script(tmp_path: Path) -> None:
         exported = dict(
             line.removeprefix("export ").split("=", 1) for line in lines if line.startswith("export ")
         )
-        script = subprocess.run(  # noqa: S603 - our own interpreter and script
+        script = subprocess.run(
             [sys.executable, "-c", CLIENT_SCRIPT],
             env={**env, **exported},
             capture_output=True,
