@@ -280,11 +280,6 @@ class Pipeline(Construct):
                 actions=["sqs:SendMessage"],
                 resources=[self.invoice_queue.queue_arn],
             ),
-            iam.PolicyStatement(
-                sid="ReadLedger",
-                actions=["dynamodb:GetItem", "dynamodb:Query"],
-                resources=[storage.ledger_table.table_arn],
-            ),
         ]
         if self._key is not None:
             statements.append(

@@ -41,7 +41,7 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar(
         "LEDGER_TABLE",
         "ledger_table",
-        ("lister", "fetcher"),
+        ("fetcher",),
         True,
         "DynamoDB table that records the state of every invoice.",
     ),

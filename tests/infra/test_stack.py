@@ -98,7 +98,6 @@ def test_environment_points_at_the_stacks_resources(default: Synth) -> None:
     lister = function(default, LISTER_HANDLER)[1]["Properties"]["Environment"]["Variables"]
     fetcher = function(default, FETCHER_HANDLER)[1]["Properties"]["Environment"]["Variables"]
     # Then they reference them, and the defaults come from archiver.config.Settings
-    assert lister["LEDGER_TABLE"] == {"Ref": table}
     assert lister["INVOICE_QUEUE_URL"] == {"Ref": queue}
     assert lister["ACCOUNT_IDS"] == {"Ref": "AWS::AccountId"}
     assert lister["RECEIVER_ROLES"] == ""
@@ -219,7 +218,6 @@ def test_each_function_has_its_own_role_without_managed_policies(default: Synth)
 def test_lister_permissions_are_exactly_these(default: Synth) -> None:
     log_group = default.logical_id("PipelineListerLogGroup", "AWS::Logs::LogGroup")
     queue = default.logical_id("PipelineInvoiceQueue", "AWS::SQS::Queue")
-    table = default.logical_id("StorageLedgerTable", "AWS::DynamoDB::Table")
     assert policy_statements(default, "PipelineListerPermissions") == [
         {
             "Sid": "WriteOwnLogs",
@@ -239,12 +237,6 @@ def test_lister_permissions_are_exactly_these(default: Synth) -> None:
             "Effect": "Allow",
             "Action": "sqs:SendMessage",
             "Resource": getatt(queue),
-        },
-        {
-            "Sid": "ReadLedger",
-            "Effect": "Allow",
-            "Action": ["dynamodb:GetItem", "dynamodb:Query"],
-            "Resource": getatt(table),
         },
     ]
     # CDK's own addition for active tracing, and nothing else
