@@ -2,7 +2,7 @@
 
 IAM choice: explicit statements in one inline policy per function (`<Fn>Permissions`), each with a Sid,
 rather than `grant_*` helpers, whose action lists are wider than what the functions call (see
-docs/decisions-infra.md). The only permissions CDK adds by itself, into the role's DefaultPolicy, are
+docs/decisions.md). The only permissions CDK adds by itself, into the role's DefaultPolicy, are
 the SQS event source's consume permissions and X-Ray's PutTraceSegments/PutTelemetryRecords.
 """
 
