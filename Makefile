@@ -8,6 +8,8 @@ PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 export CDK_DISABLE_VERSION_CHECK := true
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 1
+export CDK_DISABLE_CLI_TELEMETRY := true
 
 .PHONY: install demo test lint synth bench deploy ci lock clean
 
@@ -36,14 +38,14 @@ lint: $(PY_STAMP)
 	$(BIN)/mypy
 
 synth: $(PY_STAMP) $(NODE_STAMP)  ## the real CDK CLI, offline; then cfn-lint on the template
-	npx --no-install cdk synth --quiet
-	$(BIN)/cfn-lint cdk.out/*.template.json
+	npx --no-install cdk synth --quiet --no-notices
+	$(BIN)/cfn-lint --non-zero-exit-code error cdk.out/*.template.json
 
 bench: $(PY_STAMP)
 	$(BIN)/python bench/run.py
 
-deploy: $(PY_STAMP) $(NODE_STAMP)
-	npx --no-install cdk deploy
+deploy: $(PY_STAMP) $(NODE_STAMP)  ## e.g. make deploy CDK_ARGS="-c alarm_email=ops@example.com"
+	npx --no-install cdk deploy --no-notices $(CDK_ARGS)
 
 ci: lint test synth
 
