@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     from sandbox.runner import Sandbox
 
     dataset = _dataset(args)
-    with Sandbox(dataset=dataset) as sandbox:
+    with Sandbox(dataset=dataset, moto_in_process=False) as sandbox:
         own_invoicing = sandbox.emulator is not None
         for name, value in LOCAL_DEFAULTS.items():
             os.environ.setdefault(name, value)

@@ -10,7 +10,6 @@ from archiver.constants import DEFAULT_INVOICING_REGION, RECEIVER_ROLES
 from .factories import ACCOUNT, FULLWIDTH_ACCOUNT, OTHER_ACCOUNT, QUEUE_URL, EnvFactory
 
 LISTER_VARS = [
-    "LEDGER_TABLE",
     "INVOICE_QUEUE_URL",
     "ACCOUNT_IDS",
     "RECEIVER_ROLES",
@@ -273,7 +272,7 @@ def test_account_ids_reject_non_ascii_digits(make_env: EnvFactory) -> None:
 
 @pytest.mark.parametrize(
     ("function", "required"),
-    [("lister", ["LEDGER_TABLE", "INVOICE_QUEUE_URL"]), ("fetcher", ["ARCHIVE_BUCKET", "LEDGER_TABLE"])],
+    [("lister", ["INVOICE_QUEUE_URL"]), ("fetcher", ["ARCHIVE_BUCKET", "LEDGER_TABLE"])],
 )
 def test_missing_required_variables_are_named_per_function(
     make_env: EnvFactory, function: Function, required: list[str]
@@ -296,7 +295,6 @@ def test_missing_required_variables_are_named_per_function(
 @pytest.mark.parametrize(
     ("function", "dropped"),
     [
-        ("lister", "LEDGER_TABLE"),
         ("lister", "INVOICE_QUEUE_URL"),
         ("fetcher", "ARCHIVE_BUCKET"),
         ("fetcher", "LEDGER_TABLE"),
