@@ -14,6 +14,7 @@ import os
 import shutil
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -87,9 +88,10 @@ def run(args: argparse.Namespace) -> int:
                 report = run_pass(event, settings, workers=args.workers)
             reports.append(report)
             _print_report(number, report)
-        _print_tree(settings, reports[-1])
+        keys = _archive_keys(settings, reports[-1])
+        _print_tree(settings, keys)
         if args.out:
-            copied = copy_archive(settings, reports[-1], args.out)
+            copied = copy_archive(settings, keys, args.out)
             print(f"\nCopied {copied} objects into {args.out.resolve()}")
         print(f"\nFunction logs: {args.log_file}")
         clean = all(r.failed == 0 and r.unresolved == 0 and r.quarantined == 0 for r in reports)
@@ -167,21 +169,24 @@ def _print_report(number: int, report: PassReport) -> None:
         print(f"  ! {invoice_id}: {error}")
 
 
-def _archive_keys(settings: Settings, report: PassReport) -> Iterator[dict[str, Any]]:
+def _archive_keys(settings: Settings, report: PassReport) -> list[tuple[str, int]]:
+    """(key, size) of every archive object of the pass's accounts and periods."""
     paginator = clients.s3().get_paginator("list_objects_v2")
+    keys = []
     for account in report.accounts:
         for period in report.periods or [""]:
             prefix = f"{settings.archive_prefix}/account={account}/" + (f"period={period}/" if period else "")
             for page in paginator.paginate(Bucket=settings.archive_bucket, Prefix=prefix):
-                yield from (dict(obj) for obj in page.get("Contents", []))
+                keys += [(obj["Key"], int(obj["Size"])) for obj in page.get("Contents", [])]
+    return keys
 
 
-def _print_tree(settings: Settings, report: PassReport, invoices_shown: int = 2) -> None:
+def _print_tree(settings: Settings, keys: list[tuple[str, int]], invoices_shown: int = 2) -> None:
     print(f"\nArchive tree (s3://{settings.archive_bucket}/{settings.archive_prefix}/):")
     folders: dict[str, list[tuple[str, int]]] = {}
-    for obj in _archive_keys(settings, report):
-        folder, _, name = obj["Key"].rpartition("/")
-        folders.setdefault(folder, []).append((name, int(obj["Size"])))
+    for key, size in keys:
+        folder, _, name = key.rpartition("/")
+        folders.setdefault(folder, []).append((name, size))
     by_parent: dict[str, list[str]] = {}
     for folder in sorted(folders):
         by_parent.setdefault(folder.rpartition("/")[0], []).append(folder)
@@ -195,19 +200,25 @@ def _print_tree(settings: Settings, report: PassReport, invoices_shown: int = 2)
             print(f"    ... {len(children) - invoices_shown} more invoices")
 
 
-def copy_archive(settings: Settings, report: PassReport, out: Path) -> int:
-    """Copy the pass's archive objects under `out`, refusing any key that would land outside it."""
+def copy_archive(settings: Settings, keys: list[tuple[str, int]], out: Path) -> int:
+    """Copy archive objects under `out`, refusing any key that would land outside it."""
     root = out.resolve()
     root.mkdir(parents=True, exist_ok=True)
     s3 = clients.s3()
-    copied = 0
-    for obj in _archive_keys(settings, report):
-        target = (root / obj["Key"]).resolve()
+    targets = []
+    for key, _ in keys:
+        target = (root / key).resolve()
         if not target.is_relative_to(root) or target == root:
-            raise ValueError(f"refusing to write outside {root}: key {obj['Key']!r}")
+            raise ValueError(f"refusing to write outside {root}: key {key!r}")
+        targets.append((key, target))
+
+    def copy(key: str, target: Path) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
-        body = s3.get_object(Bucket=settings.archive_bucket, Key=obj["Key"])["Body"]
+        body = s3.get_object(Bucket=settings.archive_bucket, Key=key)["Body"]
         with target.open("wb") as handle:
             shutil.copyfileobj(body, handle, 1024 * 1024)
-        copied += 1
-    return copied
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for future in [pool.submit(copy, key, target) for key, target in targets]:
+            future.result()
+    return len(targets)

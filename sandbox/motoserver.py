@@ -134,8 +134,17 @@ def s3_operation(method: str, has_key: bool, query: set[str], environ: Environ) 
 
 # moto checks a condition and then writes, without a lock: two concurrent conditional writes
 # (DynamoDB ConditionExpression, S3 If-None-Match) can both succeed, which AWS never allows.
-# Serializing these services' requests gives the sandbox the atomicity the real services have.
-ATOMIC_SERVICES = frozenset({"s3", "dynamodb"})
+# Serializing the writes of these services gives the sandbox the atomicity the real services have;
+# reads stay concurrent.
+DYNAMODB_WRITES = frozenset(
+    {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems", "ExecuteStatement"}
+)
+
+
+def is_atomic_write(record: RequestRecord) -> bool:
+    if record.service == "s3":
+        return record.method not in {"GET", "HEAD"}
+    return record.service == "dynamodb" and record.operation in DYNAMODB_WRITES
 
 
 class RecordingMiddleware:
@@ -148,10 +157,32 @@ class RecordingMiddleware:
         record = describe_request(environ)
         if not record.path.startswith("/moto-api"):
             self.log.append(record)
-        if record.service in ATOMIC_SERVICES:
+        if is_atomic_write(record):
             with self._atomic:
                 return list(self.app(environ, start_response))
         return self.app(environ, start_response)
+
+
+def speed_up_moto() -> None:
+    """moto's SQS asks for the current time through datetime arithmetic about a hundred times per queued
+    message on every ReceiveMessage, which makes a queue of a few thousand messages crawl. The current
+    Unix time is `time.time()`; patching that one helper changes no behaviour, only the cost."""
+    import time
+
+    import moto.core.utils
+    import moto.sqs.models
+
+    original = moto.core.utils.unix_time
+
+    def unix_time(dt: Any = None) -> float:
+        return time.time() if dt is None else original(dt)
+
+    def unix_time_millis(dt: Any = None) -> float:
+        return unix_time(dt) * 1000.0
+
+    for module in (moto.core.utils, moto.sqs.models):
+        module.unix_time = unix_time  # type: ignore[attr-defined]
+        module.unix_time_millis = unix_time_millis  # type: ignore[attr-defined]
 
 
 class MotoServer:
@@ -168,6 +199,7 @@ class MotoServer:
             def log(self, *args: Any) -> None:  # never print request lines (pre-signed URLs)
                 return
 
+        speed_up_moto()
         self.requests = RequestLog()
         app = RecordingMiddleware(DomainDispatcherApplication(create_backend_app), self.requests)
         self._server = make_server(host, port, app, threaded=True, request_handler=QuietHandler)
