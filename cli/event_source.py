@@ -3,7 +3,8 @@
 Each worker receives up to `batch_size` messages, hands them to the handler as an SQS event,
 deletes the ones not reported in `batchItemFailures` and leaves the rest for redelivery (the queue's
 redrive policy moves a message to the DLQ after its maxReceiveCount). Locally a failed message
-becomes visible again after `retry_delay` seconds instead of the full visibility timeout.
+becomes visible again sooner than the full visibility timeout: after `retry_delay` seconds, doubling
+with each receive (2, 4, 8, 16 s by default), so retries stay spread over half a minute.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ class EventSourceMapping:
         *,
         workers: int = 4,
         batch_size: int = 10,
-        retry_delay: int = 1,
+        retry_delay: int = 2,
         deadline_seconds: float = 900.0,
     ) -> None:
         self.sqs, self.queue_url, self.invoke = sqs, queue_url, invoke
@@ -141,11 +142,15 @@ class EventSourceMapping:
             self.sqs.change_message_visibility_batch(
                 QueueUrl=self.queue_url,
                 Entries=[
-                    {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": self.retry_delay}
+                    {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": self._delay(m)}
                     for n, m in enumerate(retry)
                 ],
             )
         stats.add(len(messages), len(failed), error)
+
+    def _delay(self, message: MessageTypeDef) -> int:
+        received = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
+        return int(min(300, self.retry_delay * 2 ** (received - 1)))
 
     def _queue_empty(self) -> bool:
         with self._lock:

@@ -58,7 +58,7 @@ def ensure_table(name: str) -> None:
     dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
 
 
-def ensure_queues(name: str, visibility_timeout: int = 30) -> tuple[str, str]:
+def ensure_queues(name: str, visibility_timeout: int = 60) -> tuple[str, str]:
     """The invoice queue and its DLQ (redrive after MAX_RECEIVE_COUNT receives). Returns both URLs."""
     sqs = clients.sqs()
     dlq_url = sqs.create_queue(QueueName=f"{name}-dlq", Attributes={"MessageRetentionPeriod": "1209600"})[

@@ -152,15 +152,16 @@ def make_pipeline(
         _reset_caches()
         resources.ensure_bucket(BUCKET)
         resources.ensure_table(TABLE)
-        queue_url, dlq_url = resources.ensure_queues("invoices-test", visibility_timeout=30)
+        queue_url, dlq_url = resources.ensure_queues("invoices-test")
         monkeypatch.setenv("INVOICE_QUEUE_URL", queue_url)
         monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", dlq_url)
         _reset_caches()
         logs = io.StringIO()
         handler.setStream(logs)
-        box.emulator.reset_stats() if box.emulator else None
-        if box.moto:
-            box.moto.requests.reset()
+        assert box.emulator is not None
+        assert box.moto is not None
+        box.emulator.reset_stats()
+        box.moto.requests.reset()
         return Pipeline(sandbox=box, settings=load_settings(), logs=logs)
 
     yield factory

@@ -49,10 +49,11 @@ def test_every_invoice_is_archived_once_through_throttling_5xx_expiry_drops_and_
     # ... and still every invoice is archived, byte for byte, with verified checksums, none twice
     assert (report.archived, report.failed, report.unresolved) == (FAULTY.invoice_count, 0, 0)
     assert_archived(pipeline, FAULTY.invoices)
-    s3_puts = pipeline.sandbox.moto.requests.count(service="s3", operation="PutObject")
-    assert s3_puts == FAULTY.document_count + FAULTY.invoice_count
+    # (a delivery that ran out of download attempts may have PUT some documents already; its
+    # redelivery's PUTs of those are refused with 412 and verified: one version of every object)
     versions = clients.s3().list_object_versions(Bucket=pipeline.settings.archive_bucket)["Versions"]
     assert len(versions) == FAULTY.document_count + FAULTY.invoice_count
+    assert len({v["Key"] for v in versions}) == len(versions)
     # ... and no log line, ledger record or error holds a pre-signed URL or its signature
     assert_no_secrets(pipeline)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 from typing import IO, TYPE_CHECKING, Any
@@ -47,14 +48,38 @@ def put_new(
     if size > multipart_threshold:
         _put_multipart(client, bucket, key, body, content_type, metadata, tagging)
         return
+    _put_once(
+        client,
+        bucket=bucket,
+        key=key,
+        body=body.read(),
+        content_type=content_type,
+        checksum=_b64(sha256),
+        metadata=metadata,
+        tagging=tagging,
+    )
+
+
+def _put_once(
+    client: S3Client,
+    *,
+    bucket: str,
+    key: str,
+    body: bytes,
+    content_type: str,
+    checksum: str,
+    metadata: dict[str, str],
+    tagging: str,
+) -> None:
+    """One create-only PutObject; a taken key becomes AlreadyExists."""
     try:
         client.put_object(
             Bucket=bucket,
             Key=key,
-            Body=body.read(),
-            ContentLength=size,
+            Body=body,
+            ContentLength=len(body),
             ContentType=content_type,
-            ChecksumSHA256=_b64(sha256),
+            ChecksumSHA256=checksum,
             Metadata=metadata,
             Tagging=tagging,
             IfNoneMatch="*",
@@ -105,7 +130,9 @@ def _put_multipart(
             IfNoneMatch="*",
         )
     except BaseException as exc:
-        client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+        # If the abort fails too, the bucket's lifecycle rule removes the incomplete upload.
+        with contextlib.suppress(ClientError):
+            client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
         if isinstance(exc, ClientError) and _precondition_failed(exc):
             raise AlreadyExists(key) from None
         raise
@@ -131,21 +158,16 @@ def put_json_new(
     tagging: str,
 ) -> None:
     body = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False).encode("utf-8")
-    try:
-        client.put_object(
-            Bucket=bucket,
-            Key=key,
-            Body=body,
-            ContentType="application/json",
-            ChecksumSHA256=base64.b64encode(hashlib.sha256(body).digest()).decode("ascii"),
-            Metadata=metadata,
-            Tagging=tagging,
-            IfNoneMatch="*",
-        )
-    except ClientError as exc:
-        if _precondition_failed(exc):
-            raise AlreadyExists(key) from None
-        raise
+    _put_once(
+        client,
+        bucket=bucket,
+        key=key,
+        body=body,
+        content_type="application/json",
+        checksum=base64.b64encode(hashlib.sha256(body).digest()).decode("ascii"),
+        metadata=metadata,
+        tagging=tagging,
+    )
 
 
 def get_json(client: S3Client, bucket: str, key: str) -> dict[str, Any]:

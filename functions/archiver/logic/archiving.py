@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 SUMMARY_SCHEMA_VERSION = 1
+# Backoff between download attempts: a few seconds at most, so a delivery stays far inside its timeout.
+MAX_BACKOFF_SECONDS = 5.0
 _URL = re.compile(r"\b[a-z][a-z0-9+.-]*(://|%3A%2F%2F)\S+", re.IGNORECASE)
 _SIGNATURE = re.compile(r"(X-Amz-[A-Za-z-]+|Signature|Expires|AWSAccessKeyId)=[^&\s]+", re.IGNORECASE)
 
@@ -101,30 +103,12 @@ class Archiver:
             documents = self._archive_documents(message)
             summary_key = self._write_summary(message, documents)
         except (InvoiceUnavailable, UnsafeUrl, ArchiveConflict, layout.ContractViolation) as exc:
-            reason = redact(f"{type(exc).__name__}: {exc}")
-            ledger.record_error(
-                self.dynamodb,
-                self.settings.ledger_table,
-                key,
-                owner=owner,
-                now=self.clock(),
-                status=Status.FAILED,
-                error=reason,
-            )
+            reason = self._record_error(key, owner, Status.FAILED, exc)
             metrics.add_metric(name=Metric.INVOICES_FAILED, unit="Count", value=1)
             logger.error("invoice cannot be archived", extra={"reason": reason})
             return Outcome.FAILED
         except Exception as exc:
-            reason = redact(f"{type(exc).__name__}: {exc}")
-            ledger.record_error(
-                self.dynamodb,
-                self.settings.ledger_table,
-                key,
-                owner=owner,
-                now=self.clock(),
-                status=Status.RETRYING,
-                error=reason,
-            )
+            reason = self._record_error(key, owner, Status.RETRYING, exc)
             metrics.add_metric(name=Metric.INVOICES_RETRIED, unit="Count", value=1)
             logger.warning("invoice will be retried", extra={"reason": reason})
             raise DocumentsIncomplete(reason) from None
@@ -146,6 +130,20 @@ class Archiver:
         logger.info("archived", extra={"documents": len(documents), "bytes": total})
         return Outcome.ARCHIVED
 
+    def _record_error(self, key: ledger.LedgerKey, owner: str, status: str, exc: Exception) -> str:
+        """Release the claim as FAILED or RETRYING with the reason (redacted); return the reason."""
+        reason = redact(f"{type(exc).__name__}: {exc}")
+        ledger.record_error(
+            self.dynamodb,
+            self.settings.ledger_table,
+            key,
+            owner=owner,
+            now=self.clock(),
+            status=status,
+            error=reason,
+        )
+        return reason
+
     def _folder(self, message: InvoiceMessage) -> str:
         return layout.invoice_prefix(
             self.settings.archive_prefix, message.account_id, message.period, message.invoice_id
@@ -157,7 +155,7 @@ class Archiver:
         last_error = "no attempt made"
         for attempt in range(self.settings.download_attempts):
             if attempt:
-                self.sleep(min(20.0, 0.5 * 2**attempt) * random.uniform(0.5, 1.0))
+                self.sleep(min(MAX_BACKOFF_SECONDS, 0.5 * 2**attempt) * random.uniform(0.5, 1.0))
             refs = invoicing_api.get_documents(self.invoicing, message.invoice_id)
             if not refs:
                 last_error = "GetInvoicePDF returned no document URL"
