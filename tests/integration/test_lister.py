@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import UTC, date, datetime
+from typing import Any
 
 import pytest
 
+from archiver.dal import clients
 from archiver.handlers import lister
 from archiver.logic.planning import PlanningError
 from cli.lambda_context import LocalContext
@@ -111,3 +113,43 @@ def test_a_bad_request_fails_clearly_and_sends_nothing(make_pipeline: Callable[.
     # Then nothing was listed or sent
     assert pipeline.sandbox.emulator.stats.snapshot()["calls"] == {}
     assert _queued(pipeline) == []
+
+
+def test_entries_sqs_fails_in_a_batch_are_retried_and_none_is_lost_or_doubled(
+    make_pipeline: Callable[..., Pipeline],
+) -> None:
+    # Given SQS that fails the first entry of each of the first three SendMessageBatch calls
+    # (the entry is not enqueued and the response lists it under Failed, SenderFault false)
+    pipeline = make_pipeline(THREE_MONTHS)
+    sqs = clients.sqs()
+    dropped: list[str] = []
+    pending: list[str] = []
+
+    def drop_first_entry(params: dict[str, Any], **_: Any) -> None:
+        if len(dropped) < 3 and len(params["Entries"]) > 1:
+            first, *rest = params["Entries"]
+            params["Entries"] = rest
+            dropped.append(first["Id"])
+            pending.append(first["Id"])
+
+    def report_it_failed(parsed: dict[str, Any], **_: Any) -> None:
+        if pending:
+            parsed["Failed"] = [
+                {"Id": pending.pop(), "SenderFault": False, "Code": "InternalError", "Message": "try again"}
+            ]
+
+    sqs.meta.events.register("provide-client-params.sqs.SendMessageBatch", drop_first_entry)
+    sqs.meta.events.register("after-call.sqs.SendMessageBatch", report_it_failed)
+
+    # When the lister enqueues three months (45 invoices, five batches)
+    try:
+        result = _invoke({"from_period": "2026-08", "to_period": "2026-10"})
+    finally:
+        sqs.meta.events.unregister("provide-client-params.sqs.SendMessageBatch", drop_first_entry)
+        sqs.meta.events.unregister("after-call.sqs.SendMessageBatch", report_it_failed)
+
+    # Then the failures happened, and still every invoice is on the queue exactly once
+    assert len(dropped) == 3
+    expected = sorted(i.invoice_id for i in THREE_MONTHS.invoices)
+    assert sorted(str(m["invoice_id"]) for m in _queued(pipeline)) == expected
+    assert result["messages_sent"] == len(expected)
