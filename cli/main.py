@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from cli import run_local
+    from cli import run_local, status
     from sandbox import command as sandbox_command
 
     parser = argparse.ArgumentParser(
@@ -18,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sandbox_command.register(sub)
     run_local.register(sub)
+    status.register(sub)
     return parser
 
 
