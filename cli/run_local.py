@@ -24,6 +24,7 @@ from archiver.dal import clients
 from archiver.models.period import BillingPeriod
 from archiver.observability import logger
 from cli import resources
+from cli.arguments import billing_period
 from cli.pipeline import PassReport, run_pass, scheduled_event
 
 LOCAL_DEFAULTS = {
@@ -44,7 +45,7 @@ def register(sub: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "--period", type=_period, help="billing period YYYY-MM (default: what the schedule picks)"
+        "--period", type=billing_period, help="billing period YYYY-MM (default: what the schedule picks)"
     )
     parser.add_argument("--out", type=Path, help="copy the archive into this folder")
     parser.add_argument("--workers", type=int, default=4, help="concurrent fetchers (default 4)")
@@ -52,13 +53,6 @@ def register(sub: Any) -> None:
     parser.add_argument("--log-file", type=Path, default=Path(".local/run-local.log"), help="function logs")
     parser.add_argument("--dataset", type=Path, help="JSON scenario for the sandbox's Invoicing emulator")
     parser.set_defaults(run=run)
-
-
-def _period(text: str) -> BillingPeriod:
-    try:
-        return BillingPeriod.parse(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def run(args: argparse.Namespace) -> int:

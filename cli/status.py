@@ -14,7 +14,7 @@ from typing import Any
 
 from archiver.constants import Status
 from archiver.dal import clients, ledger
-from archiver.models.period import BillingPeriod
+from cli.arguments import billing_period
 
 LOCAL_TABLE = "invoice-archiver-ledger-local"
 
@@ -33,15 +33,10 @@ def register(sub: Any) -> None:
         default=None,
         help="account id (repeatable; default: ACCOUNT_IDS, else the caller's account)",
     )
-    parser.add_argument("--period", type=_period, default=None, help="only this billing period, YYYY-MM")
+    parser.add_argument(
+        "--period", type=billing_period, default=None, help="only this billing period, YYYY-MM"
+    )
     parser.set_defaults(run=run)
-
-
-def _period(text: str) -> BillingPeriod:
-    try:
-        return BillingPeriod.parse(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _accounts(args: argparse.Namespace) -> list[str]:
