@@ -15,8 +15,9 @@ from typing import Any
 from archiver.constants import Status
 from archiver.dal import clients, ledger
 from cli.arguments import billing_period
+from cli.run_local import LOCAL_DEFAULTS
 
-LOCAL_TABLE = "invoice-archiver-ledger-local"
+LOCAL_TABLE = LOCAL_DEFAULTS["LEDGER_TABLE"]  # the table run-local creates
 
 
 def register(sub: Any) -> None:
