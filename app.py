@@ -6,16 +6,16 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# The functions' package (`archiver`) lives in functions/; importable without `pip install -e .` too.
-_FUNCTIONS = str(Path(__file__).resolve().parent / "functions")
+# The package lives in src/; importable without `pip install -e .` too.
+_FUNCTIONS = str(Path(__file__).resolve().parent / "src")
 if _FUNCTIONS not in sys.path:
     sys.path.insert(0, _FUNCTIONS)
 
 import aws_cdk as cdk  # noqa: E402
 from cdk_nag import AwsSolutionsChecks  # noqa: E402
 
-from infra.settings import DeployConfigError, load_deploy_settings  # noqa: E402
-from infra.stack import InvoiceArchiverStack  # noqa: E402
+from invoice_archiver.infra.settings import DeployConfigError, load_deploy_settings  # noqa: E402
+from invoice_archiver.infra.stack import InvoiceArchiverStack  # noqa: E402
 
 
 def build_app(app: cdk.App) -> InvoiceArchiverStack:

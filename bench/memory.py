@@ -110,13 +110,13 @@ def child(size_mib: int, spool: Path, log_file: Path) -> dict[str, Any]:
     """Child side: everything below runs in the measured process."""
     import resource
 
-    from archiver.dal import clients
-    from archiver.logic.archiving import Archiver
-    from archiver.logic.listing import to_message
-    from cli.run_local import LOCAL_DEFAULTS, _logs_to, _provision
-    from sandbox.dataset import generate
-    from sandbox.documents import document_length, document_sha256
-    from sandbox.runner import Sandbox
+    from invoice_archiver.cli.run_local import LOCAL_DEFAULTS, _logs_to, _provision
+    from invoice_archiver.dal import clients
+    from invoice_archiver.logic.archiving import Archiver
+    from invoice_archiver.logic.listing import to_message
+    from invoice_archiver.sandbox.dataset import generate
+    from invoice_archiver.sandbox.documents import document_length, document_sha256
+    from invoice_archiver.sandbox.runner import Sandbox
 
     after_imports = common.proc_status()
     size = size_mib * common.MIB

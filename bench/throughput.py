@@ -9,7 +9,7 @@ Scenarios (each in a fresh child process with a fresh sandbox over the same gene
   checksums, summary.json, mark archived).
 
 ``inproc``: moto and the emulator run in the measured process (as in ``make demo``/the tests), sharing
-its GIL. ``external``: both run in a separate ``python -m sandbox`` process, so the measured process holds
+its GIL. ``external``: both run in a separate ``python -m invoice_archiver.sandbox`` process, so the measured process holds
 only the client side; the CPU seconds of both processes show how much of the work is the sandbox.
 
     .venv/bin/python bench/throughput.py [--invoices 2000] [--workers 1,4,8]
@@ -55,9 +55,9 @@ def dataset_spec(invoices: int) -> dict[str, Any]:
 
 
 def start_external_sandbox(dataset: Path, log: Path) -> tuple[subprocess.Popen[str], dict[str, str]]:
-    """``python -m sandbox --dataset ...`` in its own process; returns it and the endpoint variables."""
+    """``python -m invoice_archiver.sandbox --dataset ...`` in its own process; returns it and the endpoint variables."""
     process = subprocess.Popen(  # noqa: S603
-        [common.PYTHON, "-m", "sandbox", "--dataset", str(dataset)],
+        [common.PYTHON, "-m", "invoice_archiver.sandbox", "--dataset", str(dataset)],
         env=common.clean_env(),
         cwd=common.ROOT,
         stdout=subprocess.PIPE,
@@ -146,7 +146,7 @@ def _reset_counts(sandbox: Any) -> None:
 @contextlib.contextmanager
 def _timed_lister() -> Iterator[list[float]]:
     """Time the lister's part of `run_pass` (it looks `lister.handler` up at call time)."""
-    from archiver.handlers import lister
+    from invoice_archiver.handlers import lister
 
     original = lister.handler
     seconds = [0.0]
@@ -170,7 +170,7 @@ def _baseline(settings: Any, dataset: Any) -> dict[str, Any]:
     import boto3
     import urllib3
 
-    from archiver.constants import LEDGER_PARTITION_KEY, LEDGER_SORT_KEY
+    from invoice_archiver.constants import LEDGER_PARTITION_KEY, LEDGER_SORT_KEY
 
     invoicing = boto3.client("invoicing", region_name="us-east-1")
     s3 = boto3.client("s3")
@@ -222,12 +222,12 @@ def child(
 ) -> dict[str, Any]:
     import os
 
-    from archiver.dal import clients
-    from cli.pipeline import run_pass
-    from cli.run_local import LOCAL_DEFAULTS, _logs_to, _provision
-    from sandbox.dataset import Dataset
-    from sandbox.documents import document_length
-    from sandbox.runner import Sandbox
+    from invoice_archiver.cli.pipeline import run_pass
+    from invoice_archiver.cli.run_local import LOCAL_DEFAULTS, _logs_to, _provision
+    from invoice_archiver.dal import clients
+    from invoice_archiver.sandbox.dataset import Dataset
+    from invoice_archiver.sandbox.documents import document_length
+    from invoice_archiver.sandbox.runner import Sandbox
 
     dataset = Dataset.load(dataset_path)
     os.environ.update(LOCAL_DEFAULTS)

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from sandbox.dataset import Dataset, generate
-from sandbox.runner import Sandbox
+from invoice_archiver.sandbox.dataset import Dataset, generate
+from invoice_archiver.sandbox.runner import Sandbox
 
 SMALL_DATASET = generate(seed=7, invoices_per_account_period=6, document_size=2048, supplemental=(0, 2))
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pypdf
 import pytest
 
-from sandbox.dataset import generate
+from invoice_archiver.sandbox.dataset import generate
 
 ROOT = Path(__file__).resolve().parents[2]
 DATASET = generate(seed=31, periods=((2026, 9), (2026, 10)), invoices_per_account_period=8, awkward_ids=True)
@@ -39,7 +39,7 @@ _PIPELINE_VARS = {
 
 def _run_local(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "cli.main", "run-local", *args],
+        [sys.executable, "-m", "invoice_archiver.cli.main", "run-local", *args],
         cwd=cwd,
         env=env,
         capture_output=True,
@@ -101,7 +101,7 @@ def test_run_local_archives_a_period_copies_it_out_and_a_second_pass_archives_no
 def sandbox_process(dataset_file: Path, tmp_path: Path) -> Iterator[dict[str, str]]:
     """`invoice-archiver sandbox` in its own process, as a person would start it in another terminal."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "sandbox", "--dataset", str(dataset_file)],
+        [sys.executable, "-m", "invoice_archiver.cli.main", "sandbox", "--dataset", str(dataset_file)],
         cwd=tmp_path,
         env=_clean_env(),
         stdout=subprocess.PIPE,

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-for path in (REPO_ROOT, REPO_ROOT / "functions"):
+for path in (REPO_ROOT, REPO_ROOT / "src"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
@@ -22,7 +22,7 @@ import aws_cdk as cdk  # noqa: E402
 from aws_cdk.assertions import Template  # noqa: E402
 
 from app import build_app  # noqa: E402
-from infra.stack import InvoiceArchiverStack  # noqa: E402
+from invoice_archiver.infra.stack import InvoiceArchiverStack  # noqa: E402
 
 # A variant that turns on everything optional: CMK, Object Lock, e-mail, explicit accounts and roles.
 HARDENED = {

@@ -10,8 +10,13 @@ import pytest
 from infra_synth import REPO_ROOT, cdk_json_context
 
 from app import build_app
-from archiver.config import Settings
-from infra.settings import LOG_RETENTION_DAYS, DeployConfigError, DeploySettings, load_deploy_settings
+from invoice_archiver.config import Settings
+from invoice_archiver.infra.settings import (
+    LOG_RETENTION_DAYS,
+    DeployConfigError,
+    DeploySettings,
+    load_deploy_settings,
+)
 
 
 class Context:
@@ -100,7 +105,7 @@ def test_a_bad_context_value_fails_with_a_message_naming_the_key(key: str, value
 
 
 def test_log_retention_choices_are_all_mapped() -> None:
-    from infra.pipeline import _RETENTION
+    from invoice_archiver.infra.pipeline import _RETENTION
 
     assert set(_RETENTION) == set(LOG_RETENTION_DAYS)
 

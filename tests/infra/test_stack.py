@@ -8,8 +8,8 @@ import pytest
 from aws_cdk.assertions import Match
 from infra_synth import Synth
 
-from archiver.config import env_var_names
-from archiver.constants import (
+from invoice_archiver.config import env_var_names
+from invoice_archiver.constants import (
     FETCHER_HANDLER,
     LEDGER_PARTITION_KEY,
     LEDGER_SORT_KEY,
@@ -18,7 +18,7 @@ from archiver.constants import (
     SERVICE_NAME,
     Metric,
 )
-from infra.constants import LOCAL_ONLY_ENV_VARS, VISIBILITY_TIMEOUT_FACTOR, OutputKey
+from invoice_archiver.infra.constants import LOCAL_ONLY_ENV_VARS, VISIBILITY_TIMEOUT_FACTOR, OutputKey
 
 POWERTOOLS_ENV = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"}
 
@@ -75,7 +75,7 @@ def test_functions_run_arm64_python314_with_the_published_powertools_layer(
 
 @pytest.mark.parametrize(("name", "handler"), [("lister", LISTER_HANDLER), ("fetcher", FETCHER_HANDLER)])
 def test_environment_is_exactly_what_the_function_reads(default: Synth, name: str, handler: str) -> None:
-    # Given archiver.config.ENV_VARS, the single source of truth for the functions' variables
+    # Given invoice_archiver.config.ENV_VARS, the single source of truth for the functions' variables
     expected = set(env_var_names(name)) - LOCAL_ONLY_ENV_VARS  # type: ignore[arg-type]
     # When we read the function's environment in the template
     _, resource = function(default, handler)
@@ -97,7 +97,7 @@ def test_environment_points_at_the_stacks_resources(default: Synth) -> None:
     # When we read the functions' environments
     lister = function(default, LISTER_HANDLER)[1]["Properties"]["Environment"]["Variables"]
     fetcher = function(default, FETCHER_HANDLER)[1]["Properties"]["Environment"]["Variables"]
-    # Then they reference them, and the defaults come from archiver.config.Settings
+    # Then they reference them, and the defaults come from invoice_archiver.config.Settings
     assert lister["INVOICE_QUEUE_URL"] == {"Ref": queue}
     assert lister["ACCOUNT_IDS"] == {"Ref": "AWS::AccountId"}
     assert lister["RECEIVER_ROLES"] == ""

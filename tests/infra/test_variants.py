@@ -7,7 +7,7 @@ from typing import Any
 from aws_cdk.assertions import Match
 from infra_synth import Synth
 
-from archiver.constants import FETCHER_HANDLER, LISTER_HANDLER
+from invoice_archiver.constants import FETCHER_HANDLER, LISTER_HANDLER
 
 
 def getatt(logical_id: str) -> dict[str, Any]:

@@ -14,19 +14,19 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
-from archiver.config import Settings, load_settings
-from archiver.dal import clients, invoicing
-from archiver.handlers import environment, fetcher
-from archiver.logic.listing import to_message
-from archiver.models.documents import INVOICE_DOCUMENT
-from archiver.observability import logger
-from cli import resources
-from cli.event_source import EventSourceMapping
-from cli.lambda_context import LocalContext
-from cli.pipeline import PassReport, run_pass
-from sandbox.dataset import Dataset, Invoice
-from sandbox.documents import document_bytes
-from sandbox.runner import Sandbox
+from invoice_archiver.cli import resources
+from invoice_archiver.cli.event_source import EventSourceMapping
+from invoice_archiver.cli.lambda_context import LocalContext
+from invoice_archiver.cli.pipeline import PassReport, run_pass
+from invoice_archiver.config import Settings, load_settings
+from invoice_archiver.dal import clients, invoicing
+from invoice_archiver.handlers import environment, fetcher
+from invoice_archiver.logic.listing import to_message
+from invoice_archiver.models.documents import INVOICE_DOCUMENT
+from invoice_archiver.observability import logger
+from invoice_archiver.sandbox.dataset import Dataset, Invoice
+from invoice_archiver.sandbox.documents import document_bytes
+from invoice_archiver.sandbox.runner import Sandbox
 
 BUCKET = "invoice-archive-test"
 TABLE = "invoice-ledger-test"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from archiver.dal import clients
-from sandbox.dataset import generate
+from invoice_archiver.dal import clients
+from invoice_archiver.sandbox.dataset import generate
 from tests.integration.conftest import Pipeline, assert_archived, message_for
 
 MONTH = generate(

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from archiver.dal import clients
-from archiver.logic.archiving import Archiver
-from archiver.models.messages import InvoiceMessage
-from sandbox.dataset import generate
-from sandbox.faults import Faults
+from invoice_archiver.dal import clients
+from invoice_archiver.logic.archiving import Archiver
+from invoice_archiver.models.messages import InvoiceMessage
+from invoice_archiver.sandbox.dataset import generate
+from invoice_archiver.sandbox.faults import Faults
 from tests.integration.conftest import Pipeline, assert_archived, message_for
 
 FAULTY = generate(seed=5, periods=((2026, 10),), invoices_per_account_period=12, document_size=(1024, 3072))
@@ -132,7 +132,7 @@ def test_without_a_dlq_setting_a_poison_message_is_redriven_by_sqs(
     # Given a fetcher with no DEAD_LETTER_QUEUE_URL and a poison message on the queue
     pipeline = make_pipeline()
     monkeypatch.delenv("DEAD_LETTER_QUEUE_URL")
-    from archiver.handlers import environment
+    from invoice_archiver.handlers import environment
 
     environment.reset()
     dlq_url = pipeline.settings.dead_letter_queue_url
@@ -247,7 +247,7 @@ def test_status_shows_what_is_archived_and_what_failed(
     pipeline.run()
 
     # When a person asks for the status
-    from cli.main import main
+    from invoice_archiver.cli.main import main
 
     code = main(["status", "--table", pipeline.settings.ledger_table])
 

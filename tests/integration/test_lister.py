@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from archiver.dal import clients
-from archiver.handlers import lister
-from archiver.logic.planning import PlanningError
-from cli.lambda_context import LocalContext
-from cli.pipeline import scheduled_event
-from sandbox.dataset import generate
+from invoice_archiver.cli.lambda_context import LocalContext
+from invoice_archiver.cli.pipeline import scheduled_event
+from invoice_archiver.dal import clients
+from invoice_archiver.handlers import lister
+from invoice_archiver.logic.planning import PlanningError
+from invoice_archiver.sandbox.dataset import generate
 from tests.integration.conftest import Pipeline
 
 THREE_MONTHS = generate(seed=21, periods=((2026, 8), (2026, 9), (2026, 10)), invoices_per_account_period=5)

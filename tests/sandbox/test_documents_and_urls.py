@@ -14,9 +14,15 @@ import pytest
 import urllib3
 from sandbox_testkit import invoicing
 
-from sandbox.dataset import AWKWARD_IDS, generate
-from sandbox.documents import Document, document_bytes, document_length, document_sha256, document_stream
-from sandbox.runner import Sandbox
+from invoice_archiver.sandbox.dataset import AWKWARD_IDS, generate
+from invoice_archiver.sandbox.documents import (
+    Document,
+    document_bytes,
+    document_length,
+    document_sha256,
+    document_stream,
+)
+from invoice_archiver.sandbox.runner import Sandbox
 
 
 class Clock:
@@ -206,7 +212,7 @@ def test_every_pdf_size_is_laid_out_exactly() -> None:
     # Given every size across the /Length digit-count boundaries (99 -> 100, 999 -> 1000, 9999 -> 10000)
     # When a PDF of that size is generated
     # Then it has exactly that many bytes (a size whose /Length width oscillated once crashed the server)
-    from sandbox.documents import Document, document_length, document_stream
+    from invoice_archiver.sandbox.documents import Document, document_length, document_stream
 
     for size in range(2000, 12_500):
         doc = Document(invoice_id="I-1", document_id="D-1", size=size)

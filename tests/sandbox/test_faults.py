@@ -8,8 +8,8 @@ import pytest
 import urllib3
 from sandbox_testkit import by_period, invoicing
 
-from sandbox.faults import Faults
-from sandbox.runner import Sandbox
+from invoice_archiver.sandbox.faults import Faults
+from invoice_archiver.sandbox.runner import Sandbox
 
 
 def test_throttle_rate_raises_throttling_exception(make_sandbox: Callable[..., Sandbox]) -> None:

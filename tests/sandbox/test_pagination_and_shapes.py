@@ -7,10 +7,10 @@ from collections.abc import Callable
 import pytest
 from sandbox_testkit import ACCOUNT, RawBodies, by_interval, by_period, invoicing, utc
 
-from sandbox.dataset import generate
-from sandbox.runner import Sandbox
-from sandbox.service import wire_summary
-from sandbox.shapes import validate_output
+from invoice_archiver.sandbox.dataset import generate
+from invoice_archiver.sandbox.runner import Sandbox
+from invoice_archiver.sandbox.service import wire_summary
+from invoice_archiver.sandbox.shapes import validate_output
 
 BIG = generate(
     seed=11, accounts=[ACCOUNT], periods=[(2026, 9)], invoices_per_account_period=1050, document_size=1024

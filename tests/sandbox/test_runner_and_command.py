@@ -14,8 +14,8 @@ from pathlib import Path
 import boto3
 import pytest
 
-from sandbox.dataset import Dataset, default_dataset, generate
-from sandbox.runner import Sandbox
+from invoice_archiver.sandbox.dataset import Dataset, default_dataset, generate
+from invoice_archiver.sandbox.runner import Sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -154,10 +154,10 @@ CLIENT_SCRIPT = textwrap.dedent(
 
 
 def test_sandbox_subcommand_serves_a_plain_boto3_script(tmp_path: Path) -> None:
-    # Given `python -m sandbox` running in a subprocess with a small generated dataset
+    # Given `python -m invoice_archiver.sandbox` running in a subprocess with a small generated dataset
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sandbox", "--seed", "5", "--accounts", "123456789012",
+        [sys.executable, "-m", "invoice_archiver.sandbox", "--seed", "5", "--accounts", "123456789012",
          "--periods", "2026-09,2026-10", "--invoices-per-period", "5", "--document-size", "4096"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -191,11 +191,11 @@ def test_sandbox_subcommand_serves_a_plain_boto3_script(tmp_path: Path) -> None:
 
 def test_cli_main_wires_the_sandbox_subcommand() -> None:
     # Given the project's console script parser (skipped until its other subcommands exist)
-    pytest.importorskip("cli.run_local")
-    from cli.main import build_parser
+    pytest.importorskip("invoice_archiver.cli.run_local")
+    from invoice_archiver.cli.main import build_parser
 
     # When the sandbox subcommand is parsed / Then it dispatches to sandbox.command.run
-    from sandbox.command import run
+    from invoice_archiver.sandbox.command import run
 
     args = build_parser().parse_args(["sandbox", "--seed", "3", "--throttle-rate", "0.1"])
     assert args.run is run

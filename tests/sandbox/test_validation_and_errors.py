@@ -10,8 +10,8 @@ import pytest
 import urllib3
 from sandbox_testkit import ACCOUNT, by_interval, by_period, invoicing, utc
 
-from sandbox.dataset import generate
-from sandbox.runner import Sandbox
+from invoice_archiver.sandbox.dataset import generate
+from invoice_archiver.sandbox.runner import Sandbox
 
 
 def _validation(call: Callable[[], Any]) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from archiver.models.messages import InvoiceMessage
+from invoice_archiver.models.messages import InvoiceMessage
 
 from .factories import ACCOUNT, QUEUE_URL, EnvFactory, EventFactory, MessageFactory, SummaryFactory
 

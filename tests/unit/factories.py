@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from archiver.models.messages import InvoiceMessage
+from invoice_archiver.models.messages import InvoiceMessage
 
 ACCOUNT = "123456789012"
 OTHER_ACCOUNT = "210987654321"

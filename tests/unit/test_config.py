@@ -1,11 +1,11 @@
-"""archiver.config: the environment parsed once into Settings, every bad value named by its variable."""
+"""invoice_archiver.config: the environment parsed once into Settings; bad values named by their variable."""
 
 from __future__ import annotations
 
 import pytest
 
-from archiver.config import ENV_VARS, ConfigError, Function, Settings, env_var_names, load_settings
-from archiver.constants import DEFAULT_INVOICING_REGION, RECEIVER_ROLES
+from invoice_archiver.config import ENV_VARS, ConfigError, Function, Settings, env_var_names, load_settings
+from invoice_archiver.constants import DEFAULT_INVOICING_REGION, RECEIVER_ROLES
 
 from .factories import ACCOUNT, FULLWIDTH_ACCOUNT, OTHER_ACCOUNT, QUEUE_URL, EnvFactory
 

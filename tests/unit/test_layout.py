@@ -1,4 +1,4 @@
-"""archiver.logic.layout: the S3 archive contract (keys, tags, user metadata)."""
+"""invoice_archiver.logic.layout: the S3 archive contract (keys, tags, user metadata)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl, unquote
 
 import pytest
 
-from archiver.logic.layout import (
+from invoice_archiver.logic.layout import (
     MAX_METADATA_BYTES,
     MAX_TAG_VALUE,
     MAX_TAGS,
@@ -23,7 +23,7 @@ from archiver.logic.layout import (
     tag_value,
     tagging_header,
 )
-from archiver.models.period import BillingPeriod
+from invoice_archiver.models.period import BillingPeriod
 
 from .factories import ACCOUNT, SummaryFactory
 

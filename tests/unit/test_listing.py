@@ -1,4 +1,4 @@
-"""archiver.logic.listing: boto3 summaries made plain JSON, turned into messages, and fanned out."""
+"""invoice_archiver.logic.listing: boto3 summaries made plain JSON, turned into messages, and fanned out."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from dateutil.tz import tzutc
 
-from archiver.logic.listing import jsonable, run_listing, to_message
-from archiver.logic.planning import SummaryQuery
-from archiver.models.messages import InvoiceMessage
-from archiver.models.period import BillingPeriod
-from archiver.observability import metrics
+from invoice_archiver.logic.listing import jsonable, run_listing, to_message
+from invoice_archiver.logic.planning import SummaryQuery
+from invoice_archiver.models.messages import InvoiceMessage
+from invoice_archiver.models.period import BillingPeriod
+from invoice_archiver.observability import metrics
 
 from .factories import ACCOUNT, QUEUE_URL, SummaryFactory
 

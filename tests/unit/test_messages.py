@@ -1,4 +1,4 @@
-"""archiver.models.messages: the SQS message between lister and fetcher, and the URL guard."""
+"""invoice_archiver.models.messages: the SQS message between lister and fetcher, and the URL guard."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from archiver.models.messages import InvoiceMessage, contains_url
-from archiver.models.period import BillingPeriod
+from invoice_archiver.models.messages import InvoiceMessage, contains_url
+from invoice_archiver.models.period import BillingPeriod
 
 from .factories import ACCOUNT, FULLWIDTH_ACCOUNT, OTHER_ACCOUNT, MessageFactory
 

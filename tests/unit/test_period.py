@@ -1,4 +1,4 @@
-"""archiver.models.period: one calendar month as the API's BillingPeriod {Month, Year}."""
+"""invoice_archiver.models.period: one calendar month as the API's BillingPeriod {Month, Year}."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from itertools import pairwise
 
 import pytest
 
-from archiver.models.period import BillingPeriod, last_complete_period, period_range
+from invoice_archiver.models.period import BillingPeriod, last_complete_period, period_range
 
 
 def every_period(first: str = "2000-01", last: str = "2030-12") -> list[BillingPeriod]:

@@ -1,4 +1,4 @@
-"""archiver.logic.planning: which ListInvoiceSummaries queries a run makes, within the API's rules."""
+"""invoice_archiver.logic.planning: which ListInvoiceSummaries queries a run makes, within the API's rules."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 from botocore.model import Shape
 from botocore.validate import validate_parameters
 
-from archiver.logic.planning import (
+from invoice_archiver.logic.planning import (
     ROLE_DATA_START,
     PlanningError,
     SummaryQuery,
@@ -24,8 +24,8 @@ from archiver.logic.planning import (
     scheduled_periods,
     split_windows,
 )
-from archiver.models.period import BillingPeriod
-from archiver.models.requests import ListRequest
+from invoice_archiver.models.period import BillingPeriod
+from invoice_archiver.models.requests import ListRequest
 
 from .factories import ACCOUNT, OTHER_ACCOUNT
 

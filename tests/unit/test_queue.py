@@ -1,4 +1,4 @@
-"""archiver.dal.queue.send_batch against a tiny fake SQS client (the fake is the AWS client, not our code)."""
+"""invoice_archiver.dal.queue.send_batch against a tiny fake SQS client (the fake is the AWS client)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from archiver.dal.queue import (
+from invoice_archiver.dal.queue import (
     BATCH_SIZE,
     MAX_ATTRIBUTE_LENGTH,
     SEND_ATTEMPTS,

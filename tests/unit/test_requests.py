@@ -1,4 +1,4 @@
-"""archiver.models.requests: a scheduled EventBridge tick or an explicit re-run/backfill request."""
+"""invoice_archiver.models.requests: a scheduled EventBridge tick or an explicit re-run/backfill request."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from archiver.models.requests import ListRequest, ScheduledEvent, parse_lister_event
+from invoice_archiver.models.requests import ListRequest, ScheduledEvent, parse_lister_event
 
 from .factories import ACCOUNT, FULLWIDTH_ACCOUNT, OTHER_ACCOUNT, EventFactory
 

@@ -13,9 +13,9 @@ import pytest
 from aws_lambda_powertools import Logger
 from urllib3.util import parse_url
 
-from archiver.dal.downloads import UnsafeUrl, check_url
-from archiver.logic.archiving import redact
-from archiver.models.documents import DocumentRef, SecretUrl
+from invoice_archiver.dal.downloads import UnsafeUrl, check_url
+from invoice_archiver.logic.archiving import redact
+from invoice_archiver.models.documents import DocumentRef, SecretUrl
 
 SUFFIXES = (".amazonaws.com",)
 SECRET_PATH = "/secret-key-path/invoice.pdf"

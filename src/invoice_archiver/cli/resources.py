@@ -1,0 +1,86 @@
+"""Create what the pipeline needs on a sandbox or any endpoint, if it is missing (mirrors the stack)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from botocore.exceptions import ClientError
+
+from invoice_archiver.constants import LEDGER_PARTITION_KEY, LEDGER_SORT_KEY
+from invoice_archiver.dal import clients
+
+MAX_RECEIVE_COUNT = 5
+
+
+@dataclass(frozen=True)
+class LocalResources:
+    bucket: str
+    table: str
+    queue_url: str
+    dead_letter_queue_url: str
+
+
+def ensure_bucket(name: str) -> None:
+    s3 = clients.s3()
+    try:
+        s3.head_bucket(Bucket=name)
+        return
+    except ClientError as exc:
+        if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") != 404:
+            raise
+    s3.create_bucket(Bucket=name)
+    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_notification_configuration(
+        Bucket=name, NotificationConfiguration={"EventBridgeConfiguration": {}}
+    )
+
+
+def ensure_table(name: str) -> None:
+    dynamodb = clients.dynamodb()
+    try:
+        dynamodb.describe_table(TableName=name)
+        return
+    except dynamodb.exceptions.ResourceNotFoundException:
+        pass
+    dynamodb.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": LEDGER_PARTITION_KEY, "AttributeType": "S"},
+            {"AttributeName": LEDGER_SORT_KEY, "AttributeType": "S"},
+        ],
+        KeySchema=[
+            {"AttributeName": LEDGER_PARTITION_KEY, "KeyType": "HASH"},
+            {"AttributeName": LEDGER_SORT_KEY, "KeyType": "RANGE"},
+        ],
+    )
+    dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+
+
+def ensure_queues(name: str, visibility_timeout: int = 60) -> tuple[str, str]:
+    """The invoice queue and its DLQ (redrive after MAX_RECEIVE_COUNT receives). Returns both URLs."""
+    sqs = clients.sqs()
+    dlq_url = sqs.create_queue(QueueName=f"{name}-dlq", Attributes={"MessageRetentionPeriod": "1209600"})[
+        "QueueUrl"
+    ]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    queue_url = sqs.create_queue(
+        QueueName=name,
+        Attributes={
+            "VisibilityTimeout": str(visibility_timeout),
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVE_COUNT}
+            ),
+        },
+    )["QueueUrl"]
+    return queue_url, dlq_url
+
+
+def ensure_all(bucket: str, table: str, queue_name: str) -> LocalResources:
+    ensure_bucket(bucket)
+    ensure_table(table)
+    queue_url, dlq_url = ensure_queues(queue_name)
+    return LocalResources(bucket=bucket, table=table, queue_url=queue_url, dead_letter_queue_url=dlq_url)

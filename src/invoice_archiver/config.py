@@ -1,0 +1,239 @@
+"""Configuration: every environment variable the functions read, parsed once into a typed model.
+
+`ENV_VARS` is the single source of truth for the variable names. The CDK stack builds each
+function's environment from it and the README's configuration reference documents it; a test
+checks that all three agree.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+
+from invoice_archiver.constants import DEFAULT_INVOICING_REGION, RECEIVER_ROLES
+
+Function = Literal["lister", "fetcher"]
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    name: str
+    field: str
+    functions: tuple[Function, ...]
+    required: bool
+    doc: str
+
+
+ENV_VARS: tuple[EnvVar, ...] = (
+    EnvVar("ARCHIVE_BUCKET", "archive_bucket", ("fetcher",), True, "S3 bucket that receives the archive."),
+    EnvVar(
+        "ARCHIVE_PREFIX",
+        "archive_prefix",
+        ("fetcher",),
+        False,
+        "Key prefix of the archive inside the bucket (default `invoices`).",
+    ),
+    EnvVar(
+        "LEDGER_TABLE",
+        "ledger_table",
+        ("fetcher",),
+        True,
+        "DynamoDB table that records the state of every invoice.",
+    ),
+    EnvVar(
+        "INVOICE_QUEUE_URL",
+        "invoice_queue_url",
+        ("lister",),
+        True,
+        "SQS queue the lister sends one message per invoice to.",
+    ),
+    EnvVar(
+        "DEAD_LETTER_QUEUE_URL",
+        "dead_letter_queue_url",
+        ("fetcher",),
+        False,
+        "Where the fetcher sends a malformed message, with its reason; empty: let SQS redrive it.",
+    ),
+    EnvVar(
+        "ACCOUNT_IDS",
+        "account_ids",
+        ("lister",),
+        False,
+        "Comma-separated 12-digit account ids to archive (default: the account the lister runs in).",
+    ),
+    EnvVar(
+        "RECEIVER_ROLES",
+        "receiver_roles",
+        ("lister",),
+        False,
+        "Comma-separated receiver roles (SELLER, RESELLER, BUYER); empty: no ReceiverRole filter.",
+    ),
+    EnvVar(
+        "LOOKBACK_PERIODS",
+        "lookback_periods",
+        ("lister",),
+        False,
+        "Billing periods before the last complete one that each scheduled run lists again (default 2).",
+    ),
+    EnvVar(
+        "INVOICING_REGION",
+        "invoicing_region",
+        ("lister", "fetcher"),
+        False,
+        "Region of the AWS Invoicing API endpoint (default us-east-1).",
+    ),
+    EnvVar(
+        "LEASE_SECONDS",
+        "lease_seconds",
+        ("fetcher",),
+        False,
+        "How long a fetcher's claim on an invoice lasts before another delivery may take it over.",
+    ),
+    EnvVar(
+        "DOWNLOAD_ATTEMPTS",
+        "download_attempts",
+        ("fetcher",),
+        False,
+        "Downloads tried per document, each with fresh pre-signed URLs, before the invoice is retried later.",
+    ),
+    EnvVar(
+        "INVOICING_MAX_ATTEMPTS",
+        "invoicing_max_attempts",
+        ("lister", "fetcher"),
+        False,
+        "SDK attempts per Invoicing API call (throttling and 5xx are retried with backoff and jitter).",
+    ),
+    EnvVar(
+        "MULTIPART_THRESHOLD_BYTES",
+        "multipart_threshold_bytes",
+        ("fetcher",),
+        False,
+        "Documents larger than this are uploaded with a multipart upload (default 16 MiB).",
+    ),
+    EnvVar(
+        "SPOOL_DIRECTORY",
+        "spool_directory",
+        ("fetcher",),
+        False,
+        "Where a document is spooled between download and upload (default: the system temp dir, /tmp).",
+    ),
+    EnvVar(
+        "DOCUMENT_HOST_SUFFIXES",
+        "document_host_suffixes",
+        ("fetcher",),
+        False,
+        "Comma-separated host suffixes pre-signed URLs may point to (default `.amazonaws.com`).",
+    ),
+    EnvVar(
+        "ALLOW_LOOPBACK_DOCUMENT_URLS",
+        "allow_loopback_document_urls",
+        ("fetcher",),
+        False,
+        "Local mode only: also accept http:// URLs on 127.0.0.1/localhost (the sandbox). Never set in AWS.",
+    ),
+)
+
+_ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+CsvList = Annotated[tuple[str, ...], BeforeValidator(_split_csv)]
+
+
+class Settings(BaseModel):
+    """Parsed configuration. Fields are optional here; each function checks what it needs."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    archive_bucket: str = ""
+    archive_prefix: str = "invoices"
+    ledger_table: str = ""
+    invoice_queue_url: str = ""
+    dead_letter_queue_url: str = ""
+    account_ids: CsvList = ()
+    receiver_roles: CsvList = ()
+    lookback_periods: int = Field(default=2, ge=0, le=60)
+    invoicing_region: str = DEFAULT_INVOICING_REGION
+    lease_seconds: int = Field(default=900, ge=5, le=43_200)
+    download_attempts: int = Field(default=4, ge=1, le=10)
+    invoicing_max_attempts: int = Field(default=8, ge=1, le=20)
+    multipart_threshold_bytes: int = Field(default=16 * 1024 * 1024, ge=5 * 1024 * 1024)
+    spool_directory: str = ""
+    document_host_suffixes: CsvList = (".amazonaws.com",)
+    allow_loopback_document_urls: bool = False
+
+    @field_validator("account_ids")
+    @classmethod
+    def _accounts(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [v for v in value if not _ACCOUNT_ID.match(v)]
+        if bad:
+            raise ValueError(f"not 12-digit account ids: {', '.join(bad)}")
+        return tuple(dict.fromkeys(value))
+
+    @field_validator("receiver_roles")
+    @classmethod
+    def _roles(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        upper = tuple(dict.fromkeys(v.upper() for v in value))
+        bad = [v for v in upper if v not in RECEIVER_ROLES]
+        if bad:
+            raise ValueError(f"unknown receiver roles {', '.join(bad)}; use {', '.join(RECEIVER_ROLES)}")
+        return upper
+
+    @field_validator("archive_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        value = value.strip("/")
+        if not value or ".." in value.split("/"):
+            raise ValueError("must be a non-empty key prefix without '..' segments")
+        return value
+
+    @field_validator("document_host_suffixes")
+    @classmethod
+    def _suffixes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("must name at least one host suffix")
+        return tuple("." + v.lower().lstrip(".") for v in value)
+
+
+class ConfigError(ValueError):
+    """A configuration variable is missing or malformed; the message names it."""
+
+
+_BY_FIELD = {var.field: var for var in ENV_VARS}
+
+
+def load_settings(environ: Mapping[str, str] | None = None, *, function: Function | None = None) -> Settings:
+    """Parse the environment into Settings, failing with a message that names each bad variable."""
+    env = os.environ if environ is None else environ
+    raw = {var.field: env[var.name] for var in ENV_VARS if env.get(var.name, "") != ""}
+    try:
+        settings = Settings(**raw)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else ""
+            name = _BY_FIELD[field].name if field in _BY_FIELD else field
+            problems.append(f"{name}: {error['msg']}")
+        raise ConfigError("invalid configuration: " + "; ".join(problems)) from None
+    if function is not None:
+        missing = [
+            v.name for v in ENV_VARS if v.required and function in v.functions and not raw.get(v.field)
+        ]
+        if missing:
+            raise ConfigError(f"missing configuration for the {function}: set {', '.join(missing)}")
+    return settings
+
+
+def env_var_names(function: Function) -> list[str]:
+    """The variables one function reads (used by the CDK stack and its tests)."""
+    return [var.name for var in ENV_VARS if function in var.functions]

@@ -1,0 +1,45 @@
+"""Names shared by the functions, the CLI and the CDK stack: one place to change them."""
+
+from __future__ import annotations
+
+from typing import Final
+
+SERVICE_NAME: Final = "invoice-archiver"
+METRICS_NAMESPACE: Final = "InvoiceArchiver"
+
+# Where the API lives: the AWS Invoicing API is served from us-east-1 only.
+DEFAULT_INVOICING_REGION: Final = "us-east-1"
+
+# ReceiverRole data starts here; a ReceiverRole query for an earlier period is a ValidationException.
+RECEIVER_ROLE_DATA_START: Final = (2025, 6)
+RECEIVER_ROLES: Final = ("SELLER", "RESELLER", "BUYER")
+
+# Lambda handler entry points, relative to the functions/ asset.
+LISTER_HANDLER: Final = "invoice_archiver.handlers.lister.handler"
+FETCHER_HANDLER: Final = "invoice_archiver.handlers.fetcher.handler"
+
+# DynamoDB ledger key schema. pk = account id, sk = "<YYYY-MM>#<invoice id>".
+LEDGER_PARTITION_KEY: Final = "pk"
+LEDGER_SORT_KEY: Final = "sk"
+
+
+class Metric:
+    """CloudWatch metric names (namespace METRICS_NAMESPACE)."""
+
+    INVOICES_LISTED: Final = "InvoicesListed"
+    INVOICES_ARCHIVED: Final = "InvoicesArchived"
+    INVOICES_SKIPPED: Final = "InvoicesSkipped"
+    INVOICES_FAILED: Final = "InvoicesFailed"
+    INVOICES_RETRIED: Final = "InvoicesRetried"
+    DOCUMENTS_ARCHIVED: Final = "DocumentsArchived"
+    BYTES_ARCHIVED: Final = "BytesArchived"
+    MESSAGES_QUARANTINED: Final = "MessagesQuarantined"
+
+
+class Status:
+    """Ledger status of one invoice."""
+
+    IN_PROGRESS: Final = "IN_PROGRESS"
+    RETRYING: Final = "RETRYING"
+    ARCHIVED: Final = "ARCHIVED"
+    FAILED: Final = "FAILED"

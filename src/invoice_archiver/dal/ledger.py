@@ -1,0 +1,222 @@
+"""The DynamoDB ledger: one item per invoice, the idempotency record and the archive's index.
+
+Key: pk = account id, sk = "<YYYY-MM>#<invoice id>", so one Query lists an account's period.
+A fetcher claims an invoice with a conditional write that holds a lease; a crashed worker's lease
+expires and the next delivery takes over.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from invoice_archiver.constants import LEDGER_PARTITION_KEY, LEDGER_SORT_KEY, Status
+from invoice_archiver.models.period import BillingPeriod
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+_SERIALIZER = TypeSerializer()
+_DESERIALIZER = TypeDeserializer()
+MAX_ERROR_LENGTH = 1000
+
+
+@dataclass(frozen=True)
+class LedgerKey:
+    account_id: str
+    period: BillingPeriod
+    invoice_id: str
+
+    def item_key(self) -> dict[str, Any]:
+        return {
+            LEDGER_PARTITION_KEY: {"S": self.account_id},
+            LEDGER_SORT_KEY: {"S": f"{self.period}#{self.invoice_id}"},
+        }
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Outcome of a claim: `claimed`, or the item that stopped it (ARCHIVED, or a live lease)."""
+
+    claimed: bool
+    item: dict[str, Any]
+
+    @property
+    def status(self) -> str:
+        return str(self.item.get("status", ""))
+
+
+class LeaseLost(Exception):
+    """Another worker holds this invoice now."""
+
+
+def _values(values: dict[str, Any]) -> dict[str, Any]:
+    return {name: _SERIALIZER.serialize(value) for name, value in values.items()}
+
+
+def _plain(item: dict[str, Any]) -> dict[str, Any]:
+    return {name: _DESERIALIZER.deserialize(value) for name, value in item.items()}
+
+
+def _conditional_failure(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+def get(client: DynamoDBClient, table: str, key: LedgerKey) -> dict[str, Any] | None:
+    item = client.get_item(TableName=table, Key=key.item_key(), ConsistentRead=True).get("Item")
+    return _plain(item) if item else None
+
+
+def claim(
+    client: DynamoDBClient,
+    table: str,
+    key: LedgerKey,
+    *,
+    owner: str,
+    now: datetime,
+    lease_seconds: int,
+    attributes: dict[str, Any],
+) -> Claim:
+    """Take the invoice unless it is ARCHIVED or another worker's lease is still live."""
+    epoch = int(now.timestamp())
+    try:
+        response = client.update_item(
+            TableName=table,
+            Key=key.item_key(),
+            UpdateExpression=(
+                "SET #status = :working, lease_owner = :owner, lease_expires_at = :expires, "
+                "updated_at = :now, created_at = if_not_exists(created_at, :now), "
+                "account_id = :account, invoice_id = :invoice, billing_period = :period, "
+                "invoice_type = :invoice_type, receiver_role = :role "
+                "ADD attempts :one"
+            ),
+            ConditionExpression=(
+                "attribute_not_exists(#pk) OR (#status <> :archived AND "
+                "(attribute_not_exists(lease_expires_at) OR lease_expires_at < :epoch))"
+            ),
+            ExpressionAttributeNames={"#status": "status", "#pk": LEDGER_PARTITION_KEY},
+            ExpressionAttributeValues=_values(
+                {
+                    ":working": Status.IN_PROGRESS,
+                    ":archived": Status.ARCHIVED,
+                    ":owner": owner,
+                    ":expires": epoch + lease_seconds,
+                    ":epoch": epoch,
+                    ":now": now.isoformat(),
+                    ":one": 1,
+                    ":account": key.account_id,
+                    ":invoice": key.invoice_id,
+                    ":period": str(key.period),
+                    ":invoice_type": attributes.get("invoice_type") or "",
+                    ":role": attributes.get("receiver_role") or "",
+                }
+            ),
+            ReturnValues="ALL_NEW",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+    except ClientError as exc:
+        if not _conditional_failure(exc):
+            raise
+        old: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
+        return Claim(claimed=False, item=_plain(old) if old else (get(client, table, key) or {}))
+    return Claim(claimed=True, item=_plain(response["Attributes"]))
+
+
+def mark_archived(
+    client: DynamoDBClient,
+    table: str,
+    key: LedgerKey,
+    *,
+    owner: str,
+    now: datetime,
+    documents: list[dict[str, Any]],
+    summary_key: str,
+    total_bytes: int,
+) -> None:
+    try:
+        client.update_item(
+            TableName=table,
+            Key=key.item_key(),
+            UpdateExpression=(
+                "SET #status = :archived, documents = :documents, summary_key = :summary, "
+                "total_bytes = :bytes, document_count = :count, archived_at = :now, updated_at = :now "
+                "REMOVE lease_owner, lease_expires_at, last_error"
+            ),
+            ConditionExpression="lease_owner = :owner",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=_values(
+                {
+                    ":archived": Status.ARCHIVED,
+                    ":documents": documents,
+                    ":summary": summary_key,
+                    ":bytes": total_bytes,
+                    ":count": len(documents),
+                    ":now": now.isoformat(),
+                    ":owner": owner,
+                }
+            ),
+        )
+    except ClientError as exc:
+        if not _conditional_failure(exc):
+            raise
+        current = get(client, table, key) or {}
+        if current.get("status") != Status.ARCHIVED:
+            raise LeaseLost(f"lease on {key.invoice_id} was taken over") from None
+
+
+def record_error(
+    client: DynamoDBClient, table: str, key: LedgerKey, *, owner: str, now: datetime, status: str, error: str
+) -> None:
+    """FAILED (permanent) or RETRYING (released for the next delivery), with the reason."""
+    try:
+        client.update_item(
+            TableName=table,
+            Key=key.item_key(),
+            UpdateExpression=(
+                "SET #status = :status, last_error = :error, updated_at = :now "
+                "REMOVE lease_owner, lease_expires_at"
+            ),
+            ConditionExpression="lease_owner = :owner",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=_values(
+                {
+                    ":status": status,
+                    ":error": error[:MAX_ERROR_LENGTH],
+                    ":now": now.isoformat(),
+                    ":owner": owner,
+                }
+            ),
+        )
+    except ClientError as exc:
+        if not _conditional_failure(exc):
+            raise
+        raise LeaseLost(f"lease on {key.invoice_id} was taken over") from None
+
+
+def query_period(
+    client: DynamoDBClient, table: str, account_id: str, period: BillingPeriod | None = None
+) -> Iterator[dict[str, Any]]:
+    """Every ledger item of an account, or of one of its billing periods."""
+    condition = "#pk = :pk"
+    values: dict[str, Any] = {":pk": account_id}
+    if period is not None:
+        condition += " AND begins_with(#sk, :prefix)"
+        values[":prefix"] = f"{period}#"
+    paginator = client.get_paginator("query")
+    names = {"#pk": LEDGER_PARTITION_KEY}
+    if period is not None:
+        names["#sk"] = LEDGER_SORT_KEY
+    for page in paginator.paginate(
+        TableName=table,
+        KeyConditionExpression=condition,
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues=_values(values),
+        ConsistentRead=True,
+    ):
+        for item in page.get("Items", []):
+            yield _plain(item)

@@ -1,0 +1,72 @@
+"""Fetcher Lambda: an SQS batch of invoices -> archived documents; a bad record fails alone."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
+
+from invoice_archiver.constants import Metric
+from invoice_archiver.dal import clients, queue
+from invoice_archiver.handlers.environment import init_environment, settings
+from invoice_archiver.logic.archiving import Archiver
+from invoice_archiver.models.messages import InvoiceMessage
+from invoice_archiver.observability import logger, metrics, tracer
+
+
+@lru_cache(maxsize=1)
+def archiver() -> Archiver:
+    config = settings("fetcher")
+    return Archiver(
+        settings=config,
+        invoicing=clients.invoicing(config.invoicing_region, config.invoicing_max_attempts),
+        s3=clients.s3(),
+        dynamodb=clients.dynamodb(),
+    )
+
+
+def record_handler(record: SQSRecord) -> str:
+    # Parsed here rather than by BatchProcessor(model=...): a message that can never parse is
+    # quarantined to the DLQ with its reason instead of being redelivered until SQS gives up.
+    try:
+        message = InvoiceMessage.model_validate_json(record.body)
+    except ValidationError as exc:
+        return _quarantine(record, exc)
+    logger.thread_safe_append_keys(
+        invoice_id=message.invoice_id, account_id=message.account_id, message_id=record.message_id
+    )
+    try:
+        return archiver().archive(message).value
+    finally:
+        logger.thread_safe_remove_keys(["invoice_id", "account_id", "message_id"])
+
+
+def _quarantine(record: SQSRecord, error: ValidationError) -> str:
+    reason = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in error.errors())
+    dead_letter_queue = settings("fetcher").dead_letter_queue_url
+    logger.error("malformed message", extra={"message_id": record.message_id, "reason": reason})
+    if not dead_letter_queue:
+        raise ValueError(f"malformed message: {reason}")
+    queue.quarantine(
+        clients.sqs(), dead_letter_queue, record.body, reason=reason, source_id=record.message_id
+    )
+    metrics.add_metric(name=Metric.MESSAGES_QUARANTINED, unit="Count", value=1)
+    return "QUARANTINED"
+
+
+@init_environment("fetcher")
+@logger.inject_lambda_context(log_event=False)
+@metrics.log_metrics
+@tracer.capture_lambda_handler(capture_response=False)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    # A processor per invocation: it holds the batch's state, and the local runner invokes
+    # this handler from several threads at once (Lambda runs one invocation per process).
+    processor = BatchProcessor(event_type=EventType.SQS)
+    response = process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )
+    return dict(response)

@@ -1,0 +1,261 @@
+"""Deployment settings: every CDK context key the stack reads, parsed and validated once.
+
+A key comes from `cdk.json` ("context") or from `-c key=value` on the command line (which wins).
+Values given with `-c` are strings, so the model accepts "true", "300" and comma-separated lists.
+A bad value stops the synth with a message that names the key.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal, Protocol
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from invoice_archiver.config import Settings
+from invoice_archiver.infra.constants import DEFAULT_REGION, DEFAULT_STACK_NAME, VISIBILITY_TIMEOUT_FACTOR
+
+_FUNCTION_DEFAULTS = Settings()
+
+# CloudWatch Logs accepts only these retention periods (days).
+LOG_RETENTION_DAYS: tuple[int, ...] = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
+ARCHIVE_STORAGE_CLASSES = Literal["GLACIER_INSTANT_RETRIEVAL", "GLACIER", "DEEP_ARCHIVE"]
+
+_SCHEDULE = re.compile(r"^(cron\(\S+( \S+){5}\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\))$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_ACCOUNT = re.compile(r"^\d{12}$")
+
+
+def _csv(value: object) -> object:
+    """`-c key=a,b` arrives as a string; cdk.json may hold a JSON list. Accept both."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+CsvList = Annotated[tuple[str, ...], BeforeValidator(_csv)]
+
+
+class DeploySettings(BaseModel):
+    """The stack's configuration. Field names are the context keys; see docs/deploy.md."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # Where and what
+    stack_name: str = Field(default=DEFAULT_STACK_NAME, pattern=r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
+    account: str = ""
+    region: str = Field(default=DEFAULT_REGION, pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+
+    # What the lister archives (passed to the functions; validated by invoice_archiver.config.Settings)
+    account_ids: CsvList = ()
+    receiver_roles: CsvList = ()
+    lookback_periods: int = _FUNCTION_DEFAULTS.lookback_periods
+    archive_prefix: str = _FUNCTION_DEFAULTS.archive_prefix
+    document_host_suffixes: CsvList = _FUNCTION_DEFAULTS.document_host_suffixes
+    download_attempts: int = _FUNCTION_DEFAULTS.download_attempts
+    invoicing_max_attempts: int = _FUNCTION_DEFAULTS.invoicing_max_attempts
+    multipart_threshold_bytes: int = _FUNCTION_DEFAULTS.multipart_threshold_bytes
+    lease_seconds: int | None = Field(default=None, ge=1)
+
+    # Schedule
+    schedule_expression: str = "cron(0 6 5,15 * ? *)"
+    schedule_enabled: bool = True
+    schedule_retry_attempts: int = Field(default=4, ge=0, le=185)
+    schedule_max_event_age_hours: int = Field(default=6, ge=1, le=24)
+
+    # Functions
+    powertools_layer_version: int = Field(default=38, ge=1)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_retention_days: int = 90
+    lister_timeout_seconds: int = Field(default=600, ge=30, le=900)
+    lister_memory_mb: int = Field(default=256, ge=128, le=10_240)
+    fetcher_timeout_seconds: int = Field(default=300, ge=30, le=900)
+    fetcher_memory_mb: int = Field(default=1024, ge=128, le=10_240)
+    fetcher_ephemeral_storage_mib: int = Field(default=2048, ge=512, le=10_240)
+    fetcher_batch_size: int = Field(default=10, ge=1, le=10)
+    fetcher_batching_window_seconds: int = Field(default=5, ge=0, le=300)
+    fetcher_max_concurrency: int = Field(default=5, ge=2, le=1000)
+    max_receive_count: int = Field(default=5, ge=2, le=1000)
+
+    # Storage
+    kms_enabled: bool = False
+    object_lock_enabled: bool = False
+    object_lock_retention_years: int = Field(default=10, ge=1, le=100)
+    lifecycle_infrequent_access_days: int = Field(default=90, ge=0)
+    lifecycle_archive_days: int = Field(default=365, ge=0)
+    lifecycle_archive_storage_class: ARCHIVE_STORAGE_CLASSES = "GLACIER_INSTANT_RETRIEVAL"
+    noncurrent_version_expiration_days: int = Field(default=365, ge=1)
+    abort_incomplete_multipart_upload_days: int = Field(default=7, ge=1)
+    access_log_retention_days: int = Field(default=365, ge=1)
+
+    # Monitoring
+    alarm_email: str = ""
+
+    @field_validator("account")
+    @classmethod
+    def _account(cls, value: str) -> str:
+        if value and not _ACCOUNT.match(value):
+            raise ValueError("must be a 12-digit AWS account id, or empty for an environment-agnostic stack")
+        return value
+
+    @field_validator("schedule_expression")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        if not _SCHEDULE.match(value.strip()):
+            raise ValueError(
+                "must be an EventBridge expression such as 'cron(0 6 5,15 * ? *)' or 'rate(1 day)'"
+            )
+        return value.strip()
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _retention(cls, value: int) -> int:
+        if value not in LOG_RETENTION_DAYS:
+            raise ValueError(
+                f"must be one of CloudWatch Logs' periods: {', '.join(map(str, LOG_RETENTION_DAYS))}"
+            )
+        return value
+
+    @field_validator("alarm_email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        value = value.strip()
+        if value and not _EMAIL.match(value):
+            raise ValueError("must be an e-mail address, or empty for no subscription")
+        return value
+
+    @field_validator("lifecycle_infrequent_access_days")
+    @classmethod
+    def _ia_days(cls, value: int) -> int:
+        if 0 < value < 30:
+            raise ValueError("S3 moves objects to STANDARD_IA after 30 days at the earliest (0 turns it off)")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DeploySettings:
+        ia, archive = self.lifecycle_infrequent_access_days, self.lifecycle_archive_days
+        if archive and ia and archive < ia + 30:
+            raise ValueError(
+                "lifecycle_archive_days: must be at least 30 days after lifecycle_infrequent_access_days "
+                "(STANDARD_IA bills a 30-day minimum), or 0"
+            )
+        lease = self.effective_lease_seconds
+        if lease < self.fetcher_timeout_seconds:
+            raise ValueError("lease_seconds: must be at least fetcher_timeout_seconds")
+        if lease > self.visibility_timeout_seconds:
+            raise ValueError(
+                "lease_seconds: must not exceed the queue's visibility timeout (6 x fetcher timeout)"
+            )
+        return self
+
+    @property
+    def effective_lease_seconds(self) -> int:
+        """LEASE_SECONDS: as set, or derived (a claim must outlive one invocation, not a redelivery)."""
+        if self.lease_seconds is not None:
+            return self.lease_seconds
+        # The functions' default (900 s), kept between the fetcher's timeout and the visibility timeout.
+        return max(
+            self.fetcher_timeout_seconds,
+            min(_FUNCTION_DEFAULTS.lease_seconds, self.visibility_timeout_seconds),
+        )
+
+    @property
+    def visibility_timeout_seconds(self) -> int:
+        """The invoice queue's visibility timeout."""
+        return VISIBILITY_TIMEOUT_FACTOR * self.fetcher_timeout_seconds
+
+    def function_values(self) -> dict[str, str]:
+        """Configured function settings by invoice_archiver.config field name, as env var strings."""
+        return {
+            "archive_prefix": self.archive_prefix,
+            "receiver_roles": ",".join(self.receiver_roles),
+            "lookback_periods": str(self.lookback_periods),
+            "lease_seconds": str(self.effective_lease_seconds),
+            "download_attempts": str(self.download_attempts),
+            "invoicing_max_attempts": str(self.invoicing_max_attempts),
+            "multipart_threshold_bytes": str(self.multipart_threshold_bytes),
+            "document_host_suffixes": ",".join(self.document_host_suffixes),
+        }
+
+
+class DeployConfigError(ValueError):
+    """A context value is missing or malformed; the message names the key."""
+
+
+class _ContextSource(Protocol):
+    def try_get_context(self, key: str) -> Any: ...
+
+
+def load_deploy_settings(node: _ContextSource) -> DeploySettings:
+    """Read every key of DeploySettings from the CDK context and validate it.
+
+    The function-level values (account ids, receiver roles, prefix, retries...) are also run through
+    invoice_archiver.config.Settings: the stack rejects exactly what the functions reject at cold start.
+    """
+    raw = {
+        key: value for key in DeploySettings.model_fields if (value := node.try_get_context(key)) is not None
+    }
+    try:
+        settings = DeploySettings(**raw)
+    except ValidationError as exc:
+        raise DeployConfigError(_describe(exc)) from None
+    try:
+        parsed = Settings(account_ids=settings.account_ids, **settings.function_values())
+    except ValidationError as exc:
+        raise DeployConfigError(_describe(exc)) from None
+    # Keep the functions' normalized form (upper-case roles, de-duplicated accounts).
+    return settings.model_copy(
+        update={"account_ids": parsed.account_ids, "receiver_roles": parsed.receiver_roles}
+    )
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        key = ".".join(str(part) for part in error["loc"][:1]) or _key_in_message(error["msg"])
+        message = error["msg"].removeprefix("Value error, ")
+        if key and message.startswith(f"{key}: "):
+            message = message.removeprefix(f"{key}: ")
+        problems.append(f"context key '{key}': {message}" if key else message)
+    return (
+        "invalid CDK context: "
+        + "; ".join(problems)
+        + ' (set it in cdk.json under "context" or with -c key=value)'
+    )
+
+
+def _key_in_message(message: str) -> str:
+    """Model-level checks name their key at the start of the message ("key: ...")."""
+    match = re.match(r"^(?:Value error, )?([a-z_]+): ", message)
+    return match.group(1) if match else ""

@@ -1,0 +1,139 @@
+"""The archive: the S3 bucket that holds the invoices, its access-log bucket, and the DynamoDB ledger."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from invoice_archiver.constants import LEDGER_PARTITION_KEY, LEDGER_SORT_KEY
+from invoice_archiver.infra.settings import DeploySettings
+
+_STORAGE_CLASSES = {
+    "GLACIER_INSTANT_RETRIEVAL": s3.StorageClass.GLACIER_INSTANT_RETRIEVAL,
+    "GLACIER": s3.StorageClass.GLACIER,
+    "DEEP_ARCHIVE": s3.StorageClass.DEEP_ARCHIVE,
+}
+
+
+class Storage(Construct):
+    """Archive bucket (+ its access-log bucket) and the ledger table; all three outlive the stack."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, settings: DeploySettings, key: kms.IKey | None
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.access_log_bucket = self._access_log_bucket(settings)
+        self.archive_bucket = self._archive_bucket(settings, key)
+        self.ledger_table = self._ledger_table(key)
+
+    def _access_log_bucket(self, settings: DeploySettings) -> s3.Bucket:
+        # A bucket with Object Lock cannot be a server-access-log target, and log delivery supports
+        # SSE-S3 only: so the logs go to a plain, separate bucket.
+        return s3.Bucket(
+            self,
+            "AccessLogBucket",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            enforce_ssl=True,
+            minimum_tls_version=1.2,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="ExpireAccessLogs",
+                    expiration=Duration.days(settings.access_log_retention_days),
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                )
+            ],
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        # cdk-nag's S1 accepts a bucket that is itself a server-access-log target: no acknowledgment.
+
+    def _archive_bucket(self, settings: DeploySettings, key: kms.IKey | None) -> s3.Bucket:
+        bucket = s3.Bucket(
+            self,
+            "ArchiveBucket",
+            encryption=s3.BucketEncryption.KMS if key else s3.BucketEncryption.S3_MANAGED,
+            encryption_key=key,
+            bucket_key_enabled=key is not None,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            enforce_ssl=True,
+            minimum_tls_version=1.2,
+            versioned=True,
+            object_lock_enabled=settings.object_lock_enabled or None,
+            lifecycle_rules=_lifecycle_rules(settings),
+            server_access_logs_bucket=self.access_log_bucket,
+            server_access_logs_prefix="archive-bucket/",
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        cfn = bucket.node.default_child
+        assert isinstance(cfn, s3.CfnBucket)
+        # Downstream consumers subscribe to ObjectCreated through EventBridge. This is what
+        # `event_bridge_enabled=True` turns on, set on the bucket itself: the L2 prop would add a
+        # custom-resource Lambda (AWSLambdaBasicExecutionRole, a CDK-chosen runtime) to do the same.
+        cfn.notification_configuration = s3.CfnBucket.NotificationConfigurationProperty(
+            event_bridge_configuration=s3.CfnBucket.EventBridgeConfigurationProperty(
+                event_bridge_enabled=True
+            )
+        )
+        if settings.object_lock_enabled:
+            # Invoices are legal records: COMPLIANCE mode, a retention in whole years (nobody, root
+            # included, can shorten it or delete a locked version before it ends).
+            cfn.object_lock_configuration = s3.CfnBucket.ObjectLockConfigurationProperty(
+                object_lock_enabled="Enabled",
+                rule=s3.CfnBucket.ObjectLockRuleProperty(
+                    default_retention=s3.CfnBucket.DefaultRetentionProperty(
+                        mode="COMPLIANCE", years=settings.object_lock_retention_years
+                    )
+                ),
+            )
+        return bucket
+
+    def _ledger_table(self, key: kms.IKey | None) -> dynamodb.Table:
+        return dynamodb.Table(
+            self,
+            "LedgerTable",
+            partition_key=dynamodb.Attribute(name=LEDGER_PARTITION_KEY, type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name=LEDGER_SORT_KEY, type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            encryption=(
+                dynamodb.TableEncryption.CUSTOMER_MANAGED if key else dynamodb.TableEncryption.AWS_MANAGED
+            ),
+            encryption_key=key,
+            deletion_protection=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+
+
+def _lifecycle_rules(settings: DeploySettings) -> list[s3.LifecycleRule]:
+    transitions = []
+    if settings.lifecycle_infrequent_access_days:
+        transitions.append(
+            s3.Transition(
+                storage_class=s3.StorageClass.INFREQUENT_ACCESS,
+                transition_after=Duration.days(settings.lifecycle_infrequent_access_days),
+            )
+        )
+    if settings.lifecycle_archive_days:
+        transitions.append(
+            s3.Transition(
+                storage_class=_STORAGE_CLASSES[settings.lifecycle_archive_storage_class],
+                transition_after=Duration.days(settings.lifecycle_archive_days),
+            )
+        )
+    return [
+        s3.LifecycleRule(
+            id="TierCurrentVersions",
+            transitions=transitions or None,
+            noncurrent_version_expiration=Duration.days(settings.noncurrent_version_expiration_days),
+            abort_incomplete_multipart_upload_after=Duration.days(
+                settings.abort_incomplete_multipart_upload_days
+            ),
+        )
+    ]

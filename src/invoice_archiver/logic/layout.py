@@ -1,0 +1,142 @@
+"""The S3 archive contract: key layout, object tags and user metadata. Pure functions.
+
+    <prefix>/account=<account>/period=<YYYY-MM>/<invoice>/invoice.pdf
+    <prefix>/account=<account>/period=<YYYY-MM>/<invoice>/<document-type>-<document-id>.<ext>
+    <prefix>/account=<account>/period=<YYYY-MM>/<invoice>/summary.json   (written last)
+
+Invoice and document ids are percent-encoded into one safe path segment each, so no id can
+climb out of its folder or collide with another.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from invoice_archiver.models.documents import INVOICE_DOCUMENT
+from invoice_archiver.models.period import BillingPeriod
+
+SUMMARY_FILE = "summary.json"
+MAX_TAGS = 10
+MAX_TAG_VALUE = 256
+MAX_METADATA_BYTES = 2048
+MAX_SEGMENT = 200
+MAX_KEY_BYTES = 1024
+_UNSAFE_SEGMENT = re.compile(r"[^A-Za-z0-9_\-]")
+_TAG_UNSAFE = re.compile(r"[^\w .:/=+\-@]", re.ASCII)
+
+
+class ContractViolation(ValueError):
+    """An object would break one of S3's limits on tags or metadata."""
+
+
+def safe_segment(value: str) -> str:
+    """Percent-encode everything but letters, digits, '_' and '-' (so '.', '/' and '..' cannot survive).
+
+    A segment longer than MAX_SEGMENT is cut and ends in '~' plus a hash of the whole id: '~' never
+    survives the encoding, so a cut segment cannot collide with an uncut one, and keys stay under
+    S3's 1,024-byte limit.
+    """
+    if not value:
+        raise ValueError("an empty id cannot name a path segment")
+    encoded = _UNSAFE_SEGMENT.sub(lambda m: "".join(f"%{b:02X}" for b in m.group().encode("utf-8")), value)
+    if len(encoded) <= MAX_SEGMENT:
+        return encoded
+    digest = hashlib.sha256(value.encode("utf-8")).hexdigest()[:24]
+    return _cut_escapes(encoded[: MAX_SEGMENT - 25]) + "~" + digest
+
+
+def _cut_escapes(text: str) -> str:
+    """Drop a trailing, incomplete %XX escape left by cutting a percent-encoded string."""
+    return re.sub(r"%[0-9A-F]?$", "", text)
+
+
+def invoice_prefix(prefix: str, account_id: str, period: BillingPeriod, invoice_id: str) -> str:
+    return f"{prefix}/account={account_id}/period={period}/{safe_segment(invoice_id)}/"
+
+
+def document_key(invoice_folder: str, document_type: str, document_id: str, extension: str) -> str:
+    if document_type == INVOICE_DOCUMENT:
+        return _checked(f"{invoice_folder}invoice.{extension}")
+    name = f"{document_type.lower().replace('_', '-')}-{safe_segment(document_id)}.{extension}"
+    return _checked(invoice_folder + name)
+
+
+def summary_key(invoice_folder: str) -> str:
+    return _checked(invoice_folder + SUMMARY_FILE)
+
+
+def _checked(key: str) -> str:
+    if len(key.encode("utf-8")) > MAX_KEY_BYTES:
+        raise ContractViolation(f"object key of {len(key.encode('utf-8'))} bytes; S3 allows {MAX_KEY_BYTES}")
+    return key
+
+
+def tag_value(value: object) -> str:
+    """S3 tag values: at most 256 characters from letters, digits, spaces and _ . : / = + - @."""
+    return _TAG_UNSAFE.sub("_", str(value))[:MAX_TAG_VALUE]
+
+
+def object_tags(summary: dict[str, Any], document_type: str) -> dict[str, str]:
+    entity = summary.get("Entity") or {}
+    tags = {
+        "account": summary.get("AccountId"),
+        "invoice-id": summary.get("InvoiceId"),
+        "billing-period": _period_text(summary),
+        "invoice-type": summary.get("InvoiceType"),
+        "document-type": document_type,
+        "billing-entity": entity.get("BillingEntity"),
+        "receiver-role": summary.get("ReceiverRole"),
+        "bill-type": summary.get("BillType"),
+        "archiver": "invoice-archiver",
+    }
+    clean = {key: tag_value(value) for key, value in tags.items() if value not in (None, "")}
+    if len(clean) > MAX_TAGS:
+        raise ContractViolation(f"{len(clean)} tags; S3 allows {MAX_TAGS}")
+    return clean
+
+
+def tagging_header(tags: dict[str, str]) -> str:
+    return urlencode(tags, quote_via=quote)
+
+
+def metadata_value(value: object) -> str:
+    """User metadata must be ASCII: anything else is percent-encoded (RFC 3986, UTF-8)."""
+    return quote(str(value), safe=" !#$&'()*+,-./:;=?@[]^_`{|}~")
+
+
+def object_metadata(
+    summary: dict[str, Any], document_type: str, document_id: str, size: int, sha256: str
+) -> dict[str, str]:
+    metadata = {
+        "account-id": summary.get("AccountId"),
+        "invoice-id": summary.get("InvoiceId"),
+        "billing-period": _period_text(summary),
+        "invoice-type": summary.get("InvoiceType"),
+        "issued-date": summary.get("IssuedDate"),
+        "receiver-role": summary.get("ReceiverRole"),
+        "document-type": document_type,
+        "document-id": document_id,
+        "size": size,
+        "sha256": sha256,
+    }
+    clean = {key: metadata_value(value) for key, value in metadata.items() if value not in (None, "")}
+    used = sum(len(k.encode()) + len(v.encode()) for k, v in clean.items())
+    if used > MAX_METADATA_BYTES:
+        # Ids are the only unbounded values; cut them (the full ids are in summary.json and the ledger).
+        for key in ("document-id", "invoice-id"):
+            excess = used - MAX_METADATA_BYTES
+            if excess > 0 and key in clean:
+                keep = max(0, len(clean[key]) - excess - 3)
+                used -= len(clean[key]) - (keep + 3)
+                clean[key] = _cut_escapes(clean[key][:keep]) + "..."
+    if used > MAX_METADATA_BYTES:
+        raise ContractViolation(f"user metadata of {used} bytes; S3 allows {MAX_METADATA_BYTES}")
+    return clean
+
+
+def _period_text(summary: dict[str, Any]) -> str | None:
+    period = summary.get("BillingPeriod")
+    return str(BillingPeriod.from_api(period)) if period else None

@@ -1,0 +1,301 @@
+"""moto in server mode on loopback, wrapped in a WSGI middleware that records every request.
+
+Tests count what the code under test did, e.g. ``moto.requests.count(service="s3", operation="PutObject")``.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+from werkzeug.serving import make_server
+
+CREDENTIAL = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
+Environ = dict[str, Any]
+StartResponse = Callable[..., Any]
+WsgiApp = Callable[[Environ, StartResponse], Iterable[bytes]]
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One request moto received. ``operation`` is the X-Amz-Target / Action, or derived for S3."""
+
+    method: str
+    service: str
+    operation: str
+    path: str
+    query: tuple[str, ...]
+    bucket: str | None = None
+    key: str | None = None
+
+
+class RequestLog:
+    """A thread-safe list of `RequestRecord`."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._records: list[RequestRecord] = []
+
+    def append(self, record: RequestRecord) -> None:
+        with self._lock:
+            self._records.append(record)
+
+    def __iter__(self) -> Any:
+        return iter(self.records())
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._records)
+
+    def records(self) -> list[RequestRecord]:
+        with self._lock:
+            return list(self._records)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._records.clear()
+
+    def filter(
+        self, service: str | None = None, method: str | None = None, operation: str | None = None
+    ) -> list[RequestRecord]:
+        return [
+            r
+            for r in self.records()
+            if (service is None or r.service == service)
+            and (method is None or r.method == method)
+            and (operation is None or r.operation == operation)
+        ]
+
+    def count(
+        self, service: str | None = None, method: str | None = None, operation: str | None = None
+    ) -> int:
+        return len(self.filter(service, method, operation))
+
+
+def describe_request(environ: Environ) -> RequestRecord:
+    """Classify one WSGI request by service (SigV4 credential scope) and operation."""
+    method = str(environ.get("REQUEST_METHOD", "GET"))
+    path = str(environ.get("PATH_INFO", "/"))
+    query = parse_qs(str(environ.get("QUERY_STRING", "")), keep_blank_values=True)
+    auth = str(environ.get("HTTP_AUTHORIZATION", "")) or " ".join(query.get("X-Amz-Credential", []))
+    match = CREDENTIAL.search(auth) or re.search(r"^[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request", auth)
+    service = match.group(1) if match else "unknown"
+    target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
+    if target:
+        operation = target.rsplit(".", 1)[-1]
+    elif "Action" in query:
+        operation = query["Action"][0]
+    else:
+        operation = ""
+    bucket = key = None
+    if service == "s3":
+        parts = path.lstrip("/").split("/", 1)
+        bucket = unquote(parts[0]) or None
+        key = unquote(parts[1]) if len(parts) > 1 and parts[1] else None
+        operation = operation or s3_operation(method, key is not None, set(query), environ)
+    return RequestRecord(method, service, operation, path, tuple(sorted(query)), bucket, key)
+
+
+def s3_operation(method: str, has_key: bool, query: set[str], environ: Environ) -> str:
+    """The S3 API operation name for the common object and bucket calls."""
+    if has_key:
+        if "uploadId" in query:
+            return {
+                "PUT": "UploadPart",
+                "POST": "CompleteMultipartUpload",
+                "DELETE": "AbortMultipartUpload",
+                "GET": "ListParts",
+            }.get(method, method)
+        if "uploads" in query:
+            return "CreateMultipartUpload"
+        if "tagging" in query:
+            return {"PUT": "PutObjectTagging", "GET": "GetObjectTagging"}.get(method, "DeleteObjectTagging")
+        if method == "PUT" and "HTTP_X_AMZ_COPY_SOURCE" in environ:
+            return "CopyObject"
+        return {"PUT": "PutObject", "GET": "GetObject", "HEAD": "HeadObject", "DELETE": "DeleteObject"}.get(
+            method, method
+        )
+    if environ.get("PATH_INFO", "/") == "/":
+        return "ListBuckets" if method == "GET" else method
+    if method == "GET":
+        return "ListObjectsV2" if "list-type" in query else "ListObjects" if not query else "GetBucket"
+    if method == "POST" and "delete" in query:
+        return "DeleteObjects"
+    return {"PUT": "CreateBucket", "HEAD": "HeadBucket", "DELETE": "DeleteBucket"}.get(method, method)
+
+
+# moto checks a condition and then writes, without a lock: two concurrent conditional writes
+# (DynamoDB ConditionExpression, S3 If-None-Match) can both succeed, which AWS never allows.
+# Serializing the writes of these services gives the sandbox the atomicity the real services have;
+# reads stay concurrent.
+DYNAMODB_WRITES = frozenset(
+    {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems", "ExecuteStatement"}
+)
+
+
+def is_atomic_write(record: RequestRecord) -> bool:
+    if record.service == "s3":
+        return record.method not in {"GET", "HEAD"}
+    return record.service == "dynamodb" and record.operation in DYNAMODB_WRITES
+
+
+class RecordingMiddleware:
+    def __init__(self, app: WsgiApp, log: RequestLog) -> None:
+        self.app = app
+        self.log = log
+        self._atomic = threading.Lock()
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        record = describe_request(environ)
+        if not record.path.startswith("/moto-api"):
+            self.log.append(record)
+        if is_atomic_write(record):
+            with self._atomic:
+                return list(self.app(environ, start_response))
+        return self.app(environ, start_response)
+
+
+def speed_up_moto() -> None:
+    """moto's SQS asks for the current time through datetime arithmetic about a hundred times per queued
+    message on every ReceiveMessage, which makes a queue of a few thousand messages crawl. The current
+    Unix time is `time.time()`; patching that one helper changes no behaviour, only the cost."""
+    import time
+
+    import moto.core.utils
+    import moto.sqs.models
+
+    original = moto.core.utils.unix_time
+
+    def unix_time(dt: Any = None) -> float:
+        return time.time() if dt is None else original(dt)
+
+    def unix_time_millis(dt: Any = None) -> float:
+        return unix_time(dt) * 1000.0
+
+    for module in (moto.core.utils, moto.sqs.models):
+        module.unix_time = unix_time  # type: ignore[attr-defined]
+        module.unix_time_millis = unix_time_millis  # type: ignore[attr-defined]
+
+
+class MotoServer:
+    """moto's WSGI app on ``host:port`` (0 = a free port) in a background thread, quietly."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+
+        class QuietHandler(MotoRequestHandler):
+            def log(self, *args: Any) -> None:  # never print request lines (pre-signed URLs)
+                return
+
+        speed_up_moto()
+        self.requests = RequestLog()
+        app = RecordingMiddleware(DomainDispatcherApplication(create_backend_app), self.requests)
+        self._server = make_server(host, port, app, threaded=True, request_handler=QuietHandler)
+        self.port = int(self._server.server_port)
+        self.url = f"http://{host}:{self.port}"
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> MotoServer:
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="moto-server", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join()
+            self._thread = None
+        self._server.server_close()
+
+    def reset_state(self) -> None:
+        """Forget every bucket, queue and table (moto's state is per process, shared by servers)."""
+        from moto.moto_api._internal.models import moto_api_backend
+
+        moto_api_backend.reset()
+
+    def __enter__(self) -> MotoServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+class MotoProcess:
+    """The same server in a child process: it does not share this process's GIL with the code under
+    test, which roughly doubles local throughput on two cores. Its request log stays in the child."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.host, self.port = host, port
+        self.url = ""
+        self._process: subprocess.Popen[str] | None = None
+
+    def start(self) -> MotoProcess:
+        self._process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [
+                sys.executable,
+                "-m",
+                "invoice_archiver.sandbox.motoserver",
+                "--host",
+                self.host,
+                "--port",
+                str(self.port),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self._process.stdout is not None
+        line = self._process.stdout.readline().strip()
+        if not line.startswith("http://"):
+            self.stop()
+            raise RuntimeError(f"moto server process did not start: {line!r}")
+        self.url = line
+        return self
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.send_signal(signal.SIGTERM)
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+            if self._process.stdout is not None:
+                self._process.stdout.close()
+            self._process = None
+
+
+def main() -> None:
+    """`python -m invoice_archiver.sandbox.motoserver`: print the URL, serve until SIGTERM or SIGINT."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="moto's server with the sandbox's request serialization")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+    server = MotoServer(args.host, args.port).start()
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    print(server.url, flush=True)
+    stop.wait()
+    server.stop()
+
+
+if __name__ == "__main__":
+    main()
