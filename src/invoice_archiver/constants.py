@@ -34,6 +34,8 @@ class Metric:
     DOCUMENTS_ARCHIVED: Final = "DocumentsArchived"
     BYTES_ARCHIVED: Final = "BytesArchived"
     MESSAGES_QUARANTINED: Final = "MessagesQuarantined"
+    DOCUMENTS_UNDESCRIBED: Final = "DocumentsUndescribed"
+    UNRECOGNIZED_DOCUMENT_TYPES: Final = "UnrecognizedDocumentTypes"
 
 
 class Status:

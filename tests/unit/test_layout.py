@@ -28,6 +28,7 @@ from invoice_archiver.models.period import BillingPeriod
 from .factories import ACCOUNT, SummaryFactory
 
 PERIOD = BillingPeriod(2025, 6)
+SHA = "ab" * 32
 SHA256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 S3_TAG_CHARSET = re.compile(r"^[\w .:/=+\-@]*$", re.ASCII)
 S3_MAX_KEY_BYTES = 1024
@@ -141,12 +142,40 @@ def test_invoice_prefix_layout() -> None:
         ("GOVERNMENT_INVOICE", "GI 7", "xml", "government-invoice-GI%207.xml"),
         ("TAX_E_INVOICE", "a/b", "zip", "tax-e-invoice-a%2Fb.zip"),
         ("PAYMENT_RECEIPT", "..", "bin", "payment-receipt-%2E%2E.bin"),
+        # A type newer than this version is filed under the type the API sent, made path-safe
+        ("NEW_KIND/2", "x", "pdf", "new-kind%2F2-x.pdf"),
+        # What the API omitted is named as such and replaced by the content's SHA-256
+        (None, "doc-1", "pdf", "untyped=doc-1.pdf"),
+        ("TAX_E_INVOICE", None, "xml", f"tax-e-invoice-sha256={SHA}.xml"),
+        (None, None, "pdf", f"untyped=sha256={SHA}.pdf"),
     ],
 )
-def test_document_key_layout(document_type: str, document_id: str, extension: str, file_name: str) -> None:
+def test_document_key_layout(
+    document_type: str | None, document_id: str | None, extension: str, file_name: str
+) -> None:
     folder = invoice_prefix("invoices", ACCOUNT, PERIOD, "INV-1")
-    key = document_key(folder, document_type, document_id, extension)
+    key = document_key(folder, document_type, document_id, extension, SHA)
     assert key == f"invoices/account={ACCOUNT}/period=2025-06/INV-1/{file_name}"
+
+
+def test_undescribed_documents_never_collide_with_described_ones() -> None:
+    # Given documents the API described in full, with ids chosen to look like the fallback names
+    folder = invoice_prefix("invoices", ACCOUNT, PERIOD, "INV-1")
+    described = {
+        document_key(folder, kind, document_id, "pdf", SHA)
+        for kind in ("SUPPLEMENT", "UNTYPED", "TAX_E_INVOICE")
+        for document_id in (f"sha256={SHA}", f"sha256-{SHA}", "untyped", "doc-1", f"untyped=sha256={SHA}")
+    }
+    # When the API omits the type, the id or both
+    undescribed = {
+        document_key(folder, None, "doc-1", "pdf", SHA),
+        document_key(folder, "TAX_E_INVOICE", None, "pdf", SHA),
+        document_key(folder, None, None, "pdf", SHA),
+    }
+    # Then no name is shared, and the same bytes always get the same name (stable across calls)
+    assert not described & undescribed
+    assert len(undescribed) == 3
+    assert document_key(folder, None, None, "pdf", SHA) == document_key(folder, None, None, "pdf", SHA)
 
 
 def test_summary_key_layout() -> None:
@@ -160,9 +189,9 @@ def test_keys_stay_in_their_folder_for_any_ids() -> None:
     for invoice_id in ids:
         folder = invoice_prefix("invoices", ACCOUNT, PERIOD, invoice_id)
         keys = [
-            document_key(folder, "INVOICE", "x", "pdf"),
+            document_key(folder, "INVOICE", "x", "pdf", SHA),
             summary_key(folder),
-            *(document_key(folder, "SUPPLEMENT", document_id, "pdf") for document_id in AWKWARD_IDS),
+            *(document_key(folder, "SUPPLEMENT", document_id, "pdf", SHA) for document_id in AWKWARD_IDS),
         ]
         for key in keys:
             # Then every key has exactly the five layout segments, none of them a dot segment
@@ -182,7 +211,7 @@ def test_keys_fit_s3_key_limit_or_raise_contract_violation() -> None:
     # When its keys are built, Then they fit S3's 1,024-byte limit, or ContractViolation says why
     try:
         folder = invoice_prefix("invoices", ACCOUNT, PERIOD, invoice_id)
-        keys = [document_key(folder, "SUPPLEMENT", "d" * 200, "pdf"), summary_key(folder)]
+        keys = [document_key(folder, "SUPPLEMENT", "d" * 200, "pdf", SHA), summary_key(folder)]
     except ContractViolation:
         return
     for key in keys:

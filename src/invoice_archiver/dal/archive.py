@@ -10,11 +10,42 @@ from typing import IO, TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from invoice_archiver.dal.sdk import Needs
+
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
 PART_SIZE = 16 * 1024 * 1024
+
+# What this module sends and reads (checked at cold start by invoice_archiver.dal.sdk).
+WRITING = (
+    Needs(
+        "s3",
+        "PutObject",
+        request=("IfNoneMatch", "ChecksumSHA256", "Metadata", "Tagging", "ContentType", "ContentLength"),
+    ),
+    Needs(
+        "s3",
+        "CreateMultipartUpload",
+        request=("ChecksumAlgorithm", "Metadata", "Tagging"),
+        response=("UploadId",),
+    ),
+    Needs("s3", "UploadPart", request=("ChecksumSHA256", "PartNumber", "UploadId"), response=("ETag",)),
+    Needs(
+        "s3",
+        "CompleteMultipartUpload",
+        request=("IfNoneMatch", "MultipartUpload.Parts.ChecksumSHA256", "MultipartUpload.Parts.ETag"),
+    ),
+    Needs("s3", "AbortMultipartUpload", request=("UploadId",)),
+    Needs(
+        "s3",
+        "HeadObject",
+        request=("ChecksumMode",),
+        response=("ChecksumSHA256", "Metadata", "ContentLength"),
+    ),
+    Needs("s3", "GetObject", response=("Body",)),
+)
 
 
 class AlreadyExists(Exception):

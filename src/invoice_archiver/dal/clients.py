@@ -6,10 +6,12 @@ same code talks to AWS, to moto's server or to the Invoicing emulator without a 
 
 from __future__ import annotations
 
+import threading
 from functools import cache
 from typing import TYPE_CHECKING
 
 import boto3
+import botocore.session
 from botocore.config import Config
 
 if TYPE_CHECKING:
@@ -20,38 +22,57 @@ if TYPE_CHECKING:
     from mypy_boto3_sts import STSClient
 
 _POOL = 32
+# A boto3 Session is not thread-safe: the local runner's workers may ask for a client at the same time.
+_LOCK = threading.Lock()
+
+
+@cache
+def botocore_session() -> botocore.session.Session:
+    """One botocore session per process: its loader parses each service model once, shared by the
+    start-up guard (invoice_archiver.dal.sdk) and every client."""
+    return botocore.session.get_session()
+
+
+@cache
+def session() -> boto3.session.Session:
+    return boto3.session.Session(botocore_session=botocore_session())
 
 
 @cache
 def invoicing(region: str, max_attempts: int) -> InvoicingClient:
     # Standard retry mode retries ThrottlingException and 5xx with exponential backoff and jitter.
     config = Config(retries={"mode": "standard", "max_attempts": max_attempts}, max_pool_connections=_POOL)
-    return boto3.session.Session().client("invoicing", region_name=region, config=config)
+    with _LOCK:
+        return session().client("invoicing", region_name=region, config=config)
 
 
 @cache
 def s3() -> S3Client:
     config = Config(retries={"mode": "standard"}, max_pool_connections=_POOL)
-    return boto3.session.Session().client("s3", config=config)
+    with _LOCK:
+        return session().client("s3", config=config)
 
 
 @cache
 def sqs() -> SQSClient:
-    return boto3.session.Session().client("sqs", config=Config(retries={"mode": "standard"}))
+    with _LOCK:
+        return session().client("sqs", config=Config(retries={"mode": "standard"}))
 
 
 @cache
 def dynamodb() -> DynamoDBClient:
     config = Config(retries={"mode": "standard"}, max_pool_connections=_POOL)
-    return boto3.session.Session().client("dynamodb", config=config)
+    with _LOCK:
+        return session().client("dynamodb", config=config)
 
 
 @cache
 def sts() -> STSClient:
-    return boto3.session.Session().client("sts")
+    with _LOCK:
+        return session().client("sts")
 
 
 def reset() -> None:
     """Forget every cached client (tests that switch endpoints call this)."""
-    for factory in (invoicing, s3, sqs, dynamodb, sts):
+    for factory in (invoicing, s3, sqs, dynamodb, sts, session, botocore_session):
         factory.cache_clear()

@@ -7,12 +7,81 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from invoice_archiver.dal.sdk import Needs
 from invoice_archiver.models.documents import INVOICE_DOCUMENT, DocumentRef, SecretUrl
 
 if TYPE_CHECKING:
     from mypy_boto3_invoicing import InvoicingClient
 
 PAGE_SIZE = 100
+
+# Every member of a summary (API update of 2026-05-07): the whole summary goes into the archive.
+_AMOUNT = (
+    "TotalAmount",
+    "TotalAmountBeforeTax",
+    "CurrencyCode",
+    "AmountBreakdown.SubTotalAmount",
+    *(
+        f"AmountBreakdown.{part}.{member}"
+        for part in ("Discounts", "Taxes", "Fees")
+        for member in ("TotalAmount", "Breakdown.Description", "Breakdown.Amount", "Breakdown.Rate")
+    ),
+    "CurrencyExchangeDetails.SourceCurrencyCode",
+    "CurrencyExchangeDetails.TargetCurrencyCode",
+    "CurrencyExchangeDetails.Rate",
+)
+SUMMARY_MEMBERS = (
+    "AccountId",
+    "InvoiceId",
+    "IssuedDate",
+    "DueDate",
+    "BillSourceAccounts",
+    "BillSourceAccountsTotalCount",
+    "ReceiverRole",
+    "Entity.InvoicingEntity",
+    "Entity.BillingEntity",
+    "BillingPeriod.Month",
+    "BillingPeriod.Year",
+    "InvoiceFrequency",
+    "BillType",
+    "InvoiceType",
+    "CommercialInvoiceId",
+    "OriginalInvoiceId",
+    "PurchaseOrderNumber",
+    "EinvoiceDeliveryStatus",
+    "TaxAuthorityStatus",
+    *(f"{kind}CurrencyAmount.{member}" for kind in ("Base", "Tax", "Payment") for member in _AMOUNT),
+)
+LISTING = Needs(
+    "invoicing",
+    "ListInvoiceSummaries",
+    request=(
+        "Selector.ResourceType",
+        "Selector.Value",
+        "Filter.BillingPeriod.Month",
+        "Filter.BillingPeriod.Year",
+        "Filter.TimeInterval.StartDate",
+        "Filter.TimeInterval.EndDate",
+        "Filter.ReceiverRole",
+        "MaxResults",
+        "NextToken",
+    ),
+    response=("NextToken", *(f"InvoiceSummaries.{member}" for member in SUMMARY_MEMBERS)),
+)
+DOCUMENTS = Needs(
+    "invoicing",
+    "GetInvoicePDF",
+    request=("InvoiceId",),
+    response=(
+        "InvoicePDF.InvoiceId",
+        "InvoicePDF.DocumentUrl",
+        "InvoicePDF.DocumentUrlExpirationDate",
+        "InvoicePDF.SupplementalDocuments.DocumentType",
+        "InvoicePDF.SupplementalDocuments.DocumentId",
+        "InvoicePDF.SupplementalDocuments.DocumentUrl",
+        "InvoicePDF.SupplementalDocuments.DocumentUrlExpirationDate",
+    ),
+)
 PERMANENT_ERRORS = frozenset({"ResourceNotFoundException", "AccessDeniedException", "ValidationException"})
 
 
@@ -52,13 +121,14 @@ def get_documents(client: InvoicingClient, invoice_id: str) -> list[DocumentRef]
                 expires_at=pdf.get("DocumentUrlExpirationDate"),
             )
         )
-    for index, supplemental in enumerate(pdf.get("SupplementalDocuments", []), start=1):
+    for supplemental in pdf.get("SupplementalDocuments", []):
         if not supplemental.get("DocumentUrl"):
             continue
         documents.append(
             DocumentRef(
-                document_type=str(supplemental.get("DocumentType") or "SUPPLEMENT"),
-                document_id=supplemental.get("DocumentId") or f"{index}",
+                # Exactly what the API sent: a missing type or id stays missing (see layout.document_key).
+                document_type=supplemental.get("DocumentType") or None,
+                document_id=supplemental.get("DocumentId") or None,
                 url=SecretUrl(supplemental["DocumentUrl"]),
                 expires_at=supplemental.get("DocumentUrlExpirationDate"),
             )

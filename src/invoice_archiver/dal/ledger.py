@@ -16,6 +16,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from invoice_archiver.constants import LEDGER_PARTITION_KEY, LEDGER_SORT_KEY, Status
+from invoice_archiver.dal.sdk import Needs
 from invoice_archiver.models.period import BillingPeriod
 
 if TYPE_CHECKING:
@@ -24,6 +25,18 @@ if TYPE_CHECKING:
 _SERIALIZER = TypeSerializer()
 _DESERIALIZER = TypeDeserializer()
 MAX_ERROR_LENGTH = 1000
+
+# What this module sends and reads (checked at cold start by invoice_archiver.dal.sdk).
+RECORDING = (
+    Needs(
+        "dynamodb",
+        "UpdateItem",
+        request=("ConditionExpression", "ReturnValues", "ReturnValuesOnConditionCheckFailure"),
+        response=("Attributes",),
+    ),
+    Needs("dynamodb", "GetItem", request=("ConsistentRead",), response=("Item",)),
+    Needs("dynamodb", "Query", request=("KeyConditionExpression", "ConsistentRead"), response=("Items",)),
+)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from invoice_archiver.dal.sdk import Needs
+
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
@@ -14,6 +16,15 @@ if TYPE_CHECKING:
 BATCH_SIZE = 10
 SEND_ATTEMPTS = 6
 MAX_ATTRIBUTE_LENGTH = 1024
+
+# What this module sends and reads (checked at cold start by invoice_archiver.dal.sdk).
+SENDING = Needs(
+    "sqs",
+    "SendMessageBatch",
+    request=("Entries.Id", "Entries.MessageBody"),
+    response=("Successful", "Failed"),
+)
+QUARANTINING = Needs("sqs", "SendMessage", request=("MessageBody", "MessageAttributes"))
 
 
 class SendFailed(Exception):

@@ -6,11 +6,17 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from invoice_archiver.dal import clients
+from invoice_archiver.dal import clients, invoicing, queue, sdk
 from invoice_archiver.handlers.environment import init_environment, settings
 from invoice_archiver.logic.listing import plan, run_listing
 from invoice_archiver.models.requests import parse_lister_event
 from invoice_archiver.observability import logger, metrics, tracer
+
+# Cold start: fail initialisation, naming what is missing, if the loaded SDK is older than the API.
+sdk.ensure(
+    clients.botocore_session(),
+    [invoicing.LISTING, queue.SENDING, sdk.Needs("sts", "GetCallerIdentity", response=("Account",))],
+)
 
 
 def _caller_account() -> str:

@@ -151,7 +151,10 @@ class Archiver:
 
     def _archive_documents(self, message: InvoiceMessage) -> list[ArchivedDocument]:
         """Every document of the invoice, in S3 and verified; fresh URLs for every attempt."""
-        done: dict[tuple[str, str], ArchivedDocument] = {}
+        # Documents the API described in full, archived by an earlier attempt of this delivery. One
+        # it did not describe has no identity until it is downloaded: it is simply archived again
+        # (same bytes, same key, accepted as already there).
+        done: dict[tuple[str | None, str | None], ArchivedDocument] = {}
         last_error = "no attempt made"
         for attempt in range(self.settings.download_attempts):
             if attempt:
@@ -161,9 +164,7 @@ class Archiver:
                 last_error = "GetInvoicePDF returned no document URL"
                 continue
             try:
-                for ref in refs:
-                    if (ref.document_type, ref.document_id) not in done:
-                        done[(ref.document_type, ref.document_id)] = self._archive_document(message, ref)
+                archived = [self._document_once(message, ref, done) for ref in refs]
             except DownloadFailed as exc:
                 last_error = str(exc)
                 logger.warning(
@@ -171,10 +172,25 @@ class Archiver:
                     extra={"attempt": attempt + 1, "reason": redact(last_error), "expired": exc.expired},
                 )
                 continue
-            return [done[(ref.document_type, ref.document_id)] for ref in refs]
+            _report_undescribed(archived)
+            return archived
         raise DocumentsIncomplete(
             f"documents incomplete after {self.settings.download_attempts} attempts: {last_error}"
         )
+
+    def _document_once(
+        self,
+        message: InvoiceMessage,
+        ref: DocumentRef,
+        done: dict[tuple[str | None, str | None], ArchivedDocument],
+    ) -> ArchivedDocument:
+        identity = None if ref.omitted_by_api else (ref.document_type, ref.document_id)
+        if identity in done:
+            return done[identity]
+        document = self._archive_document(message, ref)
+        if identity is not None:
+            done[identity] = document
+        return document
 
     def _archive_document(self, message: InvoiceMessage, ref: DocumentRef) -> ArchivedDocument:
         downloads.check_url(
@@ -187,6 +203,7 @@ class Archiver:
                 ref.document_type,
                 ref.document_id,
                 downloads.extension_for(spooled.content_type),
+                spooled.sha256,
             )
             summary = message.summary
             try:
@@ -213,6 +230,8 @@ class Archiver:
                 content_type=spooled.content_type,
                 size=spooled.size,
                 sha256=spooled.sha256,
+                omitted_by_api=ref.omitted_by_api,
+                type_recognized=ref.type_recognized,
             )
         finally:
             spooled.close()
@@ -256,6 +275,23 @@ class Archiver:
             if _fingerprint(existing.get("documents", [])) != _fingerprint(listed):
                 raise ArchiveConflict(f"{key} already lists different documents") from None
         return key
+
+
+def _report_undescribed(documents: list[ArchivedDocument]) -> None:
+    """A document the API did not fully describe is archived and recorded as such, never silently."""
+    for document in documents:
+        if document.omitted_by_api:
+            metrics.add_metric(name=Metric.DOCUMENTS_UNDESCRIBED, unit="Count", value=1)
+            logger.warning(
+                "the API omitted a supplemental document's type or id",
+                extra={"omitted": list(document.omitted_by_api), "key": document.key},
+            )
+        elif not document.type_recognized:
+            metrics.add_metric(name=Metric.UNRECOGNIZED_DOCUMENT_TYPES, unit="Count", value=1)
+            logger.warning(
+                "supplemental document of a type this version does not know, filed under that type",
+                extra={"document_type": document.document_type, "key": document.key},
+            )
 
 
 def _fingerprint(documents: list[dict[str, Any]]) -> set[tuple[str, str]]:

@@ -6,6 +6,16 @@
 
 Invoice and document ids are percent-encoded into one safe path segment each, so no id can
 climb out of its folder or collide with another.
+
+If the API omits a supplemental document's type or id, the name says so instead of guessing, and
+what is missing is replaced by something stable, the content's SHA-256:
+
+    untyped=<document-id>.<ext>            no DocumentType
+    <document-type>-sha256=<hex>.<ext>     no DocumentId
+    untyped=sha256=<hex>.<ext>             neither
+
+'=' never survives the percent-encoding of a type or an id, so these names cannot collide with the
+names of documents the API described in full.
 """
 
 from __future__ import annotations
@@ -57,11 +67,18 @@ def invoice_prefix(prefix: str, account_id: str, period: BillingPeriod, invoice_
     return f"{prefix}/account={account_id}/period={period}/{safe_segment(invoice_id)}/"
 
 
-def document_key(invoice_folder: str, document_type: str, document_id: str, extension: str) -> str:
+def document_key(
+    invoice_folder: str, document_type: str | None, document_id: str | None, extension: str, sha256: str
+) -> str:
+    """The document's key: its type and id as the API sent them (see the module docstring)."""
     if document_type == INVOICE_DOCUMENT:
         return _checked(f"{invoice_folder}invoice.{extension}")
-    name = f"{document_type.lower().replace('_', '-')}-{safe_segment(document_id)}.{extension}"
-    return _checked(invoice_folder + name)
+    identity = safe_segment(document_id) if document_id else f"sha256={sha256}"
+    if document_type:
+        name = f"{safe_segment(document_type.lower().replace('_', '-'))}-{identity}"
+    else:
+        name = f"untyped={identity}"
+    return _checked(f"{invoice_folder}{name}.{extension}")
 
 
 def summary_key(invoice_folder: str) -> str:
@@ -79,7 +96,7 @@ def tag_value(value: object) -> str:
     return _TAG_UNSAFE.sub("_", str(value))[:MAX_TAG_VALUE]
 
 
-def object_tags(summary: dict[str, Any], document_type: str) -> dict[str, str]:
+def object_tags(summary: dict[str, Any], document_type: str | None) -> dict[str, str]:
     entity = summary.get("Entity") or {}
     tags = {
         "account": summary.get("AccountId"),
@@ -108,7 +125,7 @@ def metadata_value(value: object) -> str:
 
 
 def object_metadata(
-    summary: dict[str, Any], document_type: str, document_id: str, size: int, sha256: str
+    summary: dict[str, Any], document_type: str | None, document_id: str | None, size: int, sha256: str
 ) -> dict[str, str]:
     metadata = {
         "account-id": summary.get("AccountId"),

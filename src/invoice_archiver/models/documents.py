@@ -9,6 +9,11 @@ from urllib3.exceptions import LocationParseError
 from urllib3.util import Url, parse_url
 
 INVOICE_DOCUMENT = "INVOICE"
+# The SupplementalDocumentType values of the API update of 2026-05-07. Another value is still filed
+# under the type the API sent, and recorded as not recognized.
+SUPPLEMENTAL_DOCUMENT_TYPES = frozenset(
+    {"GOVERNMENT_INVOICE", "TAX_E_INVOICE", "PAYMENT_RECEIPT", "SUPPLEMENT"}
+)
 
 
 class SecretUrl:
@@ -50,30 +55,48 @@ class SecretUrl:
 
 @dataclass(frozen=True)
 class DocumentRef:
-    """One downloadable document of an invoice: the invoice itself or a supplemental document."""
+    """One downloadable document of an invoice: the invoice itself or a supplemental document.
 
-    document_type: str  # INVOICE, GOVERNMENT_INVOICE, TAX_E_INVOICE, PAYMENT_RECEIPT or SUPPLEMENT
-    document_id: str
+    `document_type` and `document_id` are exactly what the API sent: None when it sent none (never
+    a guess and never a list position).
+    """
+
+    document_type: str | None  # INVOICE, or a SupplementalDocumentType
+    document_id: str | None
     url: SecretUrl
     expires_at: datetime | None
 
     @property
     def label(self) -> str:
-        return f"{self.document_type} {self.document_id}"
+        return f"{self.document_type or 'untyped'} {self.document_id or 'without id'}"
+
+    @property
+    def omitted_by_api(self) -> tuple[str, ...]:
+        return tuple(
+            name
+            for name, value in (("DocumentType", self.document_type), ("DocumentId", self.document_id))
+            if value is None
+        )
+
+    @property
+    def type_recognized(self) -> bool:
+        return self.document_type == INVOICE_DOCUMENT or self.document_type in SUPPLEMENTAL_DOCUMENT_TYPES
 
 
 @dataclass(frozen=True)
 class ArchivedDocument:
-    """A document that is in S3, verified."""
+    """A document that is in S3, verified, with what the API said (and did not say) about it."""
 
-    document_type: str
-    document_id: str
+    document_type: str | None
+    document_id: str | None
     key: str
     content_type: str
     size: int
     sha256: str
+    omitted_by_api: tuple[str, ...] = ()
+    type_recognized: bool = True
 
-    def to_record(self) -> dict[str, str | int]:
+    def to_record(self) -> dict[str, str | int | bool | list[str] | None]:
         return {
             "document_type": self.document_type,
             "document_id": self.document_id,
@@ -81,4 +104,6 @@ class ArchivedDocument:
             "content_type": self.content_type,
             "size": self.size,
             "sha256": self.sha256,
+            "omitted_by_api": list(self.omitted_by_api),
+            "type_recognized": self.type_recognized,
         }

@@ -1,4 +1,4 @@
-"""``python -m invoice_archiver.sandbox ...``: the sandbox subcommand alone (same options as ``invoice-archiver sandbox``)."""
+"""``python -m invoice_archiver.sandbox ...``: the same as ``invoice-archiver sandbox ...``."""
 
 from __future__ import annotations
 

@@ -287,7 +287,7 @@ class _Generator:
         for kind in kinds:
             xml = kind == "TAX_E_INVOICE" and self.rng.random() < self.xml_rate
             media: MediaType = "xml" if xml else "pdf"
-            doc_id = f"{kind.lower().replace('_', '-')}-{self.rng.randrange(16**8):08x}"
+            doc_id = f"{self.rng.randrange(16**12):012x}"  # opaque, as the API's ids are
             docs.append(Document(invoice_id, doc_id, kind, self._size(), media))
         return tuple(docs)
 
@@ -353,6 +353,7 @@ def _doc_to_json(doc: Document) -> dict[str, Any]:
         "DocumentId": doc.document_id,
         "size": doc.size,
         "format": doc.media_type,
+        **({"omit": list(doc.omitted)} if doc.omitted else {}),
     }
 
 
@@ -375,10 +376,20 @@ def _invoice_from_json(item: dict[str, Any]) -> Invoice:
             str(doc["DocumentType"]),
             int(doc.get("size", 8192)),
             _media_type(doc.get("format")),
+            _omitted(doc.get("omit", [])),
         )
         for doc in item.get("supplemental_documents", [])
     )
     return Invoice(summary, document, supplemental, bool(item.get("access_denied", False)))
+
+
+def _omitted(value: Any) -> tuple[str, ...]:
+    """Which of DocumentType and DocumentId GetInvoicePDF leaves out for this document."""
+    names = tuple(value) if isinstance(value, list) else ()
+    unknown = [name for name in names if name not in ("DocumentType", "DocumentId")]
+    if unknown or not isinstance(value, list):
+        raise ValueError(f"'omit' may list DocumentType and DocumentId only, not {value!r}")
+    return names
 
 
 def _media_type(value: Any) -> MediaType:

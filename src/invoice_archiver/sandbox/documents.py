@@ -29,6 +29,7 @@ class Document:
 
     ``document_type`` is ``INVOICE`` for the main document, else a ``SupplementalDocumentType``.
     ``size`` is the requested size of a PDF (never below ``MIN_PDF_SIZE``); XML documents ignore it.
+    ``omitted`` names the members (``DocumentType``, ``DocumentId``) GetInvoicePDF leaves out for it.
     """
 
     invoice_id: str
@@ -36,6 +37,7 @@ class Document:
     document_type: str = "INVOICE"
     size: int = 8192
     media_type: MediaType = "pdf"
+    omitted: tuple[str, ...] = ()
 
     @property
     def content_type(self) -> str:

@@ -103,6 +103,8 @@ class InvoicingEmulator:
         self.faults = FaultInjector(faults)
         self.issued_urls: set[str] = set()
         self.issued_signatures: set[str] = set()
+        # (operation, request, response) of every successful API call, once record_wire() is called.
+        self.wire: list[tuple[str, dict[str, Any], dict[str, Any]]] | None = None
         self._issued_lock = threading.Lock()
         secret = secrets.token_bytes(32)
         self.service = InvoicingService(dataset, secret, self.clock)
@@ -145,6 +147,11 @@ class InvoicingEmulator:
 
     def reset_stats(self) -> None:
         self.stats.reset()
+
+    def record_wire(self) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+        """From now on keep every successful call's JSON request and response, exactly as sent."""
+        self.wire = []
+        return self.wire
 
     def issue_url(self, doc: Document) -> tuple[str, datetime]:
         now = self.clock()
@@ -189,6 +196,8 @@ class InvoicingEmulator:
         if self.validate_responses:
             problems = shapes.validate_output(operation, result)
             assert not problems, problems
+        if self.wire is not None:
+            self.wire.append((operation, body, json.loads(json.dumps(result))))
         return 200, result, None
 
     def _dispatch(self, operation: str, body: dict[str, Any]) -> dict[str, Any]:

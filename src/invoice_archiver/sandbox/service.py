@@ -181,10 +181,10 @@ class InvoicingService:
         supplemental = []
         for doc in inv.supplemental:
             doc_url, doc_expiry = issue(doc)
+            described = {"DocumentType": doc.document_type, "DocumentId": doc.document_id}
             supplemental.append(
                 {
-                    "DocumentType": doc.document_type,
-                    "DocumentId": doc.document_id,
+                    **{name: value for name, value in described.items() if name not in doc.omitted},
                     "DocumentUrl": doc_url,
                     "DocumentUrlExpirationDate": _epoch(doc_expiry),
                 }
