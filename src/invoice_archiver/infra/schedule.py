@@ -9,6 +9,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from invoice_archiver.infra import checkov
 from invoice_archiver.infra.constants import DLQ_RETENTION_DAYS
 from invoice_archiver.infra.nag import acknowledge
 from invoice_archiver.infra.settings import DeploySettings
@@ -39,6 +40,7 @@ class Schedule(Construct):
             "This queue is itself a dead-letter queue: the DLQ of the EventBridge rule's Lambda target "
             "(an EventBridge target DLQ, which cdk-nag does not recognise as a redrive target).",
         )
+        checkov.skip(self.dead_letter_queue, checkov.SCHEDULE_DLQ_SQS_MANAGED_SSE)
         self.rule = events.Rule(
             self,
             "Rule",
