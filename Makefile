@@ -13,8 +13,18 @@ CHECKOV_VERSION := 3.3.30
 CHECKOV := $(CHECKOV_VENV)/bin/checkov --framework cloudformation --quiet --compact --skip-download --file
 export CDK_DISABLE_VERSION_CHECK := true
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
-export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 1
 export CDK_DISABLE_CLI_TELEMETRY := true
+
+# Node >= 22 first on PATH for everything make runs (the CDK CLI; jsii, which the CDK library spawns in
+# the infra tests and `cdk synth`): the machine's own node if new enough, else the pinned Node 22 LTS
+# that scripts/ensure-node.sh installs from the npm registry into .tools/node.
+ifneq ($(MAKECMDGOALS),clean)
+NODE_BIN := $(shell scripts/ensure-node.sh -q)
+ifeq ($(NODE_BIN),)
+$(error no supported Node.js (see the error above))
+endif
+export PATH := $(NODE_BIN):$(PATH)
+endif
 
 .PHONY: install demo test lint synth bench deploy ci lock clean
 
@@ -40,7 +50,7 @@ $(CHECKOV_STAMP): requirements-checkov.lock
 demo: $(PY_STAMP)  ## the whole pipeline on the local sandbox, twice (the second pass archives nothing new)
 	$(BIN)/invoice-archiver run-local --passes 2 --out archive-out
 
-test: $(PY_STAMP)  ## every test: unit, sandbox contract, integration, end-to-end, infra
+test: $(PY_STAMP) $(NODE_STAMP)  ## every test: unit, sandbox, integration, end-to-end, infra, and the shipped package (real cdk synth)
 	$(BIN)/pytest -n 2 --dist loadgroup
 
 lint: $(PY_STAMP)
@@ -83,4 +93,4 @@ lock-checkov:  ## refresh requirements-checkov.lock (checkov $(CHECKOV_VERSION))
 	rm -rf .lockenv
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) node_modules cdk.out archive-out .local .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) .tools node_modules cdk.out archive-out .local .pytest_cache .mypy_cache .ruff_cache
