@@ -26,7 +26,7 @@ endif
 export PATH := $(NODE_BIN):$(PATH)
 endif
 
-.PHONY: install demo test lint synth bench deploy ci lock clean
+.PHONY: install demo test lint synth bench deploy ci lock lock-sdk clean
 
 install: $(PY_STAMP) $(NODE_STAMP)
 
@@ -75,6 +75,9 @@ deploy: $(PY_STAMP) $(NODE_STAMP)  ## e.g. make deploy CDK_ARGS="-c alarm_email=
 	npx --no-install cdk deploy --no-notices $(CDK_ARGS)
 
 ci: lint test synth
+
+lock-sdk: $(PY_STAMP)  ## refresh layers/sdk/requirements.lock (hashes) from the SDK versions in requirements-dev.lock
+	$(BIN)/python scripts/lock_sdk.py
 
 lock:  ## refresh requirements-dev.lock from pyproject.toml in a clean venv
 	rm -rf .lockenv && $(PYTHON) -m venv .lockenv
