@@ -18,6 +18,16 @@ RECEIVER_ROLES: Final = ("SELLER", "RESELLER", "BUYER")
 LISTER_HANDLER: Final = "invoice_archiver.handlers.lister.handler"
 FETCHER_HANDLER: Final = "invoice_archiver.handlers.fetcher.handler"
 
+# Events announced on EventBridge for downstream consumers (see docs/events.md).
+EVENT_SOURCE: Final = "invoice-archiver"
+DEFAULT_EVENT_BUS: Final = "default"
+
+
+class DetailType:
+    ARCHIVED: Final = "Invoice Archived"
+    REVISED: Final = "Invoice Revised"
+
+
 # DynamoDB ledger key schema. pk = account id, sk = "<YYYY-MM>#<invoice id>".
 LEDGER_PARTITION_KEY: Final = "pk"
 LEDGER_SORT_KEY: Final = "sk"
@@ -36,6 +46,13 @@ class Metric:
     MESSAGES_QUARANTINED: Final = "MessagesQuarantined"
     DOCUMENTS_UNDESCRIBED: Final = "DocumentsUndescribed"
     UNRECOGNIZED_DOCUMENT_TYPES: Final = "UnrecognizedDocumentTypes"
+    UNMODELED_FIELDS: Final = "UnmodeledFields"
+    INVOICES_ENQUEUED: Final = "InvoicesEnqueued"
+    INVOICES_RECHECKED: Final = "InvoicesRechecked"
+    INVOICES_REVISED: Final = "InvoicesRevised"
+    DOCUMENTS_NO_LONGER_LISTED: Final = "DocumentsNoLongerListed"
+    EVENTS_PUBLISHED: Final = "EventsPublished"
+    ACCOUNTS_WITHOUT_INVOICE: Final = "AccountsWithoutInvoice"
 
 
 class Status:

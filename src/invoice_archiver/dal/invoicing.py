@@ -7,13 +7,18 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from invoice_archiver.constants import Metric
+from invoice_archiver.dal import wire
 from invoice_archiver.dal.sdk import Needs
 from invoice_archiver.models.documents import INVOICE_DOCUMENT, DocumentRef, SecretUrl
+from invoice_archiver.observability import logger, metrics
 
 if TYPE_CHECKING:
     from mypy_boto3_invoicing import InvoicingClient
 
 PAGE_SIZE = 100
+# Where a summary keeps, raw and by dotted path, the members the loaded SDK does not model.
+UNMODELED_KEY = "_unmodeled"
 
 # Every member of a summary (API update of 2026-05-07): the whole summary goes into the archive.
 _AMOUNT = (
@@ -94,11 +99,32 @@ class InvoiceUnavailable(Exception):
 
 
 def iter_summaries(client: InvoicingClient, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """Every invoice summary the query matches, page by page (MaxResults 100)."""
-    paginator = client.get_paginator("list_invoice_summaries")
-    for page in paginator.paginate(**request, PaginationConfig={"PageSize": PAGE_SIZE}):
-        for summary in page.get("InvoiceSummaries", []):
-            yield dict(summary)
+    """Every invoice summary the query matches, page by page (MaxResults 100).
+
+    A member the API sent that the loaded SDK does not model (one AWS added after this botocore) is not
+    dropped: the summary keeps its raw JSON under UNMODELED_KEY, by dotted path, and it is logged and
+    counted (metric UnmodeledFields).
+    """
+    wire.keep_raw_bodies(client, "before-parse.invoicing.ListInvoiceSummaries")
+    params = {**request, "MaxResults": PAGE_SIZE}
+    while True:
+        page = client.list_invoice_summaries(**params)
+        raw = wire.last_raw_json().get("InvoiceSummaries") or []
+        for index, parsed in enumerate(page.get("InvoiceSummaries", [])):
+            summary = dict(parsed)
+            extra = wire.unmodeled(raw[index], summary) if index < len(raw) else {}
+            if extra:
+                summary[UNMODELED_KEY] = extra
+                logger.warning(
+                    "the API sent summary members this SDK does not model; kept raw",
+                    extra={"invoice_id": summary.get("InvoiceId"), "members": sorted(extra)},
+                )
+                metrics.add_metric(name=Metric.UNMODELED_FIELDS, unit="Count", value=len(extra))
+            yield summary
+        token = page.get("NextToken")
+        if not token:
+            return
+        params["NextToken"] = token
 
 
 def get_documents(client: InvoicingClient, invoice_id: str) -> list[DocumentRef]:
