@@ -110,7 +110,9 @@ def child(size_mib: int, spool: Path, log_file: Path) -> dict[str, Any]:
     """Child side: everything below runs in the measured process."""
     import resource
 
-    from invoice_archiver.cli.run_local import LOCAL_DEFAULTS, _logs_to, _provision
+    from invoice_archiver.cli.local import logs_to as _logs_to
+    from invoice_archiver.cli.local import provision as _provision
+    from invoice_archiver.cli.target import LOCAL_DEFAULTS
     from invoice_archiver.dal import clients
     from invoice_archiver.logic.archiving import Archiver
     from invoice_archiver.logic.listing import to_message

@@ -9,8 +9,9 @@ Scenarios (each in a fresh child process with a fresh sandbox over the same gene
   checksums, summary.json, mark archived).
 
 ``inproc``: moto and the emulator run in the measured process (as in ``make demo``/the tests), sharing
-its GIL. ``external``: both run in a separate ``python -m invoice_archiver.sandbox`` process, so the measured process holds
-only the client side; the CPU seconds of both processes show how much of the work is the sandbox.
+its GIL. ``external``: both run in a separate ``python -m invoice_archiver.sandbox`` process, so the
+measured process holds only the client side; the CPU seconds of both processes show how much of the
+work is the sandbox.
 
     .venv/bin/python bench/throughput.py [--invoices 2000] [--workers 1,4,8]
 """
@@ -55,7 +56,8 @@ def dataset_spec(invoices: int) -> dict[str, Any]:
 
 
 def start_external_sandbox(dataset: Path, log: Path) -> tuple[subprocess.Popen[str], dict[str, str]]:
-    """``python -m invoice_archiver.sandbox --dataset ...`` in its own process; returns it and the endpoint variables."""
+    """``python -m invoice_archiver.sandbox --dataset ...`` in its own process; returns it and the
+    endpoint variables."""
     process = subprocess.Popen(  # noqa: S603
         [common.PYTHON, "-m", "invoice_archiver.sandbox", "--dataset", str(dataset)],
         env=common.clean_env(),
@@ -222,8 +224,10 @@ def child(
 ) -> dict[str, Any]:
     import os
 
+    from invoice_archiver.cli.local import logs_to as _logs_to
+    from invoice_archiver.cli.local import provision as _provision
     from invoice_archiver.cli.pipeline import run_pass
-    from invoice_archiver.cli.run_local import LOCAL_DEFAULTS, _logs_to, _provision
+    from invoice_archiver.cli.target import LOCAL_DEFAULTS
     from invoice_archiver.dal import clients
     from invoice_archiver.sandbox.dataset import Dataset
     from invoice_archiver.sandbox.documents import document_length

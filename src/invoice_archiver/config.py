@@ -41,9 +41,9 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar(
         "LEDGER_TABLE",
         "ledger_table",
-        ("fetcher",),
+        ("lister", "fetcher"),
         True,
-        "DynamoDB table that records the state of every invoice.",
+        "DynamoDB table that records the state of every invoice (the lister reads it: what is unchanged).",
     ),
     EnvVar(
         "INVOICE_QUEUE_URL",
@@ -136,6 +136,29 @@ ENV_VARS: tuple[EnvVar, ...] = (
         False,
         "Local mode only: also accept http:// URLs on 127.0.0.1/localhost (the sandbox). Never set in AWS.",
     ),
+    EnvVar(
+        "REVISIT_DAYS",
+        "revisit_days",
+        ("fetcher",),
+        False,
+        "Days after an invoice's issue date on which it is checked again for late documents "
+        "(default `1,3,7,30`; `none`: never).",
+    ),
+    EnvVar(
+        "EVENT_BUS_NAME",
+        "event_bus_name",
+        ("fetcher",),
+        False,
+        "EventBridge bus that receives `Invoice Archived` and `Invoice Revised` (default `default`).",
+    ),
+    EnvVar(
+        "MISSING_INVOICE_DAY",
+        "missing_invoice_day",
+        ("lister",),
+        False,
+        "From this day of the month, a configured account without an invoice for the last complete "
+        "billing period is counted in `AccountsWithoutInvoice` (default 10).",
+    ),
 )
 
 _ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
@@ -148,6 +171,16 @@ def _split_csv(value: object) -> object:
 
 
 CsvList = Annotated[tuple[str, ...], BeforeValidator(_split_csv)]
+MAX_REVISIT_DAY = 400
+
+
+def _revisit_days(value: object) -> object:
+    if isinstance(value, str) and value.strip().lower() == "none":
+        return ()
+    return _split_csv(value)
+
+
+DayList = Annotated[tuple[int, ...], BeforeValidator(_revisit_days)]
 
 
 class Settings(BaseModel):
@@ -171,6 +204,9 @@ class Settings(BaseModel):
     spool_directory: str = ""
     document_host_suffixes: CsvList = (".amazonaws.com",)
     allow_loopback_document_urls: bool = False
+    revisit_days: DayList = (1, 3, 7, 30)
+    event_bus_name: str = Field(default="default", pattern=r"^[A-Za-z0-9._\-/:]{1,1600}$")
+    missing_invoice_day: int = Field(default=10, ge=1, le=28)
 
     @field_validator("account_ids")
     @classmethod
@@ -188,6 +224,13 @@ class Settings(BaseModel):
         if bad:
             raise ValueError(f"unknown receiver roles {', '.join(bad)}; use {', '.join(RECEIVER_ROLES)}")
         return upper
+
+    @field_validator("revisit_days")
+    @classmethod
+    def _days(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(day < 1 or day > MAX_REVISIT_DAY for day in value):
+            raise ValueError(f"days after issue must lie between 1 and {MAX_REVISIT_DAY}")
+        return tuple(sorted(set(value)))
 
     @field_validator("archive_prefix")
     @classmethod

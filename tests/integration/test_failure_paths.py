@@ -251,14 +251,14 @@ def test_status_shows_what_is_archived_and_what_failed(
 
     code = main(["status", "--table", pipeline.settings.ledger_table])
 
-    # Then the counts per account and period match the ledger, and each failure is named with its reason
+    # Then the counts per account and period match the ledger, each failure is named with its reason,
+    # and the exit code says that invoices failed
     output = capsys.readouterr().out
-    assert code == 0
+    assert code == 1
     row = next(line for line in output.splitlines() if line.startswith("123456789012"))
     archived, failed, in_flight = (int(v) for v in row.split()[2:5])
     assert (archived, failed, in_flight) == (len(dataset.invoices) - len(denied), len(denied), 0)
     for invoice in denied:
-        [line] = [
-            x for x in output.splitlines() if x.startswith(f"! FAILED 123456789012 {invoice.invoice_id}: ")
-        ]
+        [line] = [x for x in output.splitlines() if f" 123456789012 2026-10 {invoice.invoice_id}: " in x]
+        assert line.startswith("! FAILED ")
         assert "AccessDeniedException" in line

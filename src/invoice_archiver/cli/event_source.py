@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import MessageTypeDef
 
 Invoke = Callable[[dict[str, Any]], dict[str, Any]]
+# After Ctrl-C, how long the batches in flight may take to finish before the runner stops anyway.
+INTERRUPT_GRACE_SECONDS = 30.0
 
 
 @dataclass
@@ -85,9 +87,17 @@ class EventSourceMapping:
         self.region = self.queue_arn.split(":")[3]
         self._busy = 0
         self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
+        self.on_batch: Callable[[int, int], None] | None = None  # (records, failed), for progress
 
     def drain(self) -> DrainStats:
-        """Run until the queue is empty and no worker holds a batch (or the deadline passes)."""
+        """Run until the queue is empty and no worker holds a batch (or the deadline passes).
+
+        Ctrl-C stops the workers from taking new batches and waits for the batches in flight (a
+        second Ctrl-C does not wait), so no handler is cut off mid-invoice and nothing prints a
+        traceback; what was not processed stays in the queue for the next run.
+        """
         stats = DrainStats()
         stop_at = time.monotonic() + self.deadline_seconds
         threads = [
@@ -96,13 +106,31 @@ class EventSourceMapping:
         ]
         for thread in threads:
             thread.start()
-        for thread in threads:
-            thread.join()
+        try:
+            for thread in threads:
+                while thread.is_alive():
+                    thread.join(0.2)
+        except KeyboardInterrupt:
+            self._stop.set()
+            grace_until = time.monotonic() + INTERRUPT_GRACE_SECONDS
+            for thread in threads:
+                thread.join(max(0.0, grace_until - time.monotonic()))
+            raise
+        if self._error is not None:
+            raise self._error
         stats.timed_out = time.monotonic() >= stop_at
         return stats
 
     def _work(self, stats: DrainStats, stop_at: float) -> None:
-        while time.monotonic() < stop_at:
+        try:
+            self._receive_until_empty(stats, stop_at)
+        except Exception as exc:  # an endpoint that went away: stop every worker, report it once
+            with self._lock:
+                self._error = self._error or exc
+            self._stop.set()
+
+    def _receive_until_empty(self, stats: DrainStats, stop_at: float) -> None:
+        while time.monotonic() < stop_at and not self._stop.is_set():
             response = self.sqs.receive_message(
                 QueueUrl=self.queue_url,
                 MaxNumberOfMessages=self.batch_size,
@@ -147,6 +175,8 @@ class EventSourceMapping:
                 ],
             )
         stats.add(len(messages), len(failed), error)
+        if self.on_batch is not None:
+            self.on_batch(len(messages), len(failed))
 
     def _delay(self, message: MessageTypeDef) -> int:
         received = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))

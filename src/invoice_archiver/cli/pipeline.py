@@ -5,17 +5,24 @@ from __future__ import annotations
 
 import time
 import uuid
+import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from invoice_archiver.cli.api_counters import COUNTERS, ApiCounters
 from invoice_archiver.cli.event_source import DrainStats, EventSourceMapping
 from invoice_archiver.cli.lambda_context import LocalContext
+from invoice_archiver.cli.progress import Tracker
 from invoice_archiver.config import Settings
 from invoice_archiver.constants import Status
 from invoice_archiver.dal import clients, ledger
 from invoice_archiver.handlers import environment, fetcher, lister
 from invoice_archiver.models.period import BillingPeriod
+
+# A fetcher invocation whose records were all retried publishes no metric, and Powertools warns about
+# it on stderr. In AWS that warning goes to CloudWatch Logs; on a terminal it is noise.
+warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 
 @dataclass
@@ -33,10 +40,16 @@ class PassReport:
     accounts: list[str] = field(default_factory=list)
     failures: list[tuple[str, str]] = field(default_factory=list)
     drain: DrainStats | None = None
+    api: ApiCounters = field(default_factory=ApiCounters)
+    nothing_listed_because: str = ""
 
     @property
     def invoices_per_second(self) -> float:
         return self.archived / self.seconds if self.seconds else 0.0
+
+    @property
+    def clean(self) -> bool:
+        return self.failed == 0 and self.unresolved == 0 and self.quarantined == 0
 
 
 def scheduled_event(now: datetime) -> dict[str, Any]:
@@ -68,17 +81,20 @@ def _dlq_depth(url: str) -> int:
     return sum(int(v) for v in attributes.values())
 
 
-def run_pass(event: dict[str, Any], settings: Settings, *, workers: int = 4) -> PassReport:
+def run_pass(
+    event: dict[str, Any], settings: Settings, *, workers: int = 4, tracker: Tracker | None = None
+) -> PassReport:
     """List, fan out, fetch until the queue is empty; then count what happened from the ledger."""
     environment.reset()
     fetcher.archiver.cache_clear()
+    counters = COUNTERS
+    before = counters.snapshot()
     started_at = datetime.now(UTC)
     started = time.monotonic()
     dlq_before = _dlq_depth(settings.dead_letter_queue_url)
 
     listing = lister.handler(event, LocalContext("invoice-archiver-lister"))
-    mapping = EventSourceMapping(clients.sqs(), settings.invoice_queue_url, _invoke_fetcher, workers=workers)
-    drain = mapping.drain()
+    drain = drain_queue(settings.invoice_queue_url, workers, tracker, int(listing["invoices_listed"]))
 
     report = PassReport(
         listed=int(listing["invoices_listed"]),
@@ -87,9 +103,47 @@ def run_pass(event: dict[str, Any], settings: Settings, *, workers: int = 4) -> 
         accounts=list(listing["accounts"]),
         quarantined=_dlq_depth(settings.dead_letter_queue_url) - dlq_before,
         drain=drain,
+        api=counters.since(before),
     )
+    if report.listed == 0:
+        roles = event.get("receiver_roles") or settings.receiver_roles
+        report.nothing_listed_because = why_nothing_listed(report.periods, report.accounts, roles, started_at)
     _count_from_ledger(report, settings, started_at)
     return report
+
+
+def drain_queue(queue_url: str, workers: int, tracker: Tracker | None, expected: int) -> DrainStats:
+    """Feed the real fetcher from the queue until it is empty, advancing `tracker` per invoice done."""
+    environment.reset()
+    fetcher.archiver.cache_clear()
+    mapping = EventSourceMapping(clients.sqs(), queue_url, _invoke_fetcher, workers=workers)
+    if tracker is not None:
+        tracker.set_total(expected)
+
+        def on_batch(records: int, failed: int) -> None:
+            tracker.advance(records - failed)
+            if failed:
+                tracker.note(f"{failed} retried")
+
+        mapping.on_batch = on_batch
+    return mapping.drain()
+
+
+def why_nothing_listed(periods: list[str], accounts: list[str], roles: Any, now: datetime) -> str:
+    """A run that lists nothing says why: a month not over yet, or no invoices for these accounts."""
+    current = BillingPeriod.of(now)
+    open_periods = [p for p in periods if BillingPeriod.parse(p) >= current]
+    if open_periods:
+        return (
+            f"{', '.join(open_periods)} has not ended yet (today is {now:%Y-%m-%d} UTC); AWS issues a "
+            "month's invoices after the month ends, so list a complete month"
+        )
+    roles_text = ", ".join(roles) if roles else "any"
+    return (
+        f"the Invoicing API has no invoices for accounts {', '.join(accounts) or '(none)'} "
+        f"(receiver roles: {roles_text}) in {', '.join(periods) or 'the requested range'}; check "
+        "ACCOUNT_IDS and RECEIVER_ROLES (`invoice-archiver sandbox` prints the ACCOUNT_IDS its dataset holds)"
+    )
 
 
 def _count_from_ledger(report: PassReport, settings: Settings, started_at: datetime) -> None:

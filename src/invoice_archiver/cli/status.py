@@ -1,84 +1,177 @@
-"""`invoice-archiver status`: what the ledger says is archived, failed or still in flight.
+"""`invoice-archiver status`: what the ledger says is archived, failed, in flight, stuck or in the DLQ.
 
-Reads only the ledger (LEDGER_TABLE, ACCOUNT_IDS from the environment, or --table/--account), on
-AWS or on whatever AWS_ENDPOINT_URL* point at, e.g. an `invoice-archiver sandbox`.
+Reads the ledger and peeks at the dead-letter queue (every message it reads is made visible again at
+once), on a deployed stack (--stack NAME) or on whatever the environment names (LEDGER_TABLE,
+DEAD_LETTER_QUEUE_URL, ACCOUNT_IDS, AWS_ENDPOINT_URL*: e.g. an `invoice-archiver sandbox`, or nothing
+at all after a run-local against one). Exit 1 when an invoice is FAILED, stuck or in the DLQ.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from botocore.exceptions import ClientError
+
+from invoice_archiver.cli import dlq, target
 from invoice_archiver.cli.arguments import billing_period
-from invoice_archiver.cli.run_local import LOCAL_DEFAULTS
+from invoice_archiver.cli.enqueue import Listed
+from invoice_archiver.cli.errors import OK, PROBLEMS, CliError, endpoint_hint
 from invoice_archiver.constants import Status
 from invoice_archiver.dal import clients, ledger
 
-LOCAL_TABLE = LOCAL_DEFAULTS["LEDGER_TABLE"]  # the table run-local creates
+# Longer than SQS's whole retry budget (5 receives x 30 min visibility): an invoice still IN_PROGRESS
+# or RETRYING after this is not coming back by itself.
+STUCK_AFTER_MINUTES = 180
+IN_DLQ = "IN_DLQ"
+STUCK = "STUCK"
 
 
 def register(sub: Any) -> None:
     parser = sub.add_parser(
         "status",
-        help="summarize the ledger: archived, failed and in-flight invoices per account and period",
+        help="the ledger per account and period, the DLQ, and every invoice not archived with its reason",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--table", default=os.environ.get("LEDGER_TABLE", LOCAL_TABLE), help="ledger table")
+    target.add_arguments(parser)
+    parser.add_argument("--table", help="ledger table (default: the stack's, LEDGER_TABLE, or run-local's)")
     parser.add_argument(
         "--account",
         action="append",
         default=None,
-        help="account id (repeatable; default: ACCOUNT_IDS, else the caller's account)",
+        help="account id (repeatable; default: the stack's accounts, ACCOUNT_IDS, else the caller's account)",
     )
     parser.add_argument(
         "--period", type=billing_period, default=None, help="only this billing period, YYYY-MM"
     )
+    parser.add_argument(
+        "--stuck-after",
+        type=int,
+        default=STUCK_AFTER_MINUTES,
+        metavar="MINUTES",
+        help=f"an unfinished invoice untouched this long is stuck (default {STUCK_AFTER_MINUTES})",
+    )
     parser.set_defaults(run=run)
 
 
-def _accounts(args: argparse.Namespace) -> list[str]:
-    if args.account:
-        return list(dict.fromkeys(args.account))
-    configured = [a.strip() for a in os.environ.get("ACCOUNT_IDS", "").split(",") if a.strip()]
-    return configured or [str(clients.sts().get_caller_identity()["Account"])]
-
-
 def run(args: argparse.Namespace) -> int:
+    where = target.resolve(args.stack)
+    table = args.table or where.table
+    accounts = target.accounts_or_caller(where, args.account)
+    letters = dlq.peek(clients.sqs(), where.dead_letter_queue_url) if where.dead_letter_queue_url else []
+    dead = {letter.invoice: letter for letter in letters if letter.invoice is not None}
+    stale_before = datetime.now(UTC) - timedelta(minutes=args.stuck_after)
+
     rows: dict[tuple[str, str], Counter[str]] = {}
-    problems: list[dict[str, Any]] = []
-    for account in _accounts(args):
-        for item in ledger.query_period(clients.dynamodb(), args.table, account, args.period):
+    problems: list[tuple[str, dict[str, Any]]] = []
+    for account in accounts:
+        for item in _items(table, account, args):
             counts = rows.setdefault((account, str(item.get("billing_period", "?"))), Counter())
-            status = str(item.get("status", "?"))
-            counts[status] += 1
-            if status == Status.ARCHIVED:
+            state = _state(item, dead, stale_before)
+            counts[state] += 1
+            if state == Status.ARCHIVED:
                 counts["documents"] += int(item.get("document_count", 0))
                 counts["bytes"] += int(item.get("total_bytes", 0))
-            else:
-                problems.append(item)
-    if not rows:
-        print("The ledger holds no invoice for these accounts and periods.")
-        return 0
+            elif state != "IN_FLIGHT":
+                problems.append((state, item))
+
+    print(f"Ledger {table} ({where.describe() if args.stack else endpoint_hint()})")
+    if rows:
+        _print_table(rows)
+    else:
+        print(
+            f"  no invoice for accounts {', '.join(accounts)}" + (f" in {args.period}" if args.period else "")
+        )
+    depth = dlq.depth(clients.sqs(), where.dead_letter_queue_url)
+    if where.dead_letter_queue_url:
+        print(f"Dead-letter queue: {depth} message(s) ({where.dead_letter_queue_url.rsplit('/', 1)[-1]})")
+    for state, item in problems:
+        who = f"{item.get('account_id')} {item.get('billing_period')} {item.get('invoice_id')}"
+        print(f"! {state:<9} {who}: {_reason(state, item, dead)}")
+    seen = {_identity(item) for _, item in problems}
+    for letter in letters:
+        if letter.invoice is None:
+            print(f"! MALFORMED message {letter.message_id} in the DLQ: {letter.reason}")
+        elif letter.invoice not in seen and letter.invoice.account_id in accounts:
+            invoice = letter.invoice
+            print(
+                f"! {IN_DLQ:<9} {invoice.account_id} {invoice.period} {invoice.invoice_id}: {letter.reason}"
+            )
+    in_flight = sum(counts["IN_FLIGHT"] for counts in rows.values())
+    if in_flight:
+        print(f"{in_flight} invoice(s) in flight: the fetcher is on them (or SQS will redeliver them).")
+    if problems or depth:
+        print(
+            f"{len(problems)} invoice(s) need attention, {depth} DLQ message(s): fix the cause, then "
+            "`invoice-archiver backfill --invoice-id ...` (or the next scheduled run) archives them."
+        )
+        return PROBLEMS
+    return OK
+
+
+def _items(table: str, account: str, args: argparse.Namespace) -> list[dict[str, Any]]:
+    try:
+        return list(ledger.query_period(clients.dynamodb(), table, account, args.period))
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            raise CliError(
+                f"ledger table {table!r} not found ({endpoint_hint()}): pass --stack NAME or --table, or set "
+                f"LEDGER_TABLE (run-local creates {target.LOCAL_DEFAULTS['LEDGER_TABLE']!r})"
+            ) from None
+        raise
+
+
+def _state(item: dict[str, Any], dead: dict[Listed, dlq.DeadLetter], stale_before: datetime) -> str:
+    status = str(item.get("status", "?"))
+    if status in (Status.ARCHIVED, Status.FAILED):
+        return status
+    if _identity(item) in dead:
+        return IN_DLQ
+    updated = item.get("updated_at")
+    if updated and datetime.fromisoformat(str(updated)) < stale_before:
+        return STUCK
+    return "IN_FLIGHT"
+
+
+def _identity(item: dict[str, Any]) -> Listed:
+    return Listed(str(item.get("account_id")), str(item.get("billing_period")), str(item.get("invoice_id")))
+
+
+def _reason(state: str, item: dict[str, Any], dead: dict[Listed, dlq.DeadLetter]) -> str:
+    error = str(item.get("last_error", "")) or str(item.get("status", ""))
+    if state == IN_DLQ:
+        return f"its message is in the DLQ after {item.get('attempts', '?')} attempt(s); last error: {error}"
+    if state == STUCK:
+        return f"{item.get('status')} since {item.get('updated_at')}; last error: {error}"
+    return error
+
+
+def _print_table(rows: dict[tuple[str, str], Counter[str]]) -> None:
+    header = ("account", "period", "archived", "failed", "in flight", "stuck", "in DLQ", "documents", "bytes")
+    widths = (14, 9, 9, 8, 10, 7, 8, 11, 14)
     print(
-        f"{'account':<14}{'period':<9}{'archived':>9}{'failed':>8}{'in flight':>10}"
-        f"{'documents':>11}{'bytes':>14}"
+        "".join(
+            f"{h:<{w}}" if i < 2 else f"{h:>{w}}" for i, (h, w) in enumerate(zip(header, widths, strict=True))
+        )
     )
-    for (account, period), counts in sorted(rows.items()):
-        in_flight = counts[Status.IN_PROGRESS] + counts[Status.RETRYING]
-        print(
-            f"{account:<14}{period:<9}{counts[Status.ARCHIVED]:>9}{counts[Status.FAILED]:>8}{in_flight:>10}"
-            f"{counts['documents']:>11}{counts['bytes']:>14}"
+    for (account, period), c in sorted(rows.items()):
+        values = (
+            account,
+            period,
+            c[Status.ARCHIVED],
+            c[Status.FAILED],
+            c["IN_FLIGHT"],
+            c[STUCK],
+            c[IN_DLQ],
+            c["documents"],
+            c["bytes"],
         )
-    for item in problems:
-        who = f"{item.get('account_id')} {item.get('invoice_id')}"
-        print(f"! {item.get('status')} {who}: {item.get('last_error', '')}")
-    if problems:
         print(
-            f"{len(problems)} invoice(s) not archived; a scheduled run or a backfill retries them.",
-            file=sys.stderr,
+            "".join(
+                f"{v:<{w}}" if i < 2 else f"{v:>{w}}"
+                for i, (v, w) in enumerate(zip(values, widths, strict=True))
+            )
         )
-    return 0

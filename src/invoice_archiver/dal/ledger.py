@@ -233,3 +233,33 @@ def query_period(
     ):
         for item in page.get("Items", []):
             yield _plain(item)
+
+
+def reopen(client: DynamoDBClient, table: str, key: LedgerKey, *, now: datetime, reason: str) -> bool:
+    """Make an ARCHIVED invoice claimable again (an operator's re-archive); False if it was not ARCHIVED.
+
+    Only the status changes: the next delivery re-fetches every document, keeps the objects that still
+    hold the same bytes (create-only writes), re-creates deleted ones and records a conflict for any
+    object that was replaced by different bytes; nothing is ever overwritten.
+    """
+    try:
+        client.update_item(
+            TableName=table,
+            Key=key.item_key(),
+            UpdateExpression="SET #status = :retrying, last_error = :reason, updated_at = :now",
+            ConditionExpression="#status = :archived",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=_values(
+                {
+                    ":retrying": Status.RETRYING,
+                    ":archived": Status.ARCHIVED,
+                    ":reason": reason[:MAX_ERROR_LENGTH],
+                    ":now": now.isoformat(),
+                }
+            ),
+        )
+    except ClientError as exc:
+        if not _conditional_failure(exc):
+            raise
+        return False
+    return True

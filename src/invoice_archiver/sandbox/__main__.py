@@ -2,20 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from invoice_archiver.sandbox import command
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m invoice_archiver.sandbox")
-    sub = parser.add_subparsers(dest="command")
-    command.register(sub)
-    args = parser.parse_args(["sandbox", *sys.argv[1:]])
-    code: int = args.run(args)
-    return code
-
+from invoice_archiver.cli.main import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(["sandbox", *sys.argv[1:]]))

@@ -1,53 +1,92 @@
 """``invoice-archiver sandbox``: run moto and the Invoicing emulator until interrupted.
 
-Prints the ``export`` lines first (flushed, so a parent process can read them from a pipe), then what
-the dataset holds, then waits for Ctrl-C or SIGTERM and stops cleanly (exit code 0).
+Prints the ``export`` lines first (flushed, so a parent process can read them from a pipe), including
+``ACCOUNT_IDS`` (the accounts the dataset holds, so ``run-local`` in another terminal lists them), then
+the dataset and the fault settings, then waits for Ctrl-C or SIGTERM, prints what it served and stops
+(exit code 0). Needs the ``local`` extra: ``pip install 'invoice-archiver[local]'``.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import signal
 import threading
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from invoice_archiver.sandbox.dataset import Dataset, default_dataset, generate
+from invoice_archiver.cli.errors import CliError
+from invoice_archiver.models.period import BillingPeriod
 from invoice_archiver.sandbox.faults import Faults
-from invoice_archiver.sandbox.runner import Sandbox
+
+if TYPE_CHECKING:
+    from invoice_archiver.sandbox.dataset import Dataset
+    from invoice_archiver.sandbox.runner import Sandbox
+
+RATES = ("throttle-rate", "error-rate", "expired-url-rate", "drop-connection-rate", "truncate-rate")
+_ACCOUNT = re.compile(r"^[0-9]{12}$")
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "sandbox",
-        help="run moto + the AWS Invoicing API emulator locally",
+        help="run moto + the AWS Invoicing API emulator locally (needs the [local] extra)",
         description="Run moto (S3, SQS, DynamoDB, EventBridge, STS) and the Invoicing emulator on loopback.",
     )
     data = parser.add_argument_group("dataset")
     data.add_argument("--dataset", metavar="PATH", help="JSON scenario file (see docs/sandbox.md)")
     data.add_argument("--seed", type=int, help="generate a dataset with this seed")
-    data.add_argument("--accounts", type=_csv, help="comma-separated 12-digit account ids")
+    data.add_argument("--accounts", type=_accounts, help="comma-separated 12-digit account ids")
     data.add_argument(
         "--periods", type=_periods, help="comma-separated billing periods, e.g. 2026-09,2026-10"
     )
-    data.add_argument("--invoices-per-period", type=int, help="invoices per account and billing period")
-    data.add_argument("--document-size", type=int, help="size in bytes of every PDF document")
+    data.add_argument(
+        "--invoices-per-period", type=_at_least(0), help="invoices per account and billing period"
+    )
+    data.add_argument("--document-size", type=_at_least(1), help="size in bytes of every PDF document")
     faults = parser.add_argument_group("faults")
-    for name in ("throttle-rate", "error-rate", "expired-url-rate", "drop-connection-rate", "truncate-rate"):
-        faults.add_argument(f"--{name}", type=float, default=0.0, metavar="SHARE", help="0.0 to 1.0")
-    faults.add_argument("--tps-limit", type=int, help="max API calls per second per operation")
+    for name in RATES:
+        faults.add_argument(f"--{name}", type=_share, default=0.0, metavar="SHARE", help="0.0 to 1.0")
+    faults.add_argument("--tps-limit", type=_at_least(1), help="max API calls per second per operation")
     faults.add_argument("--fault-seed", type=int, default=0)
     net = parser.add_argument_group("network")
     net.add_argument("--host", default="127.0.0.1")
-    net.add_argument("--port", type=int, default=0, help="moto port (default: a free port)")
-    net.add_argument("--invoicing-port", type=int, default=0, help="emulator port (default: a free port)")
-    net.add_argument("--url-lifetime", type=int, default=3600, help="pre-signed URL lifetime in seconds")
+    net.add_argument("--port", type=_port, default=0, help="moto port (default: a free port)")
+    net.add_argument("--invoicing-port", type=_port, default=0, help="emulator port (default: a free port)")
+    net.add_argument(
+        "--url-lifetime", type=_at_least(1), default=3600, help="pre-signed URL lifetime in seconds"
+    )
     parser.set_defaults(run=run)
     return parser
 
 
+def sandbox_class() -> type[Sandbox]:
+    """The Sandbox, or one line saying which extra to install when moto or werkzeug is missing."""
+    try:
+        from invoice_archiver.sandbox.runner import Sandbox
+    except ImportError as exc:
+        raise CliError(
+            f"the local sandbox needs the 'local' extra (no module {exc.name!r}): "
+            "pip install 'invoice-archiver[local]'"
+        ) from None
+    return Sandbox
+
+
+def load_dataset(path: str | Path) -> Dataset:
+    """A scenario file, checked; each problem is one CliError line naming the file."""
+    from invoice_archiver.sandbox import scenario
+
+    try:
+        return scenario.load(path)
+    except scenario.ScenarioError as exc:
+        raise CliError(f"--dataset {path}: {exc}") from None
+
+
 def build_dataset(args: argparse.Namespace) -> Dataset:
+    from invoice_archiver.sandbox.dataset import default_dataset, generate
+
     if args.dataset:
-        return Dataset.load(args.dataset)
+        return load_dataset(args.dataset)
     params: dict[str, Any] = {
         "seed": args.seed,
         "accounts": args.accounts,
@@ -71,26 +110,71 @@ def build_faults(args: argparse.Namespace) -> Faults:
     )
 
 
+def describe_faults(faults: Faults) -> str:
+    parts = [
+        f"{label} {rate:.0%}"
+        for label, rate in (
+            ("throttling", faults.throttle_rate),
+            ("5xx", faults.error_rate),
+            ("expired URLs", faults.expired_url_rate),
+            ("dropped connections", faults.drop_connection_rate),
+            ("truncated bodies", faults.truncate_rate),
+        )
+        if rate
+    ]
+    parts += [f"TPS limit {limit}/s ({op})" for op, limit in faults.tps_limit.items()]
+    return ", ".join(parts) + f" (fault seed {faults.seed})" if parts else "none"
+
+
+def describe_stats(box: Sandbox) -> str:
+    if box.emulator is None:
+        return "nothing (no emulator)"
+    stats = box.emulator.stats.snapshot()
+    calls = ", ".join(f"{op} {count}" for op, count in sorted(stats["calls"].items())) or "no API calls"
+    served = (
+        f"{calls}; {stats['downloads']} downloads ({stats['download_bytes']} bytes); "
+        f"throttled {stats['throttled']} (TPS {stats['tps_throttled']}), 5xx {stats['errors_5xx']}, "
+        f"4xx {stats['errors_4xx']}, expired URLs {stats['expired_urls']}, "
+        f"rejected URLs {stats['rejected_urls']}, dropped {stats['dropped']}, truncated {stats['truncated']}"
+    )
+    if box.moto is not None:
+        counts: dict[str, int] = {}
+        for record in box.moto.requests:
+            counts[record.service] = counts.get(record.service, 0) + 1
+        served += "; moto: " + (", ".join(f"{s} {n}" for s, n in sorted(counts.items())) or "no requests")
+    return served
+
+
 def run(args: argparse.Namespace) -> int:
+    sandbox = sandbox_class()
+    box = sandbox(
+        build_dataset(args),
+        faults=build_faults(args),
+        url_lifetime_seconds=args.url_lifetime,
+        host=args.host,
+        moto_port=args.port,
+        invoicing_port=args.invoicing_port,
+        use_existing_endpoints=False,
+    )
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        box = Sandbox(
-            build_dataset(args),
-            faults=build_faults(args),
-            url_lifetime_seconds=args.url_lifetime,
-            host=args.host,
-            moto_port=args.port,
-            invoicing_port=args.invoicing_port,
-            use_existing_endpoints=False,
-        )
-        with box:
+        try:
+            box.start()
+        except OSError as exc:
+            raise CliError(f"cannot start the sandbox on {args.host}: {exc.strerror or exc}") from None
+        try:
             for line in box.export_lines():
                 print(line, flush=True)
+            print(f"export ACCOUNT_IDS={','.join(box.dataset.accounts)}", flush=True)
             print(f"# dataset: {box.dataset.describe()}", flush=True)
+            print(f"# faults: {describe_faults(box.faults or Faults())}", flush=True)
             print("# sandbox ready; Ctrl-C to stop", flush=True)
             while not stop.wait(0.2):
                 pass
+            print(f"# served: {describe_stats(box)}", flush=True)
+        finally:
+            box.stop()
         print("# sandbox stopped", flush=True)
         return 0
     finally:
@@ -102,9 +186,49 @@ def _csv(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def _accounts(value: str) -> list[str]:
+    accounts = _csv(value)
+    bad = [a for a in accounts if not _ACCOUNT.match(a)]
+    if bad or not accounts:
+        raise argparse.ArgumentTypeError(f"not 12-digit account ids: {', '.join(bad) or repr(value)}")
+    return accounts
+
+
 def _periods(value: str) -> list[tuple[int, int]]:
-    periods = []
-    for item in _csv(value):
-        year, month = item.split("-")
-        periods.append((int(year), int(month)))
-    return periods
+    try:
+        periods = [BillingPeriod.parse(item) for item in _csv(value)]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if not periods:
+        raise argparse.ArgumentTypeError("name at least one billing period YYYY-MM")
+    return [(p.year, p.month) for p in periods]
+
+
+def _share(value: str) -> float:
+    try:
+        share = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number between 0 and 1") from None
+    if not 0.0 <= share <= 1.0:
+        raise argparse.ArgumentTypeError(f"{value} is not between 0 and 1 (a share: 0.2 is 20 %)")
+    return share
+
+
+def _at_least(low: int) -> Any:
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+        if number < low:
+            raise argparse.ArgumentTypeError(f"{value} is below {low}")
+        return number
+
+    return parse
+
+
+def _port(value: str) -> int:
+    port: int = _at_least(0)(value)
+    if port > 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a TCP port (0-65535)")
+    return port

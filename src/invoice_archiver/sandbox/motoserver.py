@@ -147,6 +147,18 @@ def is_atomic_write(record: RequestRecord) -> bool:
     return record.service == "dynamodb" and record.operation in DYNAMODB_WRITES
 
 
+def declare_checksum_algorithm(environ: Environ) -> None:
+    """S3 stores the checksum a PutObject sends in `x-amz-checksum-<algorithm>`; moto stores it only
+    when `x-amz-sdk-checksum-algorithm` names the algorithm too, which botocore omits when the caller
+    supplies the value. Name it, so HeadObject/GetObject with ChecksumMode return it as S3 does."""
+    if environ.get("HTTP_X_AMZ_SDK_CHECKSUM_ALGORITHM"):
+        return
+    for name in ("SHA256", "SHA1", "CRC32", "CRC32C", "CRC64NVME"):
+        if environ.get(f"HTTP_X_AMZ_CHECKSUM_{name}"):
+            environ["HTTP_X_AMZ_SDK_CHECKSUM_ALGORITHM"] = name
+            return
+
+
 class RecordingMiddleware:
     def __init__(self, app: WsgiApp, log: RequestLog) -> None:
         self.app = app
@@ -155,6 +167,8 @@ class RecordingMiddleware:
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         record = describe_request(environ)
+        if record.service == "s3" and record.method == "PUT":
+            declare_checksum_algorithm(environ)
         if not record.path.startswith("/moto-api"):
             self.log.append(record)
         if is_atomic_write(record):

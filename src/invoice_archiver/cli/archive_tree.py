@@ -1,0 +1,120 @@
+"""The archive as run-local shows it: a tree of complete invoices, and a copy into a local folder.
+
+An invoice is complete when its folder holds summary.json (written last); folders without it are
+counted apart and never copied, as a downstream consumer would not see them either.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from invoice_archiver.cli.errors import CliError
+from invoice_archiver.dal import clients
+from invoice_archiver.logic.layout import SUMMARY_FILE
+
+
+@dataclass
+class ArchiveListing:
+    """Invoice folders (`<prefix>/account=/period=/<invoice>`) and their objects (name, size)."""
+
+    complete: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    incomplete: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+
+    @property
+    def complete_keys(self) -> list[str]:
+        return [
+            f"{folder}/{name}" for folder, objects in sorted(self.complete.items()) for name, _ in objects
+        ]
+
+
+def group(keys: Iterable[tuple[str, int]]) -> ArchiveListing:
+    folders: dict[str, list[tuple[str, int]]] = {}
+    for key, size in keys:
+        folder, _, name = key.rpartition("/")
+        folders.setdefault(folder, []).append((name, size))
+    listing = ArchiveListing()
+    for folder, objects in folders.items():
+        complete = any(name == SUMMARY_FILE for name, _ in objects)
+        (listing.complete if complete else listing.incomplete)[folder] = sorted(objects)
+    return listing
+
+
+def list_keys(bucket: str, prefixes: Iterable[str]) -> list[tuple[str, int]]:
+    """(key, size) of every current object under the prefixes."""
+    paginator = clients.s3().get_paginator("list_objects_v2")
+    keys = []
+    for prefix in prefixes:
+        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+            keys += [(obj["Key"], int(obj["Size"])) for obj in page.get("Contents", [])]
+    return keys
+
+
+def print_tree(bucket: str, prefix: str, listing: ArchiveListing, invoices_shown: int = 2) -> None:
+    print(f"\nArchive tree (s3://{bucket}/{prefix}/), complete invoices only:")
+    by_parent: dict[str, list[str]] = {}
+    for folder in sorted(listing.complete):
+        by_parent.setdefault(folder.rpartition("/")[0], []).append(folder)
+    shown = [listing.complete[f] for children in by_parent.values() for f in children[:invoices_shown]]
+    name_width = max((len(name) for objects in shown for name, _ in objects), default=0)
+    size_width = max((len(str(size)) for objects in shown for _, size in objects), default=0)
+    for parent, children in by_parent.items():
+        print(f"  {parent.removeprefix(prefix + '/')}/  ({len(children)} invoices)")
+        for folder in children[:invoices_shown]:
+            print(f"    {folder.rpartition('/')[2]}/")
+            for name, size in listing.complete[folder]:
+                print(f"      {name:<{name_width}}  {size:>{size_width}} bytes")
+        if len(children) > invoices_shown:
+            print(f"    ... {len(children) - invoices_shown} more invoices")
+    if not listing.complete:
+        print("  (no complete invoice)")
+    if listing.incomplete:
+        print(
+            f"  + {len(listing.incomplete)} invoice folders without {SUMMARY_FILE} (incomplete, not counted)"
+        )
+
+
+def check_out_folder(text: str | None) -> Path | None:
+    """--out: a folder (created if missing), never a file, never the empty string."""
+    if text is None:
+        return None
+    if not text.strip():
+        raise CliError("--out needs a folder name (it is empty)")
+    out = Path(text)
+    if out.exists() and not out.is_dir():
+        raise CliError(f"--out {text}: is a file; name a folder (it is created if missing)")
+    existing = next(p for p in (out.resolve(), *out.resolve().parents) if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK):
+        raise CliError(f"--out {text}: cannot create it in {existing} (not a writable folder)")
+    return out
+
+
+def copy_archive(bucket: str, keys: list[str], out: Path) -> int:
+    """Copy archive objects under `out`, refusing any key that would land outside it."""
+    root = out.resolve()
+    targets = []
+    for key in keys:
+        target = (root / key).resolve()
+        if not target.is_relative_to(root) or target == root:
+            raise CliError(f"refusing to write outside {root}: key {key!r}")
+        targets.append((key, target))
+    root.mkdir(parents=True, exist_ok=True)
+    s3 = clients.s3()
+
+    def copy(key: str, target: Path) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+        with target.open("wb") as handle:
+            shutil.copyfileobj(body, handle, 1024 * 1024)
+
+    pool = ThreadPoolExecutor(max_workers=8)
+    try:
+        for future in [pool.submit(copy, key, target) for key, target in targets]:
+            future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return len(targets)

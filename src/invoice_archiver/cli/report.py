@@ -1,0 +1,147 @@
+"""`invoice-archiver report`: the finance manifest of one billing period, from the archive itself.
+
+One row per complete invoice (its summary.json; folders without one are left out and counted on
+stderr): account, invoice id, type, original invoice (credit memos), entities, receiver role, bill type,
+dates, purchase order, the amounts in base, tax and payment currency exactly as the API's decimal
+strings (total, before tax, subtotal, taxes, discounts, fees, with currency codes and exchange rates),
+e-invoice and tax-authority status, and the document keys. Totals per currency close the file, as
+Decimal sums. `--format jsonl` writes each summary.json as one line, for the Athena table in
+docs/athena/summary_table.sql.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from invoice_archiver.cli import archive_tree, inventory, manifest, target
+from invoice_archiver.cli.arguments import billing_period
+from invoice_archiver.cli.errors import OK, CliError
+from invoice_archiver.cli.progress import track
+from invoice_archiver.dal import clients
+from invoice_archiver.logic.layout import SUMMARY_FILE
+from invoice_archiver.models.period import BillingPeriod
+
+FORMATS = ("csv", "json", "jsonl")
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser(
+        "report",
+        help="the finance manifest of a billing period: one row per invoice, totals per currency",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--period", type=billing_period, required=True, help="billing period YYYY-MM")
+    parser.add_argument("--account", action="append", help="only this account (repeatable)")
+    parser.add_argument("--format", choices=FORMATS, default="csv", help="csv (default), json or jsonl")
+    parser.add_argument("--output", metavar="FILE", help="write here instead of stdout")
+    target.add_arguments(parser)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    output = _check_output(args.output)
+    where = target.resolve(args.stack)
+    accounts = list(dict.fromkeys(args.account or _accounts(where)))
+    prefixes = [f"{where.prefix}/account={a}/period={args.period}/" for a in accounts]
+    listing = archive_tree.group(archive_tree.list_keys(where.bucket, prefixes))
+    summary_keys = [f"{folder}/{SUMMARY_FILE}" for folder in sorted(listing.complete)]
+    documents = _read(where.bucket, summary_keys)
+    documents.sort(key=lambda pair: (pair[1].get("account_id", ""), pair[1].get("invoice_id", "")))
+    text = _render(args.format, args.period, documents)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        _write_atomically(output, text)
+    where_to = f"written to {output}" if output else "on stdout"
+    print(
+        f"Report {args.period}: {len(documents)} invoices from s3://{where.bucket}/{where.prefix}/ "
+        f"(accounts {', '.join(accounts) or 'none'}), {where_to}",
+        file=sys.stderr,
+    )
+    if listing.incomplete:
+        print(
+            f"Left out: {len(listing.incomplete)} invoice folder(s) without {SUMMARY_FILE} (not complete); "
+            "see `invoice-archiver status`",
+            file=sys.stderr,
+        )
+    return OK
+
+
+def _check_output(text: str | None) -> Path | None:
+    if text is None:
+        return None
+    if not text.strip():
+        raise CliError("--output needs a file name (it is empty)")
+    path = Path(text)
+    if path.is_dir():
+        raise CliError(f"--output {text}: is a folder; name a file")
+    parent = path.resolve().parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise CliError(f"--output {text}: {parent} is not a writable folder")
+    return path
+
+
+def _accounts(where: target.Target) -> list[str]:
+    """The accounts that have an archive folder (configured ones too, even if still empty)."""
+    found = []
+    paginator = clients.s3().get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=where.bucket, Prefix=f"{where.prefix}/account=", Delimiter="/"):
+        for common in page.get("CommonPrefixes", []):
+            found.append(common["Prefix"].rstrip("/").rpartition("account=")[2])
+    return sorted({*found, *where.accounts})
+
+
+def _read(bucket: str, keys: list[str]) -> list[tuple[str, dict[str, Any]]]:
+    s3 = inventory.reader(8)
+
+    def load(key: str) -> tuple[str, dict[str, Any]]:
+        document: dict[str, Any] = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        tracker.advance()
+        return key, document
+
+    with track("reading summaries", len(keys), unit="invoices") as tracker:
+        pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="report")
+        try:
+            return list(pool.map(load, keys))
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _render(form: str, period: BillingPeriod, documents: list[tuple[str, dict[str, Any]]]) -> str:
+    if form == "jsonl":
+        return "".join(json.dumps(doc, sort_keys=True, ensure_ascii=False) + "\n" for _, doc in documents)
+    rows = [manifest.row(key, doc) for key, doc in documents]
+    totals = manifest.Totals()
+    for invoice in rows:
+        totals.add(invoice)
+    if form == "json":
+        body = {"billing_period": str(period), "invoices": rows, "totals": totals.as_json()}
+        return json.dumps(body, indent=2, ensure_ascii=False) + "\n"
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=manifest.COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    writer.writerows(totals.rows())
+    return buffer.getvalue()
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """The whole file or nothing: a failed run never leaves half a manifest behind."""
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.resolve().parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
+            stream.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

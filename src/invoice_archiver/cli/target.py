@@ -1,0 +1,163 @@
+"""Which archive a command works on: a deployed stack (`--stack NAME`) or the environment.
+
+With `--stack`, the bucket, ledger and queues come from the stack's CloudFormation outputs, and the
+accounts, roles and key prefix from its functions' own configuration (so a backfill lists exactly what
+the schedule lists). Without it, from the variables the functions and `run-local` read (ARCHIVE_BUCKET,
+LEDGER_TABLE, ACCOUNT_IDS, ...), defaulting to the names `run-local` creates on a sandbox.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from invoice_archiver.cli.errors import CliError, endpoint_hint
+from invoice_archiver.config import ConfigError, Settings, load_settings
+from invoice_archiver.dal import clients
+from invoice_archiver.infra.constants import OutputKey
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
+# What run-local creates when nothing is configured; every command falls back to the same names.
+LOCAL_DEFAULTS = {
+    "ARCHIVE_BUCKET": "invoice-archive-local",
+    "LEDGER_TABLE": "invoice-archiver-ledger-local",
+    "ALLOW_LOOPBACK_DOCUMENT_URLS": "true",
+    "POWERTOOLS_METRICS_NAMESPACE": "InvoiceArchiver",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+}
+LOCAL_QUEUE_NAME = "invoice-archiver-invoices-local"
+LOCAL_DLQ_NAME = f"{LOCAL_QUEUE_NAME}-dlq"
+
+
+@dataclass(frozen=True)
+class Target:
+    bucket: str
+    prefix: str
+    table: str
+    queue_url: str
+    dead_letter_queue_url: str
+    accounts: tuple[str, ...]
+    roles: tuple[str, ...]
+    invoicing_region: str
+    invoicing_max_attempts: int
+    stack: str | None = None
+
+    def describe(self) -> str:
+        where = f"stack {self.stack}" if self.stack else endpoint_hint()
+        return f"{where}: bucket {self.bucket}, ledger {self.table}"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--stack",
+        metavar="NAME",
+        help="a deployed stack: read the bucket, ledger and queues from its outputs "
+        "(default: ARCHIVE_BUCKET, LEDGER_TABLE, ... from the environment, else run-local's names)",
+    )
+
+
+def resolve(stack: str | None) -> Target:
+    """The target named by `--stack`, else by the environment; a bad value is a CliError."""
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        raise CliError(str(exc)) from None
+    if stack:
+        return _from_stack(stack, settings)
+    return Target(
+        bucket=settings.archive_bucket or LOCAL_DEFAULTS["ARCHIVE_BUCKET"],
+        prefix=settings.archive_prefix,
+        table=settings.ledger_table or LOCAL_DEFAULTS["LEDGER_TABLE"],
+        queue_url=settings.invoice_queue_url or _local_queue_url(LOCAL_QUEUE_NAME),
+        dead_letter_queue_url=settings.dead_letter_queue_url or _local_queue_url(LOCAL_DLQ_NAME),
+        accounts=settings.account_ids,
+        roles=settings.receiver_roles,
+        invoicing_region=settings.invoicing_region,
+        invoicing_max_attempts=settings.invoicing_max_attempts,
+    )
+
+
+def accounts_or_caller(target: Target, explicit: list[str] | None) -> list[str]:
+    """--account values, else the target's accounts, else the caller's own (as the lister defaults)."""
+    if explicit:
+        return list(dict.fromkeys(explicit))
+    if target.accounts:
+        return list(target.accounts)
+    return [str(clients.sts().get_caller_identity()["Account"])]
+
+
+def _local_queue_url(name: str) -> str:
+    """run-local's queue on this endpoint, or "" when there is none (nothing to read then)."""
+    sqs: SQSClient = clients.sqs()
+    try:
+        return sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if "NonExistentQueue" in code or code == "QueueDoesNotExist":
+            return ""
+        raise
+
+
+@cache
+def _client(service: str) -> Any:
+    return boto3.session.Session().client(service, config=Config(retries={"mode": "standard"}))  # type: ignore[call-overload]
+
+
+def stack_outputs(stack: str) -> dict[str, str]:
+    try:
+        described = _client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
+    except ClientError as exc:
+        if "does not exist" in str(exc.response.get("Error", {}).get("Message", "")):
+            raise CliError(
+                f"stack {stack} not found ({endpoint_hint()}): check --stack, AWS_REGION and AWS_PROFILE"
+            ) from None
+        raise
+    return {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", []) if "OutputKey" in o}
+
+
+def _function_environment(name: str | None) -> dict[str, str]:
+    """A function's environment variables, or {} when it cannot be read (then the defaults apply)."""
+    if not name:
+        return {}
+    try:
+        config = _client("lambda").get_function_configuration(FunctionName=name)
+    except ClientError:
+        return {}
+    variables: dict[str, str] = config.get("Environment", {}).get("Variables", {})
+    return variables
+
+
+def _from_stack(stack: str, settings: Settings) -> Target:
+    outputs = stack_outputs(stack)
+    required = (OutputKey.ARCHIVE_BUCKET, OutputKey.LEDGER_TABLE, OutputKey.INVOICE_QUEUE)
+    missing = [key for key in required if not outputs.get(key)]
+    if missing:
+        raise CliError(f"stack {stack} has no output {', '.join(missing)}: is it an invoice-archiver stack?")
+    functions = {
+        **_function_environment(outputs.get(OutputKey.FETCHER_FUNCTION)),
+        **_function_environment(outputs.get(OutputKey.LISTER_FUNCTION)),
+    }
+    try:
+        deployed = load_settings(functions) if functions else settings
+    except ConfigError as exc:
+        raise CliError(f"stack {stack}'s function configuration: {exc}") from None
+    return Target(
+        bucket=outputs[OutputKey.ARCHIVE_BUCKET],
+        prefix=deployed.archive_prefix,
+        table=outputs[OutputKey.LEDGER_TABLE],
+        queue_url=outputs[OutputKey.INVOICE_QUEUE],
+        dead_letter_queue_url=outputs.get(OutputKey.DEAD_LETTER_QUEUE, ""),
+        accounts=deployed.account_ids or settings.account_ids,
+        roles=deployed.receiver_roles if functions else settings.receiver_roles,
+        invoicing_region=deployed.invoicing_region,
+        invoicing_max_attempts=deployed.invoicing_max_attempts,
+        stack=stack,
+    )

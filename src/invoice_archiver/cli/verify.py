@@ -1,0 +1,155 @@
+"""`invoice-archiver verify`: read every archived object back and prove it is what the ledger recorded.
+
+Each object is streamed (memory stays flat whatever its size), in parallel, and its SHA-256 compared with
+the ledger, with summary.json, with the SHA-256 checksum S3 stored when it was created, and with its
+`sha256` metadata. It reports missing objects, bytes that differ, keys with extra versions (an
+overwrite), invoice folders without summary.json and objects that belong to no invoice, each with its
+key. Exit 0 when clean, 1 when there are problems.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from invoice_archiver.cli import inventory, target
+from invoice_archiver.cli.arguments import billing_period
+from invoice_archiver.cli.errors import OK, PROBLEMS, CliError, endpoint_hint
+from invoice_archiver.cli.progress import track
+from invoice_archiver.cli.verification import FOLDER, Findings, Scope, check_invoice, unexpected_objects
+from invoice_archiver.constants import Status
+from invoice_archiver.dal import clients, ledger
+from invoice_archiver.models.period import BillingPeriod
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser(
+        "verify",
+        help="re-read every archived object and check it against the ledger, summary.json and S3",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    target.add_arguments(parser)
+    parser.add_argument("--account", action="append", help="only this account (repeatable)")
+    parser.add_argument("--period", type=billing_period, help="only this billing period, YYYY-MM")
+    parser.add_argument("--json", action="store_true", help="print the findings as JSON")
+    parser.add_argument("--workers", type=int, default=8, help="objects read in parallel (default 8)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.workers < 1:
+        raise CliError("--workers must be at least 1")
+    where = target.resolve(args.stack)
+    scope = Scope(where.bucket, where.prefix)
+    found = _histories(scope, args.account, args.period)
+    accounts = list(dict.fromkeys(args.account or [*_accounts_in(found), *where.accounts]))
+    items = [item for account in accounts for item in _ledger(where.table, account, args.period)]
+    findings = Findings()
+    unexpected_objects(scope, items, found, findings)
+    archived = [item for item in items if item.get("status") == Status.ARCHIVED]
+    findings.invoices = len(archived)
+    total = sum(len(item.get("documents", [])) + 1 for item in archived)
+    _check_all(scope, archived, found, findings, total, args.workers)
+    findings.problems.sort(key=lambda p: (p.key, p.kind))
+    if args.json:
+        print(json.dumps(_as_json(where, findings), indent=2))
+    else:
+        _print(where, findings)
+    return PROBLEMS if findings.problems else OK
+
+
+def _check_all(
+    scope: Scope, archived: list[dict[str, Any]], found: Any, findings: Findings, total: int, workers: int
+) -> None:
+    stop = threading.Event()
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="verify")
+    with track("verifying", total, unit="objects") as tracker:
+
+        def on_object(size: int) -> None:
+            tracker.advance()
+            tracker.note(f"{findings.bytes:,} bytes, {len(findings.problems)} problems")
+
+        futures = [
+            pool.submit(check_invoice, scope, item, found, findings, stop, on_object, workers)
+            for item in archived
+        ]
+        try:
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            for future in done:
+                future.result()  # the first error, if any (a bucket that vanished, credentials expired)
+        finally:
+            stop.set()  # after Ctrl-C or an error: the readers stop at their next chunk
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _histories(scope: Scope, accounts: list[str] | None, period: BillingPeriod | None) -> dict[str, Any]:
+    base = f"{scope.prefix}/"
+    prefixes = [
+        f"{base}account={a}/" + (f"period={period}/" if period else "") for a in dict.fromkeys(accounts or [])
+    ] or [base]
+    found: dict[str, inventory.KeyHistory] = {}
+    try:
+        for prefix in prefixes:
+            found.update(inventory.histories(inventory.reader(8), scope.bucket, prefix))
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "NoSuchBucket":
+            raise CliError(
+                f"bucket {scope.bucket!r} not found ({endpoint_hint()}): "
+                "pass --stack NAME or set ARCHIVE_BUCKET"
+            ) from None
+        raise
+    if period is not None:
+        found = {
+            k: v for k, v in found.items() if (m := FOLDER.match(k)) is None or m["period"] == str(period)
+        }
+    return found
+
+
+def _accounts_in(found: dict[str, Any]) -> list[str]:
+    return sorted({m["account"] for key in found if (m := FOLDER.match(key)) is not None})
+
+
+def _ledger(table: str, account: str, period: BillingPeriod | None) -> list[dict[str, Any]]:
+    try:
+        return list(ledger.query_period(clients.dynamodb(), table, account, period))
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            raise CliError(
+                f"ledger table {table!r} not found ({endpoint_hint()}): pass --stack NAME or set LEDGER_TABLE"
+            ) from None
+        raise
+
+
+def _as_json(where: target.Target, findings: Findings) -> dict[str, Any]:
+    return {
+        "bucket": where.bucket,
+        "prefix": where.prefix,
+        "ledger": where.table,
+        "invoices": findings.invoices,
+        "objects": findings.objects,
+        "bytes": findings.bytes,
+        "s3_checksums_compared": findings.s3_checksums,
+        "clean": not findings.problems,
+        "problems": [p.as_dict() for p in findings.problems],
+    }
+
+
+def _print(where: target.Target, findings: Findings) -> None:
+    print(
+        f"Verified {findings.invoices} invoices: {findings.objects} objects, {findings.bytes:,} bytes read "
+        f"from s3://{where.bucket}/{where.prefix}/ against ledger {where.table}; "
+        f"S3 checksums compared: {findings.s3_checksums}"
+    )
+    if not findings.problems:
+        print("No problems: every object matches the ledger, summary.json and S3's checksum.")
+        return
+    width = max(len(p.kind) for p in findings.problems)
+    print(f"{len(findings.problems)} problem(s):")
+    for problem in findings.problems:
+        print(f"  {problem.kind:<{width}}  {problem.key}  {problem.detail}")
