@@ -10,12 +10,14 @@ from invoice_archiver.constants import DEFAULT_INVOICING_REGION, RECEIVER_ROLES
 from .factories import ACCOUNT, FULLWIDTH_ACCOUNT, OTHER_ACCOUNT, QUEUE_URL, EnvFactory
 
 LISTER_VARS = [
+    "LEDGER_TABLE",
     "INVOICE_QUEUE_URL",
     "ACCOUNT_IDS",
     "RECEIVER_ROLES",
     "LOOKBACK_PERIODS",
     "INVOICING_REGION",
     "INVOICING_MAX_ATTEMPTS",
+    "MISSING_INVOICE_DAY",
 ]
 FETCHER_VARS = [
     "ARCHIVE_BUCKET",
@@ -30,6 +32,8 @@ FETCHER_VARS = [
     "SPOOL_DIRECTORY",
     "DOCUMENT_HOST_SUFFIXES",
     "ALLOW_LOOPBACK_DOCUMENT_URLS",
+    "REVISIT_DAYS",
+    "EVENT_BUS_NAME",
 ]
 
 
@@ -272,7 +276,7 @@ def test_account_ids_reject_non_ascii_digits(make_env: EnvFactory) -> None:
 
 @pytest.mark.parametrize(
     ("function", "required"),
-    [("lister", ["INVOICE_QUEUE_URL"]), ("fetcher", ["ARCHIVE_BUCKET", "LEDGER_TABLE"])],
+    [("lister", ["LEDGER_TABLE", "INVOICE_QUEUE_URL"]), ("fetcher", ["ARCHIVE_BUCKET", "LEDGER_TABLE"])],
 )
 def test_missing_required_variables_are_named_per_function(
     make_env: EnvFactory, function: Function, required: list[str]
@@ -365,6 +369,9 @@ def test_each_variable_reaches_its_field(make_env: EnvFactory) -> None:
         "SPOOL_DIRECTORY": "/s",
         "DOCUMENT_HOST_SUFFIXES": ".h",
         "ALLOW_LOOPBACK_DOCUMENT_URLS": "true",
+        "REVISIT_DAYS": "2,5",
+        "EVENT_BUS_NAME": "invoices",
+        "MISSING_INVOICE_DAY": "12",
     }
     assert set(samples) == {var.name for var in ENV_VARS}
 
@@ -375,3 +382,32 @@ def test_each_variable_reaches_its_field(make_env: EnvFactory) -> None:
     defaults = Settings()
     for var in ENV_VARS:
         assert getattr(settings, var.field) != getattr(defaults, var.field), var.name
+
+
+# --- incremental runs (issue 8) -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("1,3,7,30", (1, 3, 7, 30)), ("30, 7,7, 1", (1, 7, 30)), ("none", ()), ("NONE", ()), ("14", (14,))],
+)
+def test_revisit_days_parse_sorted_and_unique(
+    make_env: EnvFactory, text: str, expected: tuple[int, ...]
+) -> None:
+    assert load_settings(make_env(REVISIT_DAYS=text)).revisit_days == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("REVISIT_DAYS", "0"), ("REVISIT_DAYS", "401"), ("REVISIT_DAYS", "x"), ("MISSING_INVOICE_DAY", "29")],
+)
+def test_bad_incremental_settings_name_their_variable(make_env: EnvFactory, name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        load_settings(make_env(**{name: value}))
+
+
+def test_incremental_defaults() -> None:
+    defaults = Settings()
+    assert defaults.revisit_days == (1, 3, 7, 30)
+    assert defaults.event_bus_name == "default"
+    assert defaults.missing_invoice_day == 10

@@ -165,6 +165,10 @@ def test_run_listing_sends_one_message_per_invoice_in_batches_of_ten(make_summar
         "queries": 2,
         "invoices_listed": 23,
         "messages_sent": 23,
+        "unchanged": 0,
+        "reasons": {"new": 23},
+        "ledger_queries": 0,
+        "ledger_read_units": 0.0,
         "periods": ["2025-06", "2025-07"],
         "accounts": [ACCOUNT],
     }

@@ -42,7 +42,15 @@ def test_json_round_trip_is_lossless(make_message: MessageFactory) -> None:
 
     # Then nothing is lost and the body is plain JSON with the expected keys
     assert again == message
-    assert set(json.loads(body)) == {"version", "account_id", "invoice_id", "billing_period", "summary"}
+    assert set(json.loads(body)) == {
+        "version",
+        "account_id",
+        "invoice_id",
+        "billing_period",
+        "summary",
+        "reason",
+        "listed_at",
+    }
 
 
 @pytest.mark.parametrize("account", ["12345678901", "1234567890123", "12345678901a", "", " 123456789012"])

@@ -53,6 +53,41 @@ class LedgerKey:
 
 
 @dataclass(frozen=True)
+class Tracking:
+    """What the lister compares on the next run: the summary's fingerprint, the invoice's issue date
+    and its next scheduled re-check (None: no more), plus the event still to confirm as sent."""
+
+    fingerprint: str | None = None
+    issued_date: str | None = None
+    next_check_at: datetime | None = None
+    pending_event: dict[str, str] | None = None
+
+    def values(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        if self.fingerprint is not None:
+            values[":fingerprint"] = self.fingerprint
+        if self.issued_date is not None:
+            values[":issued"] = self.issued_date
+        if self.next_check_at is not None:
+            values[":next_check"] = self.next_check_at.isoformat()
+        if self.pending_event is not None:
+            values[":pending"] = self.pending_event
+        return values
+
+    def set_clause(self) -> str:
+        names = {
+            ":fingerprint": "summary_fingerprint",
+            ":issued": "issued_date",
+            ":next_check": "next_check_at",
+            ":pending": "pending_event",
+        }
+        return "".join(f", {names[value]} = {value}" for value in self.values())
+
+    def remove_clause(self) -> str:
+        return "" if self.next_check_at is not None else ", next_check_at"
+
+
+@dataclass(frozen=True)
 class Claim:
     """Outcome of a claim: `claimed`, or the item that stopped it (ARCHIVED, or a live lease)."""
 
@@ -150,29 +185,37 @@ def mark_archived(
     documents: list[dict[str, Any]],
     summary_key: str,
     total_bytes: int,
+    tracking: Tracking | None = None,
 ) -> None:
+    """ARCHIVED, with what incremental runs compare next time (`tracking`) and the event to send."""
+    tracking = tracking or Tracking()
+    values: dict[str, Any] = {
+        ":archived": Status.ARCHIVED,
+        ":documents": documents,
+        ":summary": summary_key,
+        ":bytes": total_bytes,
+        ":count": len(documents),
+        ":now": now.isoformat(),
+        ":owner": owner,
+        ":zero": 0,
+        **tracking.values(),
+    }
     try:
         client.update_item(
             TableName=table,
             Key=key.item_key(),
             UpdateExpression=(
                 "SET #status = :archived, documents = :documents, summary_key = :summary, "
-                "total_bytes = :bytes, document_count = :count, archived_at = :now, updated_at = :now "
-                "REMOVE lease_owner, lease_expires_at, last_error"
+                "latest_summary_key = if_not_exists(latest_summary_key, :summary), "
+                "revision = if_not_exists(revision, :zero), "
+                "total_bytes = :bytes, document_count = :count, archived_at = :now, updated_at = :now"
+                + tracking.set_clause()
+                + " REMOVE lease_owner, lease_expires_at, last_error"
+                + tracking.remove_clause()
             ),
             ConditionExpression="lease_owner = :owner",
             ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues=_values(
-                {
-                    ":archived": Status.ARCHIVED,
-                    ":documents": documents,
-                    ":summary": summary_key,
-                    ":bytes": total_bytes,
-                    ":count": len(documents),
-                    ":now": now.isoformat(),
-                    ":owner": owner,
-                }
-            ),
+            ExpressionAttributeValues=_values(values),
         )
     except ClientError as exc:
         if not _conditional_failure(exc):

@@ -5,7 +5,11 @@
    length; an expired URL or a broken download gets fresh URLs and another bounded attempt.
 3. Create each object with IfNoneMatch: * (never overwrite). A key that already holds the same
    bytes (a crashed earlier attempt) is accepted; different bytes are a conflict, never replaced.
-4. Write summary.json last (its arrival means the invoice is complete), then mark ARCHIVED.
+4. Write summary.json last (its arrival means the invoice is complete), then mark ARCHIVED, with the
+   summary's fingerprint and its next revisit, then announce it on EventBridge (at least once).
+
+An ARCHIVED invoice whose summary changed, or whose revisit is due, is re-checked instead
+(invoice_archiver.logic.rechecking); any other delivery of it is skipped.
 """
 
 from __future__ import annotations
@@ -21,22 +25,25 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from invoice_archiver.config import Settings
-from invoice_archiver.constants import Metric, Status
+from invoice_archiver.constants import DetailType, Metric, Status
 from invoice_archiver.dal import archive, downloads, ledger
+from invoice_archiver.dal import events as events_api
 from invoice_archiver.dal import invoicing as invoicing_api
 from invoice_archiver.dal.downloads import DownloadFailed, UnsafeUrl
 from invoice_archiver.dal.invoicing import InvoiceUnavailable
-from invoice_archiver.logic import layout
+from invoice_archiver.logic import announcements, changes, layout, summaries
 from invoice_archiver.models.documents import ArchivedDocument, DocumentRef
 from invoice_archiver.models.messages import InvoiceMessage
 from invoice_archiver.observability import logger, metrics
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_invoicing import InvoicingClient
     from mypy_boto3_s3 import S3Client
 
-SUMMARY_SCHEMA_VERSION = 1
+SUMMARY_SCHEMA_VERSION = summaries.SUMMARY_SCHEMA_VERSION
+Identity = tuple[str | None, str | None]
 # Backoff between download attempts: a few seconds at most, so a delivery stays far inside its timeout.
 MAX_BACKOFF_SECONDS = 5.0
 _URL = re.compile(r"\b[a-z][a-z0-9+.-]*(://|%3A%2F%2F)\S+", re.IGNORECASE)
@@ -47,6 +54,8 @@ class Outcome(StrEnum):
     ARCHIVED = "ARCHIVED"
     SKIPPED = "SKIPPED"
     FAILED = "FAILED"
+    REVISED = "REVISED"  # re-checked: a revision (changed summary, new or withdrawn documents) archived
+    UNCHANGED = "UNCHANGED"  # re-checked: nothing new
 
 
 class InvoiceBusy(Exception):
@@ -76,6 +85,18 @@ class Archiver:
     dynamodb: DynamoDBClient
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     sleep: Callable[[float], None] = time.sleep
+    # EventBridge: created on first use (and per Archiver, so tests that switch endpoints get theirs).
+    events: EventBridgeClient | None = None
+
+    def announcer(self) -> announcements.Announcer:
+        if self.events is None:
+            self.events = events_api.client()
+        return announcements.Announcer(
+            events=self.events,
+            dynamodb=self.dynamodb,
+            table=self.settings.ledger_table,
+            bus=self.settings.event_bus_name,
+        )
 
     def archive(self, message: InvoiceMessage) -> Outcome:
         key = ledger.LedgerKey(message.account_id, message.period, message.invoice_id)
@@ -94,13 +115,11 @@ class Archiver:
         )
         if not claim.claimed:
             if claim.status == Status.ARCHIVED:
-                metrics.add_metric(name=Metric.INVOICES_SKIPPED, unit="Count", value=1)
-                logger.info("already archived, skipped")
-                return Outcome.SKIPPED
+                return self._already_archived(message, key, claim.item)
             raise InvoiceBusy(f"invoice {message.invoice_id} is being archived by another worker")
 
         try:
-            documents = self._archive_documents(message)
+            documents = self.archive_documents(message)
             summary_key = self._write_summary(message, documents)
         except (InvoiceUnavailable, UnsafeUrl, ArchiveConflict, layout.ContractViolation) as exc:
             reason = self._record_error(key, owner, Status.FAILED, exc)
@@ -114,21 +133,56 @@ class Archiver:
             raise DocumentsIncomplete(reason) from None
 
         total = sum(d.size for d in documents)
+        records = [d.to_record() for d in documents]
+        now = self.clock()
+        pending = announcements.pending_event(
+            DetailType.ARCHIVED,
+            announcements.event_detail(
+                self.settings.archive_bucket, message, summary_key, records, revision=0, at=now
+            ),
+        )
         ledger.mark_archived(
             self.dynamodb,
             self.settings.ledger_table,
             key,
             owner=owner,
-            now=self.clock(),
-            documents=[d.to_record() for d in documents],
+            now=now,
+            documents=records,
             summary_key=summary_key,
             total_bytes=total,
+            tracking=ledger.Tracking(
+                fingerprint=changes.fingerprint(message.summary),
+                issued_date=_text(message.summary.get("IssuedDate")),
+                next_check_at=self.next_check(message, message.listed_at or now),
+                pending_event=pending,
+            ),
         )
         metrics.add_metric(name=Metric.INVOICES_ARCHIVED, unit="Count", value=1)
         metrics.add_metric(name=Metric.DOCUMENTS_ARCHIVED, unit="Count", value=len(documents))
         metrics.add_metric(name=Metric.BYTES_ARCHIVED, unit="Bytes", value=total)
         logger.info("archived", extra={"documents": len(documents), "bytes": total})
+        self.announcer().announce(key, pending)
         return Outcome.ARCHIVED
+
+    def next_check(self, message: InvoiceMessage, after: datetime) -> datetime | None:
+        issued = changes.parse_time(message.summary.get("IssuedDate"))
+        return changes.next_check(issued, self.settings.revisit_days, after)
+
+    def _already_archived(
+        self, message: InvoiceMessage, key: ledger.LedgerKey, item: dict[str, Any]
+    ) -> Outcome:
+        """A changed summary or a due revisit is re-checked; an unsent event is sent; else skipped."""
+        from invoice_archiver.logic import rechecking  # it builds on this module
+
+        fingerprint = changes.fingerprint(message.summary)
+        if changes.recheck_wanted(fingerprint, item, message.reason, message.listed_at):
+            return rechecking.recheck(self, message, key)
+        pending = item.get("pending_event")
+        if pending:
+            self.announcer().announce(key, pending)
+        metrics.add_metric(name=Metric.INVOICES_SKIPPED, unit="Count", value=1)
+        logger.info("already archived, skipped")
+        return Outcome.SKIPPED
 
     def _record_error(self, key: ledger.LedgerKey, owner: str, status: str, exc: Exception) -> str:
         """Release the claim as FAILED or RETRYING with the reason (redacted); return the reason."""
@@ -144,17 +198,23 @@ class Archiver:
         )
         return reason
 
-    def _folder(self, message: InvoiceMessage) -> str:
+    def folder(self, message: InvoiceMessage) -> str:
         return layout.invoice_prefix(
             self.settings.archive_prefix, message.account_id, message.period, message.invoice_id
         )
 
-    def _archive_documents(self, message: InvoiceMessage) -> list[ArchivedDocument]:
-        """Every document of the invoice, in S3 and verified; fresh URLs for every attempt."""
+    def archive_documents(
+        self, message: InvoiceMessage, known: dict[Identity, ArchivedDocument] | None = None
+    ) -> list[ArchivedDocument]:
+        """Every document of the invoice, in S3 and verified; fresh URLs for every attempt.
+
+        `known`: documents the API described in full that are archived already (a re-check); they are
+        not downloaded again.
+        """
         # Documents the API described in full, archived by an earlier attempt of this delivery. One
         # it did not describe has no identity until it is downloaded: it is simply archived again
         # (same bytes, same key, accepted as already there).
-        done: dict[tuple[str | None, str | None], ArchivedDocument] = {}
+        done: dict[Identity, ArchivedDocument] = dict(known or {})
         last_error = "no attempt made"
         for attempt in range(self.settings.download_attempts):
             if attempt:
@@ -182,7 +242,7 @@ class Archiver:
         self,
         message: InvoiceMessage,
         ref: DocumentRef,
-        done: dict[tuple[str | None, str | None], ArchivedDocument],
+        done: dict[Identity, ArchivedDocument],
     ) -> ArchivedDocument:
         identity = None if ref.omitted_by_api else (ref.document_type, ref.document_id)
         if identity in done:
@@ -199,7 +259,7 @@ class Archiver:
         spooled = downloads.download(ref.url, spool_dir=self.settings.spool_directory or None)
         try:
             key = layout.document_key(
-                self._folder(message),
+                self.folder(message),
                 ref.document_type,
                 ref.document_id,
                 downloads.extension_for(spooled.content_type),
@@ -245,30 +305,12 @@ class Archiver:
         logger.info("document was archived by an earlier attempt", extra={"key": key})
 
     def _write_summary(self, message: InvoiceMessage, documents: list[ArchivedDocument]) -> str:
-        key = layout.summary_key(self._folder(message))
+        key = layout.summary_key(self.folder(message))
         listed = [d.to_record() for d in documents]
-        document = {
-            "schema_version": SUMMARY_SCHEMA_VERSION,
-            "account_id": message.account_id,
-            "invoice_id": message.invoice_id,
-            "billing_period": message.billing_period,
-            "archived_at": self.clock().isoformat(),
-            "documents": listed,
-            "invoice_summary": message.summary,
-        }
+        document = summaries.summary_document(message, listed, self.clock())
         try:
-            archive.put_json_new(
-                self.s3,
-                bucket=self.settings.archive_bucket,
-                key=key,
-                document=document,
-                metadata={
-                    "account-id": message.account_id,
-                    "invoice-id": layout.metadata_value(message.invoice_id)[:1024],
-                    "billing-period": message.billing_period,
-                    "document-count": str(len(documents)),
-                },
-                tagging=layout.tagging_header(layout.object_tags(message.summary, "SUMMARY")),
+            summaries.put_summary(
+                self.s3, bucket=self.settings.archive_bucket, key=key, document=document, message=message
             )
         except archive.AlreadyExists:
             existing = archive.get_json(self.s3, self.settings.archive_bucket, key)
@@ -292,6 +334,10 @@ def _report_undescribed(documents: list[ArchivedDocument]) -> None:
                 "supplemental document of a type this version does not know, filed under that type",
                 extra={"document_type": document.document_type, "key": document.key},
             )
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
 
 
 def _fingerprint(documents: list[dict[str, Any]]) -> set[tuple[str, str]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -23,6 +24,11 @@ class InvoiceMessage(BaseModel):
     invoice_id: str = Field(min_length=1, max_length=1024)
     billing_period: str = Field(pattern=_PERIOD)
     summary: dict[str, Any]
+    # Why the lister enqueued it (logic.changes.Reason) and the listing's "now"; absent in messages
+    # from before incremental runs, and in hand-made ones: then an ARCHIVED invoice is re-checked only
+    # when its summary changed.
+    reason: str | None = Field(default=None, max_length=32)
+    listed_at: datetime | None = None
 
     @field_validator("invoice_id")
     @classmethod

@@ -32,7 +32,10 @@ class ScheduledEvent(BaseModel):
 class ListRequest(BaseModel):
     """An explicit request: any of billing periods, a period range, an issue-date range or invoice ids.
 
-    `accounts` and `receiver_roles` override the configured ones for this run only.
+    `accounts` and `receiver_roles` override the configured ones for this run only. Without `recheck`
+    only what is new, changed, not yet archived or due is enqueued (as on a schedule); with it every
+    listed invoice is, and an archived one is re-checked: fresh GetInvoicePDF, any new document
+    archived, a revision if anything changed.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -45,6 +48,7 @@ class ListRequest(BaseModel):
     invoice_ids: tuple[str, ...] = ()
     accounts: tuple[str, ...] | None = None
     receiver_roles: tuple[str, ...] | None = None
+    recheck: bool = False
 
     @field_validator("billing_periods")
     @classmethod

@@ -14,9 +14,12 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from invoice_archiver.sandbox.documents import Document, MediaType
+
+if TYPE_CHECKING:
+    from invoice_archiver.sandbox.timeline import Change
 
 FORMAT = "invoice-archiver-sandbox/1"
 RECEIVER_ROLES = ("SELLER", "RESELLER", "BUYER")
@@ -89,6 +92,8 @@ class Invoice:
 @dataclass
 class Dataset:
     invoices: list[Invoice]
+    # Changes over time (sandbox/timeline.py): `invoices` is the state before the first of them.
+    timeline: tuple[Change, ...] = ()
     _by_id: dict[str, Invoice] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -100,6 +105,14 @@ class Dataset:
 
     def invoice(self, invoice_id: str) -> Invoice:
         return self._by_id[invoice_id]
+
+    def at(self, moment: datetime) -> Dataset:
+        """The dataset as it is at `moment`, with every timeline change due by then applied."""
+        from invoice_archiver.sandbox import timeline
+
+        if not self.timeline:
+            return self
+        return Dataset(timeline.apply(self.invoices, self.timeline, moment))
 
     def get(self, invoice_id: str) -> Invoice | None:
         return self._by_id.get(invoice_id)
@@ -128,9 +141,12 @@ class Dataset:
         )
 
     def to_json(self) -> str:
-        return json.dumps(
-            {"format": FORMAT, "invoices": [_invoice_to_json(i) for i in self.invoices]}, indent=1
-        )
+        from invoice_archiver.sandbox import timeline
+
+        data: dict[str, Any] = {"format": FORMAT, "invoices": [_invoice_to_json(i) for i in self.invoices]}
+        if self.timeline:
+            data["timeline"] = [timeline.to_json(change) for change in self.timeline]
+        return json.dumps(data, indent=1)
 
     @classmethod
     def from_json(cls, text: str) -> Dataset:
@@ -141,7 +157,10 @@ class Dataset:
         if "generate" in data:
             invoices.extend(generate(**_generate_kwargs(data["generate"])).invoices)
         invoices.extend(_invoice_from_json(item) for item in data.get("invoices", []))
-        return cls(invoices)
+        from invoice_archiver.sandbox import timeline
+
+        changes = timeline.parse(data.get("timeline", []), {inv.invoice_id for inv in invoices})
+        return cls(invoices, changes)
 
     @classmethod
     def load(cls, path: str | Path) -> Dataset:

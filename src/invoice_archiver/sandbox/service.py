@@ -20,6 +20,7 @@ from invoice_archiver.sandbox import shapes
 from invoice_archiver.sandbox.dataset import RECEIVER_ROLE_DATA_START, Dataset, Invoice, month_days
 from invoice_archiver.sandbox.documents import Document
 from invoice_archiver.sandbox.signing import UrlSigner, path_segment
+from invoice_archiver.sandbox.timeline import applied
 
 DEFAULT_MAX_RESULTS = 100
 MAX_RECEIVER_ROLE_SPAN = timedelta(days=5 * 366)
@@ -104,8 +105,24 @@ class InvoicingService:
         self.dataset = dataset
         self._secret = secret
         self._clock = clock
-        # Deterministic order: newest first, then by invoice id.
-        self._ordered = sorted(dataset.invoices, key=lambda i: (-i.issued_date.timestamp(), i.invoice_id))
+        # The dataset as of the clock (its timeline applied), rebuilt when another change falls due.
+        self._state: tuple[int, Dataset, list[Invoice], dict[str, list[Invoice]]] | None = None
+
+    def current(self) -> tuple[Dataset, list[Invoice], dict[str, list[Invoice]]]:
+        """The dataset now, its invoices newest first (then by id), and its invoices by id segment."""
+        now = self._clock()
+        count = applied(self.dataset.timeline, now)
+        state = self._state
+        if state is None or state[0] != count:
+            dataset = self.dataset.at(now)
+            # Deterministic order: newest first, then by invoice id.
+            ordered = sorted(dataset.invoices, key=lambda i: (-i.issued_date.timestamp(), i.invoice_id))
+            segments: dict[str, list[Invoice]] = {}
+            for inv in dataset.invoices:
+                segments.setdefault(path_segment(inv.invoice_id), []).append(inv)
+            state = (count, dataset, ordered, segments)
+            self._state = state
+        return state[1], state[2], state[3]
 
     # --- ListInvoiceSummaries --------------------------------------------------------------------
 
@@ -114,7 +131,7 @@ class InvoicingService:
         query = _parse_query(body)
         offset = self._decode_token(body["NextToken"], query) if "NextToken" in body else 0
         limit = body.get("MaxResults", DEFAULT_MAX_RESULTS)
-        matching = [inv for inv in self._ordered if query.matches(inv)]
+        matching = [inv for inv in self.current()[1] if query.matches(inv)]
         page = matching[offset : offset + limit]
         result: dict[str, Any] = {"InvoiceSummaries": [wire_summary(inv) for inv in page]}
         if offset + limit < len(matching):
@@ -153,7 +170,7 @@ class InvoicingService:
     def find_invoice(self, body: dict[str, Any]) -> Invoice:
         check_input("GetInvoicePDF", body)
         invoice_id = body["InvoiceId"]
-        inv = self.dataset.get(invoice_id)
+        inv = self.current()[0].get(invoice_id)
         if inv is None:
             raise ApiError(
                 "ResourceNotFoundException",
@@ -197,20 +214,11 @@ class InvoicingService:
         parts = path.split("/")
         if len(parts) != 4 or parts[1] != "documents":
             return None
-        for inv in self._by_segment().get(parts[2], ()):
+        for inv in self.current()[2].get(parts[2], ()):
             for doc in inv.documents:
                 if path_segment(doc.document_id) == parts[3]:
                     return doc
         return None
-
-    def _by_segment(self) -> dict[str, list[Invoice]]:
-        cached: dict[str, list[Invoice]] | None = getattr(self, "_segments", None)
-        if cached is None:
-            cached = {}
-            for inv in self.dataset.invoices:
-                cached.setdefault(path_segment(inv.invoice_id), []).append(inv)
-            self._segments = cached
-        return cached
 
 
 def document_path(doc: Document) -> str:

@@ -1,0 +1,94 @@
+"""Events for downstream consumers: `Invoice Archived` and `Invoice Revised` (docs/events.md).
+
+The event is recorded in the ledger as `pending_event` in the same write that marks the invoice
+ARCHIVED (or records the revision), then put on EventBridge, then the pending mark is removed. A crash
+or a PutEvents failure in between leaves the mark: the next delivery of the invoice (SQS's redelivery,
+or the lister's next run, which enqueues every invoice with a pending event) sends it again. So each
+event is delivered at least once; consumers de-duplicate on (`invoice_id`, `revision`).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from invoice_archiver.constants import Metric
+from invoice_archiver.dal import events as events_api
+from invoice_archiver.dal import tracking
+from invoice_archiver.dal.ledger import LedgerKey
+from invoice_archiver.models.messages import InvoiceMessage
+from invoice_archiver.observability import logger, metrics
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_events import EventBridgeClient
+
+EVENT_SCHEMA_VERSION = 1
+_DOCUMENT_FIELDS = ("key", "document_type", "document_id", "size", "sha256")
+
+
+def event_detail(
+    bucket: str,
+    message: InvoiceMessage,
+    summary_key: str,
+    documents: list[dict[str, Any]],
+    *,
+    revision: int,
+    at: datetime,
+    changes: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The `detail` of an event, as docs/events.schema.json describes it."""
+    detail: dict[str, Any] = {
+        "schema_version": EVENT_SCHEMA_VERSION,
+        "bucket": bucket,
+        "account_id": message.account_id,
+        "invoice_id": message.invoice_id,
+        "billing_period": message.billing_period,
+        "invoice_type": message.summary.get("InvoiceType"),
+        "receiver_role": message.summary.get("ReceiverRole"),
+        "summary_key": summary_key,
+        "revision": revision,
+        "at": at.isoformat(),
+        "documents": [{name: document.get(name) for name in _DOCUMENT_FIELDS} for document in documents],
+    }
+    if changes is not None:
+        detail["changes"] = changes
+    return detail
+
+
+def pending_event(detail_type: str, detail: Mapping[str, Any]) -> dict[str, str]:
+    """The ledger's record of an event still to be confirmed sent (`event_key` tells them apart)."""
+    return {
+        "event_key": f"{detail.get('revision')}:{uuid.uuid4().hex}",
+        "detail_type": detail_type,
+        "detail": json.dumps(detail, separators=(",", ":"), sort_keys=True),
+    }
+
+
+@dataclass
+class Announcer:
+    events: EventBridgeClient
+    dynamodb: DynamoDBClient
+    table: str
+    bus: str
+
+    def announce(self, key: LedgerKey, pending: Mapping[str, Any]) -> None:
+        """Put the pending event on the bus, then clear it in the ledger. Raises PublishFailed."""
+        detail = json.loads(str(pending["detail"]))
+        event_id = events_api.publish(
+            self.events, bus=self.bus, detail_type=str(pending["detail_type"]), detail=detail
+        )
+        tracking.confirm_announced(self.dynamodb, self.table, key, event_key=str(pending["event_key"]))
+        metrics.add_metric(name=Metric.EVENTS_PUBLISHED, unit="Count", value=1)
+        logger.info(
+            "event published",
+            extra={
+                "detail_type": pending["detail_type"],
+                "revision": detail.get("revision"),
+                "event_id": event_id,
+            },
+        )

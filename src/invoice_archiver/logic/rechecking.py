@@ -1,0 +1,209 @@
+"""Re-check an ARCHIVED invoice: its summary changed, or a scheduled revisit is due.
+
+1. Lease the invoice (it stays ARCHIVED: its archive is complete throughout).
+2. GetInvoicePDF; documents already archived are not downloaded again, any new one is archived
+   create-only; one the API no longer lists stays in the archive and is noted.
+3. If the summary changed, or documents appeared or disappeared: write a revision, create-only, at
+   `revisions/<UTC timestamp>-summary.json`, listing every archived document; summary.json and earlier
+   revisions are never touched.
+4. Record it in the ledger (revision count, fingerprint, latest summary key, next revisit), then
+   announce `Invoice Revised`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from invoice_archiver.constants import DetailType, Metric
+from invoice_archiver.dal import archive, tracking
+from invoice_archiver.dal.downloads import UnsafeUrl
+from invoice_archiver.dal.invoicing import InvoiceUnavailable
+from invoice_archiver.dal.ledger import LedgerKey
+from invoice_archiver.logic import announcements, changes, layout, summaries
+from invoice_archiver.logic.archiving import (
+    ArchiveConflict,
+    Archiver,
+    DocumentsIncomplete,
+    Identity,
+    InvoiceBusy,
+    Outcome,
+    redact,
+)
+from invoice_archiver.models.documents import ArchivedDocument
+from invoice_archiver.models.messages import InvoiceMessage
+from invoice_archiver.observability import logger, metrics
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+
+def recheck(archiver: Archiver, message: InvoiceMessage, key: LedgerKey) -> Outcome:
+    settings = archiver.settings
+    owner = uuid.uuid4().hex
+    claim = tracking.claim_recheck(
+        archiver.dynamodb,
+        settings.ledger_table,
+        key,
+        owner=owner,
+        now=archiver.clock(),
+        lease_seconds=settings.lease_seconds,
+    )
+    if not claim.claimed:
+        raise InvoiceBusy(f"invoice {message.invoice_id} is being re-checked by another worker")
+    item = claim.item
+    listed_at = message.listed_at or archiver.clock()
+    try:
+        documents = archiver.archive_documents(message, known=_known(item))
+        outcome, pending = _record(archiver, message, key, owner, item, documents, listed_at)
+    except (InvoiceUnavailable, UnsafeUrl, ArchiveConflict, layout.ContractViolation) as exc:
+        # Permanent for now: keep what is archived, say why, and move the revisit schedule on.
+        reason = redact(f"{type(exc).__name__}: {exc}")
+        tracking.release_recheck(
+            archiver.dynamodb,
+            settings.ledger_table,
+            key,
+            owner=owner,
+            now=archiver.clock(),
+            error=reason,
+            next_check_at=archiver.next_check(message, listed_at),
+        )
+        metrics.add_metric(name=Metric.INVOICES_FAILED, unit="Count", value=1)
+        logger.error("archived invoice cannot be re-checked", extra={"reason": reason})
+        return Outcome.FAILED
+    except Exception as exc:
+        reason = redact(f"{type(exc).__name__}: {exc}")
+        tracking.release_recheck(
+            archiver.dynamodb,
+            settings.ledger_table,
+            key,
+            owner=owner,
+            now=archiver.clock(),
+            error=reason,
+            next_check_at=None,
+        )
+        metrics.add_metric(name=Metric.INVOICES_RETRIED, unit="Count", value=1)
+        logger.warning("re-check will be retried", extra={"reason": reason})
+        raise DocumentsIncomplete(reason) from None
+    metrics.add_metric(name=Metric.INVOICES_RECHECKED, unit="Count", value=1)
+    if pending is not None:
+        archiver.announcer().announce(key, pending)
+    return outcome
+
+
+def _known(item: dict[str, Any]) -> dict[Identity, ArchivedDocument]:
+    """The ledger's documents the API described in full: not downloaded again."""
+    known: dict[Identity, ArchivedDocument] = {}
+    for record in [*item.get("documents", []), *item.get("documents_no_longer_listed", [])]:
+        document = _document(record)
+        if not document.omitted_by_api:
+            known.setdefault((document.document_type, document.document_id), document)
+    return known
+
+
+def _document(record: dict[str, Any]) -> ArchivedDocument:
+    return ArchivedDocument(
+        document_type=record.get("document_type"),
+        document_id=record.get("document_id"),
+        key=str(record["key"]),
+        content_type=str(record.get("content_type", "")),
+        size=int(record.get("size", 0)),
+        sha256=str(record.get("sha256", "")),
+        omitted_by_api=tuple(record.get("omitted_by_api") or ()),
+        type_recognized=bool(record.get("type_recognized", True)),
+    )
+
+
+def _record(
+    archiver: Archiver,
+    message: InvoiceMessage,
+    key: LedgerKey,
+    owner: str,
+    item: dict[str, Any],
+    listed: list[ArchivedDocument],
+    listed_at: datetime,
+) -> tuple[Outcome, dict[str, str] | None]:
+    """Write a revision if anything changed, then the ledger. Returns the outcome and the event."""
+    settings = archiver.settings
+    before = [_plain_record(r) for r in item.get("documents", [])]
+    archived_keys = {r["key"] for r in before}
+    new: list[dict[str, Any]] = [d.to_record() for d in listed if d.key not in archived_keys]
+    listed_keys = {d.key for d in listed}
+    everything = before + new
+    gone = [r for r in everything if r["key"] not in listed_keys]
+    was_gone = {r["key"] for r in item.get("documents_no_longer_listed", [])}
+    newly_gone = [r["key"] for r in gone if r["key"] not in was_gone]
+
+    fingerprint = changes.fingerprint(message.summary)
+    latest_key = str(item.get("latest_summary_key") or item.get("summary_key"))
+    changed_fields: list[str] = []
+    if item.get("summary_fingerprint") != fingerprint:
+        previous = archive.get_json(archiver.s3, settings.archive_bucket, latest_key)
+        changed_fields = summaries.changed_fields(previous.get("invoice_summary", {}), message.summary)
+
+    revision = int(item.get("revision", 0))
+    pending: dict[str, str] | None = None
+    outcome = Outcome.UNCHANGED
+    now = archiver.clock()
+    if changed_fields or new or newly_gone:
+        revision += 1
+        what = {
+            "summary_changed": bool(changed_fields),
+            "changed_fields": changed_fields,
+            "new_documents": [r["key"] for r in new],
+            "documents_no_longer_listed": newly_gone,
+        }
+        new_key = summaries.revision_key(archiver.folder(message), now)
+        document = summaries.summary_document(
+            message,
+            everything,
+            now,
+            revision=revision,
+            previous_summary_key=latest_key,
+            changes=what,
+            documents_no_longer_listed=[r["key"] for r in gone],
+        )
+        summaries.put_summary(
+            archiver.s3, bucket=settings.archive_bucket, key=new_key, document=document, message=message
+        )
+        latest_key = new_key
+        pending = announcements.pending_event(
+            DetailType.REVISED,
+            announcements.event_detail(
+                settings.archive_bucket, message, new_key, everything, revision=revision, at=now, changes=what
+            ),
+        )
+        outcome = Outcome.REVISED
+        metrics.add_metric(name=Metric.INVOICES_REVISED, unit="Count", value=1)
+        metrics.add_metric(name=Metric.DOCUMENTS_ARCHIVED, unit="Count", value=len(new))
+        metrics.add_metric(name=Metric.BYTES_ARCHIVED, unit="Bytes", value=sum(int(r["size"]) for r in new))
+        if newly_gone:
+            metrics.add_metric(name=Metric.DOCUMENTS_NO_LONGER_LISTED, unit="Count", value=len(newly_gone))
+        logger.info("revision archived", extra={"revision": revision, "key": new_key, **what})
+    else:
+        logger.info("re-checked, unchanged")
+
+    tracking.finish_recheck(
+        archiver.dynamodb,
+        settings.ledger_table,
+        key,
+        owner=owner,
+        now=now,
+        recheck=tracking.Recheck(
+            documents=everything,
+            total_bytes=sum(int(r.get("size", 0)) for r in everything),
+            fingerprint=fingerprint,
+            next_check_at=archiver.next_check(message, listed_at),
+            revision=revision,
+            latest_summary_key=latest_key,
+            no_longer_listed=gone,
+            pending_event=pending,
+        ),
+    )
+    return outcome, pending
+
+
+def _plain_record(record: dict[str, Any]) -> dict[str, Any]:
+    """A ledger record as JSON-safe values (DynamoDB numbers come back as Decimal)."""
+    plain: dict[str, Any] = _document(record).to_record()
+    return plain
