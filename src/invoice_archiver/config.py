@@ -274,7 +274,17 @@ def load_settings(environ: Mapping[str, str] | None = None, *, function: Functio
         ]
         if missing:
             raise ConfigError(f"missing configuration for the {function}: set {', '.join(missing)}")
+    if function == "fetcher" and settings.spool_directory:
+        _check_spool_directory(settings.spool_directory)
     return settings
+
+
+def _check_spool_directory(path: str) -> None:
+    """Cold start, not the first large document, finds out that SPOOL_DIRECTORY cannot be used."""
+    if not os.path.isdir(path):
+        raise ConfigError(f"invalid configuration: SPOOL_DIRECTORY: {path} is not an existing directory")
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigError(f"invalid configuration: SPOOL_DIRECTORY: {path} is not writable")
 
 
 def env_var_names(function: Function) -> list[str]:
