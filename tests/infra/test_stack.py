@@ -238,6 +238,13 @@ def test_lister_permissions_are_exactly_these(default: Synth) -> None:
             "Action": "sqs:SendMessage",
             "Resource": getatt(queue),
         },
+        # One Query per account and period, to enqueue only what is new, changed or due
+        {
+            "Sid": "ReadLedger",
+            "Effect": "Allow",
+            "Action": "dynamodb:Query",
+            "Resource": getatt(default.logical_id("StorageLedgerTable", "AWS::DynamoDB::Table")),
+        },
     ]
     # CDK's own addition for active tracing, and nothing else
     assert policy_statements(default, "PipelineListerRoleDefaultPolicy") == [
@@ -288,6 +295,18 @@ def test_fetcher_permissions_are_exactly_these(default: Synth) -> None:
             "Effect": "Allow",
             "Action": "sqs:SendMessage",
             "Resource": getatt(dlq),
+        },
+        # Invoice Archived / Invoice Revised, on the configured bus (default: `default`) only
+        {
+            "Sid": "PublishInvoiceEvents",
+            "Effect": "Allow",
+            "Action": "events:PutEvents",
+            "Resource": {
+                "Fn::Join": [
+                    "",
+                    ["arn:aws:events:us-east-1:", {"Ref": "AWS::AccountId"}, ":event-bus/default"],
+                ]
+            },
         },
     ]
     # CDK's additions: X-Ray for tracing, and the event source's consume permissions on the queue only
@@ -462,7 +481,7 @@ def test_schedule_invokes_the_lister_with_retries_and_a_dlq(default: Synth) -> N
     default.template.has_resource_properties(
         "AWS::Events::Rule",
         {
-            "ScheduleExpression": "cron(0 6 5,15 * ? *)",
+            "ScheduleExpression": "cron(0 6 * * ? *)",
             "State": "ENABLED",
             "Targets": [
                 {
@@ -589,7 +608,25 @@ def test_alarm_on_function_errors_and_throttles(default: Synth, handler: str, me
 
 def test_alarm_on_failed_invoices(default: Synth) -> None:
     _alarm(default, Metric.INVOICES_FAILED, METRICS_NAMESPACE, [{"Name": "service", "Value": SERVICE_NAME}])
-    assert len(default.resources("AWS::CloudWatch::Alarm")) == 7
+    assert len(default.resources("AWS::CloudWatch::Alarm")) == 8
+
+
+def test_alarm_when_an_account_has_no_invoice_for_last_month_by_the_configured_day(default: Synth) -> None:
+    # The lister emits AccountsWithoutInvoice once a day from MISSING_INVOICE_DAY; a day-long period
+    default.template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "MetricName": Metric.ACCOUNTS_WITHOUT_INVOICE,
+            "Namespace": METRICS_NAMESPACE,
+            "Dimensions": [{"Name": "service", "Value": SERVICE_NAME}],
+            "Statistic": "Maximum",
+            "Period": 86400,
+            "Threshold": 0,
+            "ComparisonOperator": "GreaterThanThreshold",
+            "TreatMissingData": "notBreaching",
+            "AlarmDescription": Match.string_like_regexp("by day 10 of the month"),
+        },
+    )
 
 
 def test_dashboard_shows_the_pipeline_metrics(default: Synth) -> None:

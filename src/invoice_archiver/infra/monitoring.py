@@ -21,13 +21,15 @@ from invoice_archiver.infra.settings import DeploySettings
 _PERIOD = Duration.minutes(5)
 
 
-def invoice_metric(name: str, *, period: Duration = _PERIOD) -> cloudwatch.Metric:
+def invoice_metric(
+    name: str, *, period: Duration = _PERIOD, statistic: str = cloudwatch.Stats.SUM
+) -> cloudwatch.Metric:
     """One of the functions' metrics (Powertools adds the `service` dimension to every metric)."""
     return cloudwatch.Metric(
         namespace=METRICS_NAMESPACE,
         metric_name=name,
         dimensions_map={"service": SERVICE_NAME},
-        statistic=cloudwatch.Stats.SUM,
+        statistic=statistic,
         period=period,
     )
 
@@ -91,6 +93,14 @@ class Monitoring(Construct):
                 "InvoicesFailed",
                 invoice_metric(Metric.INVOICES_FAILED),
                 "At least one invoice could not be archived",
+            ),
+            # The lister counts it once a day from MISSING_INVOICE_DAY on; a day-long period keeps the
+            # alarm in ALARM until the next run finds the invoice.
+            self._above_zero(
+                "AccountsWithoutInvoice",
+                invoice_metric(Metric.ACCOUNTS_WITHOUT_INVOICE, period=Duration.days(1), statistic="Maximum"),
+                f"A configured account has no invoice for the last complete billing period by day "
+                f"{settings.missing_invoice_day} of the month",
             ),
         ]
         action = actions.SnsAction(self.topic)
@@ -158,6 +168,28 @@ class Monitoring(Construct):
                 width=12,
                 left=[invoice_metric(Metric.DOCUMENTS_ARCHIVED, period=hour)],
                 right=[invoice_metric(Metric.BYTES_ARCHIVED, period=hour)],
+            ),
+        )
+        day = Duration.days(1)
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Keeping the archive true (per day)",
+                width=12,
+                left=[
+                    invoice_metric(name, period=day)
+                    for name in (
+                        Metric.INVOICES_ENQUEUED,
+                        Metric.INVOICES_RECHECKED,
+                        Metric.INVOICES_REVISED,
+                        Metric.DOCUMENTS_NO_LONGER_LISTED,
+                        Metric.EVENTS_PUBLISHED,
+                    )
+                ],
+            ),
+            cloudwatch.GraphWidget(
+                title="Accounts without an invoice for the last month",
+                width=12,
+                left=[invoice_metric(Metric.ACCOUNTS_WITHOUT_INVOICE, period=day, statistic="Maximum")],
             ),
         )
         dashboard.add_widgets(

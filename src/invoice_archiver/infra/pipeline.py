@@ -301,6 +301,12 @@ class Pipeline(Construct):
                 actions=["sqs:SendMessage"],
                 resources=[self.invoice_queue.queue_arn],
             ),
+            iam.PolicyStatement(
+                # One Query per account and billing period: what is archived, and as what.
+                sid="ReadLedger",
+                actions=["dynamodb:Query"],
+                resources=[storage.ledger_table.table_arn],
+            ),
         ]
         if self._key is not None:
             statements.append(
@@ -347,6 +353,12 @@ class Pipeline(Construct):
                 actions=["sqs:SendMessage"],
                 resources=[self.dead_letter_queue.queue_arn],
             ),
+            iam.PolicyStatement(
+                # Invoice Archived / Invoice Revised, on the configured bus only.
+                sid="PublishInvoiceEvents",
+                actions=["events:PutEvents"],
+                resources=[self._event_bus_arn()],
+            ),
         ]
         if self._key is not None:
             statements.append(
@@ -366,6 +378,13 @@ class Pipeline(Construct):
             "below it (account/period/invoice) are only known at run time.",
             findings=(arn_finding(bucket, f"/{prefix}/*"),),
         )
+
+    def _event_bus_arn(self) -> str:
+        name = self._settings.event_bus_name
+        if name.startswith("arn:"):
+            return name
+        stack = Stack.of(self)
+        return stack.format_arn(service="events", resource="event-bus", resource_name=name)
 
 
 def _policy_id(function: Function) -> str:

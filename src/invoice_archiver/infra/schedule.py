@@ -16,7 +16,8 @@ from invoice_archiver.infra.settings import DeploySettings
 
 
 class Schedule(Construct):
-    """Runs the lister on a cron in UTC (default 06:00 on days 5 and 15 of each month).
+    """Runs the lister on a cron in UTC (default daily at 06:00: an incremental run that enqueues only
+    what is new, changed or due, so a day without news costs one ledger Query per account and period).
 
     Invocations EventBridge cannot deliver after its retries land in `dead_letter_queue`. That queue
     uses SQS-managed encryption even when a CMK is configured: EventBridge would otherwise need the

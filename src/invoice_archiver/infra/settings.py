@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from invoice_archiver.config import Settings
+from invoice_archiver.config import DayList, Settings
 from invoice_archiver.infra.constants import DEFAULT_REGION, DEFAULT_STACK_NAME, VISIBILITY_TIMEOUT_FACTOR
 
 _FUNCTION_DEFAULTS = Settings()
@@ -87,9 +87,12 @@ class DeploySettings(BaseModel):
     invoicing_max_attempts: int = _FUNCTION_DEFAULTS.invoicing_max_attempts
     multipart_threshold_bytes: int = _FUNCTION_DEFAULTS.multipart_threshold_bytes
     lease_seconds: int | None = Field(default=None, ge=1)
+    revisit_days: DayList = _FUNCTION_DEFAULTS.revisit_days
+    event_bus_name: str = _FUNCTION_DEFAULTS.event_bus_name
+    missing_invoice_day: int = _FUNCTION_DEFAULTS.missing_invoice_day
 
-    # Schedule
-    schedule_expression: str = "cron(0 6 5,15 * ? *)"
+    # Schedule: daily (incremental runs are cheap: unchanged invoices cost one ledger read each)
+    schedule_expression: str = "cron(0 6 * * ? *)"
     schedule_enabled: bool = True
     schedule_retry_attempts: int = Field(default=4, ge=0, le=185)
     schedule_max_event_age_hours: int = Field(default=6, ge=1, le=24)
@@ -133,9 +136,7 @@ class DeploySettings(BaseModel):
     @classmethod
     def _schedule(cls, value: str) -> str:
         if not _SCHEDULE.match(value.strip()):
-            raise ValueError(
-                "must be an EventBridge expression such as 'cron(0 6 5,15 * ? *)' or 'rate(1 day)'"
-            )
+            raise ValueError("must be an EventBridge expression such as 'cron(0 6 * * ? *)' or 'rate(1 day)'")
         return value.strip()
 
     @field_validator("log_retention_days")
@@ -206,6 +207,9 @@ class DeploySettings(BaseModel):
             "invoicing_max_attempts": str(self.invoicing_max_attempts),
             "multipart_threshold_bytes": str(self.multipart_threshold_bytes),
             "document_host_suffixes": ",".join(self.document_host_suffixes),
+            "revisit_days": ",".join(map(str, self.revisit_days)) or "none",
+            "event_bus_name": self.event_bus_name,
+            "missing_invoice_day": str(self.missing_invoice_day),
         }
 
 
