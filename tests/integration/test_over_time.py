@@ -20,7 +20,7 @@ from invoice_archiver.cli.pipeline import scheduled_event
 from invoice_archiver.dal import clients
 from invoice_archiver.sandbox.dataset import Dataset
 from invoice_archiver.sandbox.timeline import SandboxClock
-from tests.integration.conftest import Pipeline
+from tests.integration.conftest import Pipeline, message_for
 
 SCENARIO = Dataset.load(Path(__file__).parent / "scenarios" / "month_over_time.json")
 FOLDER = "invoices/account=123456789012/period=2026-10"
@@ -32,7 +32,8 @@ class Day:
 
     def __init__(self, pipeline: Pipeline, clock: SandboxClock, when: datetime) -> None:
         box = pipeline.sandbox
-        assert box.emulator is not None and box.moto is not None
+        assert box.emulator is not None
+        assert box.moto is not None
         clock.set(when)
         box.emulator.reset_stats()
         box.moto.requests.reset()
@@ -200,7 +201,8 @@ def test_a_month_over_time_is_archived_true_and_announced(
     # Nothing was ever overwritten: every key has exactly one version (versioning is on)
     versions = s3.list_object_versions(Bucket=bucket)
     counts = Counter(v["Key"] for v in versions.get("Versions", []))
-    assert counts and set(counts.values()) == {1}
+    assert counts
+    assert set(counts.values()) == {1}
     assert not versions.get("DeleteMarkers")
 
 
@@ -213,7 +215,8 @@ def test_an_explicit_recheck_of_a_period_fetches_every_invoice_again_and_writes_
 
     # When a person asks for a re-check of the period (an explicit lister event)
     box = pipeline.sandbox
-    assert box.emulator is not None and box.moto is not None
+    assert box.emulator is not None
+    assert box.moto is not None
     box.emulator.reset_stats()
     box.moto.requests.reset()
     pipeline.run({"billing_periods": ["2026-10"], "recheck": True})
@@ -222,3 +225,40 @@ def test_an_explicit_recheck_of_a_period_fetches_every_invoice_again_and_writes_
     assert box.emulator.stats.snapshot()["calls"]["GetInvoicePDF"] == 4
     assert box.moto.requests.count(service="s3", method="PUT") == 0
     assert {item["revision"] for item in pipeline.ledger().values()} == {0}
+
+
+def test_an_event_that_could_not_be_sent_is_sent_by_the_next_delivery(
+    make_pipeline: Callable[..., Pipeline],
+) -> None:
+    # Given an event bus that does not exist yet, so PutEvents fails after the ledger write
+    clock = SandboxClock(DAY_1)
+    pipeline = make_pipeline(SCENARIO, clock=clock, env={"EVENT_BUS_NAME": "invoices"})
+    body = message_for("US-PLAIN-1")
+
+    # When the fetcher archives the invoice
+    response = pipeline.fetch([body])
+
+    # Then the record fails (SQS will redeliver it), the invoice is ARCHIVED, its event pending
+    assert response["batchItemFailures"] == [{"itemIdentifier": "msg-0"}]
+    item = pipeline.ledger()["US-PLAIN-1"]
+    assert item["status"] == "ARCHIVED"
+    assert json.loads(item["pending_event"]["detail"])["invoice_id"] == "US-PLAIN-1"
+
+    # When the bus exists (a consumer subscribed) and the message is delivered again
+    events = clients.session().client("events")
+    events.create_event_bus(Name="invoices")
+    sqs = clients.sqs()
+    url = sqs.create_queue(QueueName="bus-consumer")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(
+        Name="all", EventBusName="invoices", EventPattern=json.dumps({"source": ["invoice-archiver"]})
+    )
+    events.put_targets(Rule="all", EventBusName="invoices", Targets=[{"Id": "q", "Arn": arn}])
+    assert pipeline.fetch([body]) == {"batchItemFailures": []}
+
+    # Then the event arrives once, the pending mark is gone, and nothing was archived twice
+    [event] = consumed(url)
+    assert (event["detail-type"], event["detail"]["invoice_id"]) == ("Invoice Archived", "US-PLAIN-1")
+    assert "pending_event" not in pipeline.ledger()["US-PLAIN-1"]
+    assert pipeline.fetch([body]) == {"batchItemFailures": []}
+    assert consumed(url) == []
