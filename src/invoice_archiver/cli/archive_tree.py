@@ -1,7 +1,8 @@
 """The archive as run-local shows it: a tree of complete invoices, and a copy into a local folder.
 
 An invoice is complete when its folder holds summary.json (written last); folders without it are
-counted apart and never copied, as a downstream consumer would not see them either.
+counted apart and never copied, as a downstream consumer would not see them either. Revisions written by
+later re-checks (`<invoice>/revisions/<time>-summary.json`) belong to their invoice's folder.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from invoice_archiver.cli.errors import CliError
 from invoice_archiver.dal import clients
 from invoice_archiver.logic.layout import SUMMARY_FILE
 
+REVISIONS = "revisions/"
+
 
 @dataclass
 class ArchiveListing:
@@ -24,6 +27,11 @@ class ArchiveListing:
 
     complete: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
     incomplete: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+
+    def latest_summary(self, folder: str) -> str:
+        """The key of the invoice's latest summary: its newest revision, else summary.json."""
+        revisions = sorted(name for name, _ in self.complete[folder] if name.startswith(REVISIONS))
+        return f"{folder}/{revisions[-1] if revisions else SUMMARY_FILE}"
 
     @property
     def complete_keys(self) -> list[str]:
@@ -36,6 +44,8 @@ def group(keys: Iterable[tuple[str, int]]) -> ArchiveListing:
     folders: dict[str, list[tuple[str, int]]] = {}
     for key, size in keys:
         folder, _, name = key.rpartition("/")
+        if folder.endswith("/" + REVISIONS.rstrip("/")):
+            folder, name = folder.rpartition("/")[0], REVISIONS + name
         folders.setdefault(folder, []).append((name, size))
     listing = ArchiveListing()
     for folder, objects in folders.items():

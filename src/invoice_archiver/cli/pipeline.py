@@ -82,7 +82,12 @@ def _dlq_depth(url: str) -> int:
 
 
 def run_pass(
-    event: dict[str, Any], settings: Settings, *, workers: int = 4, tracker: Tracker | None = None
+    event: dict[str, Any],
+    settings: Settings,
+    *,
+    workers: int = 4,
+    tracker: Tracker | None = None,
+    retry_delay: int = 2,
 ) -> PassReport:
     """List, fan out, fetch until the queue is empty; then count what happened from the ledger."""
     environment.reset()
@@ -94,7 +99,8 @@ def run_pass(
     dlq_before = _dlq_depth(settings.dead_letter_queue_url)
 
     listing = lister.handler(event, LocalContext("invoice-archiver-lister"))
-    drain = drain_queue(settings.invoice_queue_url, workers, tracker, int(listing["invoices_listed"]))
+    listed = int(listing["invoices_listed"])
+    drain = drain_queue(settings.invoice_queue_url, workers, tracker, listed, retry_delay=retry_delay)
 
     report = PassReport(
         listed=int(listing["invoices_listed"]),
@@ -112,11 +118,16 @@ def run_pass(
     return report
 
 
-def drain_queue(queue_url: str, workers: int, tracker: Tracker | None, expected: int) -> DrainStats:
-    """Feed the real fetcher from the queue until it is empty, advancing `tracker` per invoice done."""
+def drain_queue(
+    queue_url: str, workers: int, tracker: Tracker | None, expected: int, *, retry_delay: int = 2
+) -> DrainStats:
+    """Feed the real fetcher from the queue until it is empty, advancing `tracker` per invoice done.
+    A failed record is retried after `retry_delay` seconds, doubling per receive (0: at once)."""
     environment.reset()
     fetcher.archiver.cache_clear()
-    mapping = EventSourceMapping(clients.sqs(), queue_url, _invoke_fetcher, workers=workers)
+    mapping = EventSourceMapping(
+        clients.sqs(), queue_url, _invoke_fetcher, workers=workers, retry_delay=retry_delay
+    )
     if tracker is not None:
         tracker.set_total(expected)
 

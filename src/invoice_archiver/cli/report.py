@@ -1,11 +1,12 @@
 """`invoice-archiver report`: the finance manifest of one billing period, from the archive itself.
 
-One row per complete invoice (its summary.json; folders without one are left out and counted on
-stderr): account, invoice id, type, original invoice (credit memos), entities, receiver role, bill type,
-dates, purchase order, the amounts in base, tax and payment currency exactly as the API's decimal
-strings (total, before tax, subtotal, taxes, discounts, fees, with currency codes and exchange rates),
+One row per complete invoice, from its latest summary (summary.json, or the newest revision written
+when AWS changed the invoice; folders without summary.json are left out and counted on stderr):
+account, invoice id, type, original invoice (credit memos), entities, receiver role, bill type, dates,
+purchase order, the amounts in base, tax and payment currency exactly as the API's decimal strings
+(total, before tax, subtotal, taxes, discounts, fees, with currency codes and exchange rates),
 e-invoice and tax-authority status, and the document keys. Totals per currency close the file, as
-Decimal sums. `--format jsonl` writes each summary.json as one line, for the Athena table in
+Decimal sums. `--format jsonl` writes each latest summary as one line, for the Athena table in
 docs/athena/summary_table.sql.
 """
 
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     accounts = list(dict.fromkeys(args.account or _accounts(where)))
     prefixes = [f"{where.prefix}/account={a}/period={args.period}/" for a in accounts]
     listing = archive_tree.group(archive_tree.list_keys(where.bucket, prefixes))
-    summary_keys = [f"{folder}/{SUMMARY_FILE}" for folder in sorted(listing.complete)]
+    summary_keys = [listing.latest_summary(folder) for folder in sorted(listing.complete)]
     documents = _read(where.bucket, summary_keys)
     documents.sort(key=lambda pair: (pair[1].get("account_id", ""), pair[1].get("invoice_id", "")))
     text = _render(args.format, args.period, documents)

@@ -1,9 +1,13 @@
-"""verify's checks: every archived object read back and compared with the ledger, summary.json, S3's own
-checksum and the object's `sha256` metadata; plus what should not be there.
+"""verify's checks: every archived object read back and compared with the ledger, the invoice's summaries,
+S3's own checksum and the object's `sha256` metadata; plus what should not be there.
+
+An ARCHIVED invoice's folder holds its documents, summary.json (the first archive) and, after re-checks,
+`revisions/<time>-summary.json`; the latest summary (the ledger's `latest_summary_key`) lists every
+archived document, summary.json the ones of the first archive.
 
 Problem kinds (each with its key):
   missing      a key the ledger lists is not in the bucket, or a delete marker hides it
-  differs      the bytes' SHA-256 or size differ from the ledger, summary.json, S3's checksum or metadata
+  differs      the bytes' SHA-256 or size differ from the ledger, a summary, S3's checksum or metadata
   overwritten  the key has versions with different content: it was replaced after it was archived
   no-summary   an invoice folder without summary.json (incomplete), or an ARCHIVED invoice without one
   orphan       an object that belongs to no invoice of the ledger, or outside the key layout
@@ -24,8 +28,10 @@ from invoice_archiver.logic.layout import SUMMARY_FILE, invoice_prefix
 from invoice_archiver.models.period import BillingPeriod
 
 FOLDER = re.compile(
-    r"^(?P<folder>(?P<prefix>.+)/account=(?P<account>\d{12})/period=(?P<period>\d{4}-\d{2})/[^/]+)/[^/]+$"
+    r"^(?P<folder>(?P<prefix>.+)/account=(?P<account>\d{12})/period=(?P<period>\d{4}-\d{2})/[^/]+)"
+    r"/(?P<revision>revisions/)?[^/]+$"
 )
+REVISIONS = "revisions/"
 
 
 @dataclass(frozen=True)
@@ -64,100 +70,128 @@ class Findings:
 class Scope:
     bucket: str
     prefix: str
+    found: dict[str, inventory.KeyHistory]
+    workers: int
+
+    def folder(self, item: dict[str, Any]) -> str:
+        period = BillingPeriod.parse(str(item["billing_period"]))
+        return invoice_prefix(self.prefix, str(item["account_id"]), period, str(item["invoice_id"]))
+
+    def revisions(self, item: dict[str, Any]) -> list[str]:
+        start = self.folder(item) + REVISIONS
+        return sorted(k for k, h in self.found.items() if k.startswith(start) and h.current is not None)
 
 
-def unexpected_objects(
-    scope: Scope, items: list[dict[str, Any]], found: dict[str, inventory.KeyHistory], findings: Findings
-) -> None:
-    """Folders without summary.json, and objects no ledger item accounts for."""
-    by_folder = {
-        invoice_prefix(
-            scope.prefix,
-            str(i["account_id"]),
-            BillingPeriod.parse(str(i["billing_period"])),
-            str(i["invoice_id"]),
-        ).rstrip("/"): i
-        for i in items
-    }
-    checked = {
-        str(key)
-        for i in items
-        if i.get("status") == Status.ARCHIVED
-        for key in [*(d["key"] for d in i.get("documents", [])), i.get("summary_key")]
+def documents_of(item: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The ledger's records of every archived document, including those the API no longer lists."""
+    records = [*item.get("documents", []), *item.get("documents_no_longer_listed", [])]
+    return {str(d["key"]): d for d in records}
+
+
+def objects_to_read(scope: Scope, item: dict[str, Any]) -> int:
+    return len(documents_of(item)) + 1 + len(scope.revisions(item))
+
+
+def unexpected_objects(scope: Scope, items: list[dict[str, Any]], findings: Findings) -> None:
+    """Folders without summary.json, objects no ledger item accounts for, overwrites of other keys."""
+    by_folder = {scope.folder(i).rstrip("/"): i for i in items}
+    expected = {
+        key: item
+        for item in items
+        if item.get("status") == Status.ARCHIVED
+        for key in [*documents_of(item), str(item.get("summary_key")), *scope.revisions(item)]
     }
     folders: dict[str, list[str]] = {}
-    for key, history in sorted(found.items()):
-        if key not in checked and len(history.contents) > 1:  # check_invoice reports the others
+    for key, history in sorted(scope.found.items()):
+        if key not in expected and len(history.contents) > 1:  # check_invoice reports the others
             findings.add(Problem("overwritten", key, _overwritten(history)))
         if history.current is None:
             continue
         match = FOLDER.match(key)
         if match is None or match["prefix"] != scope.prefix:
             findings.add(Problem("orphan", key, "outside the archive's key layout"))
-            continue
-        folders.setdefault(match["folder"], []).append(key)
+        else:
+            folders.setdefault(match["folder"], []).append(key)
     for folder, keys in folders.items():
         item = by_folder.get(folder)
-        names = {key.rpartition("/")[2] for key in keys}
         if item is None:
             for key in keys:
                 findings.add(Problem("orphan", key, "belongs to no invoice in the ledger"))
             continue
-        who = {"account_id": str(item["account_id"]), "invoice_id": str(item["invoice_id"])}
+        who = _who(item)
         if item.get("status") != Status.ARCHIVED:
             state = f"ledger: {item.get('status')}: {item.get('last_error', '')}".rstrip(": ")
-            if SUMMARY_FILE not in names:
+            if f"{folder}/{SUMMARY_FILE}" not in keys:
                 findings.add(
                     Problem("no-summary", folder + "/", f"incomplete invoice folder ({state})", **who)
                 )
             continue
-        listed = {str(d["key"]) for d in item.get("documents", [])} | {str(item.get("summary_key"))}
         for key in keys:
-            if key not in listed:
+            if key not in expected:
                 findings.add(Problem("orphan", key, "not one of its invoice's documents", **who))
 
 
 def check_invoice(
     scope: Scope,
     item: dict[str, Any],
-    found: dict[str, inventory.KeyHistory],
     findings: Findings,
     stop: threading.Event,
     on_object: Callable[[int], None],
-    pool: int,
 ) -> None:
-    """One ARCHIVED invoice: summary.json, then every document it and the ledger list."""
-    s3 = inventory.reader(pool)
-    who = {"account_id": str(item["account_id"]), "invoice_id": str(item["invoice_id"])}
-    ledger_docs = {str(d["key"]): d for d in item.get("documents", [])}
+    """One ARCHIVED invoice: its summaries, then every document the ledger lists."""
+    who = _who(item)
+    records = documents_of(item)
     summary_key = str(item.get("summary_key", ""))
-    summary_docs: dict[str, dict[str, Any]] | None = None
-    version = _current(summary_key, found, findings, who, summary=True)
-    if version is None:
-        on_object(0)
-    else:
-        data = inventory.read_small(s3, scope.bucket, summary_key, version.version_id)
-        checksum, _ = inventory.stored_checksum(s3, scope.bucket, summary_key, version.version_id)
-        digest = inventory.digest_bytes(data)
-        if checksum is not None and checksum not in (digest.full_b64, digest.composite_b64):
-            findings.add(
-                Problem("differs", summary_key, "bytes do not match S3's stored SHA-256 checksum", **who)
-            )
-        findings.read(len(data), checksum is not None)
-        on_object(len(data))
-        try:
-            summary_docs = {str(d["key"]): d for d in json.loads(data)["documents"]}
-        except (ValueError, KeyError, TypeError):
-            findings.add(Problem("differs", summary_key, "summary.json is not the archiver's JSON", **who))
-    if summary_docs is not None and _fingerprint(summary_docs) != _fingerprint(ledger_docs):
+    latest_key = str(item.get("latest_summary_key") or summary_key)
+    summaries: dict[str, dict[str, dict[str, Any]] | None] = {}
+    for key in dict.fromkeys([summary_key, *scope.revisions(item), latest_key]):
+        summaries[key] = _read_summary(scope, key, findings, who, on_object, first=key == summary_key)
+    original, latest = summaries.get(summary_key), summaries.get(latest_key)
+    if original is not None and any(
+        _fingerprint({k: d}) - _fingerprint(records) for k, d in original.items()
+    ):
         findings.add(
-            Problem("differs", summary_key, "summary.json lists other documents than the ledger", **who)
+            Problem("differs", summary_key, "summary.json lists a document the ledger does not", **who)
         )
-    for key, record in sorted(ledger_docs.items()):
+    current = {str(d["key"]): d for d in item.get("documents", [])}
+    if latest is not None and _fingerprint(latest) != _fingerprint(current):
+        findings.add(
+            Problem("differs", latest_key, "the latest summary lists other documents than the ledger", **who)
+        )
+    for key, record in sorted(records.items()):
         if stop.is_set():
             return
-        _check_document(scope, key, record, (summary_docs or {}).get(key), found, findings, who, stop, pool)
+        _check_document(scope, key, record, (latest or {}).get(key), findings, who, stop)
         on_object(int(record.get("size", 0)))
+
+
+def _read_summary(
+    scope: Scope,
+    key: str,
+    findings: Findings,
+    who: dict[str, str],
+    on_object: Callable[[int], None],
+    *,
+    first: bool,
+) -> dict[str, dict[str, Any]] | None:
+    """A summary's documents by key, after checking its bytes against S3's checksum; None if unreadable."""
+    version = _current(scope, key, findings, who, summary=first)
+    if version is None:
+        on_object(0)
+        return None
+    s3 = inventory.reader(scope.workers)
+    data = inventory.read_small(s3, scope.bucket, key, version.version_id)
+    checksum, _ = inventory.stored_checksum(s3, scope.bucket, key, version.version_id)
+    digest = inventory.digest_bytes(data)
+    if checksum is not None and checksum not in (digest.full_b64, digest.composite_b64):
+        findings.add(Problem("differs", key, "bytes do not match S3's stored SHA-256 checksum", **who))
+    findings.read(len(data), checksum is not None)
+    on_object(len(data))
+    try:
+        return {str(d["key"]): d for d in json.loads(data)["documents"]}
+    except (ValueError, KeyError, TypeError):
+        findings.add(Problem("differs", key, "not the archiver's summary JSON", **who))
+        return None
 
 
 def _check_document(
@@ -165,36 +199,28 @@ def _check_document(
     key: str,
     record: dict[str, Any],
     in_summary: dict[str, Any] | None,
-    found: dict[str, inventory.KeyHistory],
     findings: Findings,
     who: dict[str, str],
     stop: threading.Event,
-    pool: int,
 ) -> None:
-    version = _current(key, found, findings, who, summary=False)
+    version = _current(scope, key, findings, who, summary=False)
     if version is None:
         return
-    s3 = inventory.reader(pool)
+    s3 = inventory.reader(scope.workers)
     checksum, metadata = inventory.stored_checksum(s3, scope.bucket, key, version.version_id)
     digest = inventory.digest(s3, scope.bucket, key, version.version_id, stop)
     findings.read(digest.size, checksum is not None)
-    expected = {
-        "the ledger": (str(record.get("sha256")), int(record.get("size", -1))),
-        "summary.json": (str((in_summary or {}).get("sha256")), int((in_summary or {}).get("size", -1))),
-    }
-    for source, (sha256, size) in expected.items():
-        if source == "summary.json" and in_summary is None:
+    sources = {"the ledger": record, "the latest summary": in_summary}
+    for source, expected in sources.items():
+        if expected is None:
             continue
+        sha256, size = str(expected.get("sha256")), int(expected.get("size", -1))
         if digest.sha256 != sha256 or digest.size != size:
-            findings.add(
-                Problem(
-                    "differs",
-                    key,
-                    f"{digest.size} bytes, SHA-256 {digest.sha256[:16]}...; "
-                    f"{source} says {size} bytes, {sha256[:16]}...",
-                    **who,
-                )
+            detail = (
+                f"{digest.size} bytes, SHA-256 {digest.sha256[:16]}...; "
+                f"{source} says {size} bytes, {sha256[:16]}..."
             )
+            findings.add(Problem("differs", key, detail, **who))
     if checksum is not None and checksum not in (digest.full_b64, digest.composite_b64):
         findings.add(Problem("differs", key, "bytes do not match S3's stored SHA-256 checksum", **who))
     if metadata.get("sha256") not in (None, digest.sha256):
@@ -202,37 +228,33 @@ def _check_document(
 
 
 def _current(
-    key: str,
-    found: dict[str, inventory.KeyHistory],
-    findings: Findings,
-    who: dict[str, str],
-    *,
-    summary: bool,
+    scope: Scope, key: str, findings: Findings, who: dict[str, str], *, summary: bool
 ) -> inventory.Version | None:
     """The version to read, after reporting a missing, deleted or overwritten key."""
-    history = found.get(key)
+    history = scope.found.get(key)
+    missing = "no-summary" if summary else "missing"
     if history is None or not history.versions:
-        kind, detail = (
-            ("no-summary", "ARCHIVED in the ledger, but summary.json is missing")
+        detail = (
+            "ARCHIVED in the ledger, but summary.json is missing"
             if summary
-            else ("missing", "listed by the ledger, not in the bucket")
+            else "listed by the ledger, not in the bucket"
         )
-        findings.add(Problem(kind, key, detail, **who))
+        findings.add(Problem(missing, key, detail, **who))
         return None
     if len(history.contents) > 1:
         findings.add(Problem("overwritten", key, _overwritten(history), **who))
     if history.deleted_by is not None:
-        findings.add(
-            Problem(
-                "no-summary" if summary else "missing",
-                key,
-                f"deleted: delete marker {history.deleted_by} hides it; remove the marker "
-                "or re-archive with `backfill --invoice-id`",
-                **who,
-            )
+        detail = (
+            f"deleted: delete marker {history.deleted_by} hides it; remove the marker "
+            "or re-archive with `backfill --invoice-id`"
         )
+        findings.add(Problem(missing, key, detail, **who))
         return None
     return history.current
+
+
+def _who(item: dict[str, Any]) -> dict[str, str]:
+    return {"account_id": str(item["account_id"]), "invoice_id": str(item["invoice_id"])}
 
 
 def _overwritten(history: inventory.KeyHistory) -> str:

@@ -21,7 +21,14 @@ from invoice_archiver.cli import inventory, target
 from invoice_archiver.cli.arguments import billing_period
 from invoice_archiver.cli.errors import OK, PROBLEMS, CliError, endpoint_hint
 from invoice_archiver.cli.progress import track
-from invoice_archiver.cli.verification import FOLDER, Findings, Scope, check_invoice, unexpected_objects
+from invoice_archiver.cli.verification import (
+    FOLDER,
+    Findings,
+    Scope,
+    check_invoice,
+    objects_to_read,
+    unexpected_objects,
+)
 from invoice_archiver.constants import Status
 from invoice_archiver.dal import clients, ledger
 from invoice_archiver.models.period import BillingPeriod
@@ -46,16 +53,16 @@ def run(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise CliError("--workers must be at least 1")
     where = target.resolve(args.stack)
-    scope = Scope(where.bucket, where.prefix)
-    found = _histories(scope, args.account, args.period)
+    found = _histories(where.bucket, where.prefix, args.account, args.period)
+    scope = Scope(where.bucket, where.prefix, found, args.workers)
     accounts = list(dict.fromkeys(args.account or [*_accounts_in(found), *where.accounts]))
     items = [item for account in accounts for item in _ledger(where.table, account, args.period)]
     findings = Findings()
-    unexpected_objects(scope, items, found, findings)
+    unexpected_objects(scope, items, findings)
     archived = [item for item in items if item.get("status") == Status.ARCHIVED]
     findings.invoices = len(archived)
-    total = sum(len(item.get("documents", [])) + 1 for item in archived)
-    _check_all(scope, archived, found, findings, total, args.workers)
+    total = sum(objects_to_read(scope, item) for item in archived)
+    _check_all(scope, archived, findings, total)
     findings.problems.sort(key=lambda p: (p.key, p.kind))
     if args.json:
         print(json.dumps(_as_json(where, findings), indent=2))
@@ -64,21 +71,16 @@ def run(args: argparse.Namespace) -> int:
     return PROBLEMS if findings.problems else OK
 
 
-def _check_all(
-    scope: Scope, archived: list[dict[str, Any]], found: Any, findings: Findings, total: int, workers: int
-) -> None:
+def _check_all(scope: Scope, archived: list[dict[str, Any]], findings: Findings, total: int) -> None:
     stop = threading.Event()
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="verify")
+    pool = ThreadPoolExecutor(max_workers=scope.workers, thread_name_prefix="verify")
     with track("verifying", total, unit="objects") as tracker:
 
         def on_object(size: int) -> None:
             tracker.advance()
             tracker.note(f"{findings.bytes:,} bytes, {len(findings.problems)} problems")
 
-        futures = [
-            pool.submit(check_invoice, scope, item, found, findings, stop, on_object, workers)
-            for item in archived
-        ]
+        futures = [pool.submit(check_invoice, scope, item, findings, stop, on_object) for item in archived]
         try:
             done, _ = wait(futures, return_when=FIRST_EXCEPTION)
             for future in done:
@@ -88,20 +90,21 @@ def _check_all(
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _histories(scope: Scope, accounts: list[str] | None, period: BillingPeriod | None) -> dict[str, Any]:
-    base = f"{scope.prefix}/"
+def _histories(
+    bucket: str, prefix: str, accounts: list[str] | None, period: BillingPeriod | None
+) -> dict[str, inventory.KeyHistory]:
+    base = f"{prefix}/"
     prefixes = [
         f"{base}account={a}/" + (f"period={period}/" if period else "") for a in dict.fromkeys(accounts or [])
     ] or [base]
     found: dict[str, inventory.KeyHistory] = {}
     try:
-        for prefix in prefixes:
-            found.update(inventory.histories(inventory.reader(8), scope.bucket, prefix))
+        for key_prefix in prefixes:
+            found.update(inventory.histories(inventory.reader(8), bucket, key_prefix))
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "NoSuchBucket":
             raise CliError(
-                f"bucket {scope.bucket!r} not found ({endpoint_hint()}): "
-                "pass --stack NAME or set ARCHIVE_BUCKET"
+                f"bucket {bucket!r} not found ({endpoint_hint()}): pass --stack NAME or set ARCHIVE_BUCKET"
             ) from None
         raise
     if period is not None:
