@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from jsonschema import Draft202012Validator
 
 from invoice_archiver.cli.pipeline import scheduled_event
 from invoice_archiver.dal import clients
@@ -25,6 +26,9 @@ from tests.integration.conftest import Pipeline, message_for
 SCENARIO = Dataset.load(Path(__file__).parent / "scenarios" / "month_over_time.json")
 FOLDER = "invoices/account=123456789012/period=2026-10"
 DAY_1 = datetime(2026, 11, 3, 6, 0, tzinfo=UTC)
+SCHEMA = Draft202012Validator(
+    json.loads((Path(__file__).parents[2] / "docs" / "events.schema.json").read_text(encoding="utf-8"))
+)
 
 
 class Day:
@@ -76,6 +80,8 @@ def consumed(url: str) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
         found += [json.loads(m["Body"]) for m in messages]
+        for event in found:  # every event's detail is what docs/events.schema.json documents
+            SCHEMA.validate(event["detail"])
         sqs.delete_message_batch(
             QueueUrl=url,
             Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(messages)],
