@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,12 +51,15 @@ def clean_env(**extra: str) -> dict[str, str]:
         AWS_DEFAULT_REGION="us-east-1",
         AWS_SHARED_CREDENTIALS_FILE="/dev/null",
         AWS_CONFIG_FILE="/dev/null",
+        AWS_EC2_METADATA_DISABLED="true",
     )
     env.update(extra)
     return env
 
 
-def run_cli(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    args: list[str], env: dict[str, str], cwd: Path, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [CLI, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
     )
@@ -86,9 +89,13 @@ class Local:
     def client(self, service: str) -> Any:
         return boto3.client(service, endpoint_url=self.box.moto_url, region_name="us-east-1")
 
-    def keys(self, prefix: str = "invoices/") -> list[str]:
+    def object_keys(self, prefix: str = "invoices/") -> list[str]:
         paginator = self.client("s3").get_paginator("list_objects_v2")
-        return [o["Key"] for page in paginator.paginate(Bucket=BUCKET, Prefix=prefix) for o in page.get("Contents", [])]
+        return [
+            o["Key"]
+            for page in paginator.paginate(Bucket=BUCKET, Prefix=prefix)
+            for o in page.get("Contents", [])
+        ]
 
     def ledger(self) -> dict[str, dict[str, Any]]:
         items = boto3.resource("dynamodb", endpoint_url=self.box.moto_url).Table(TABLE).scan()["Items"]
@@ -96,18 +103,18 @@ class Local:
 
 
 @pytest.fixture
-def make_local(make_sandbox: Callable[..., Sandbox], tmp_path: Path) -> Iterator[Callable[..., Local]]:
+def make_local(make_sandbox: Callable[..., Sandbox], tmp_path: Path) -> Callable[..., Local]:
     """Factory: make_local(dataset=DATASET, faults=...) -> Local, in a fresh working directory."""
 
     def factory(dataset: Dataset | None = None, **kwargs: Any) -> Local:
         box = make_sandbox(dataset if dataset is not None else DATASET, **kwargs)
-        exported = {name: value for name, value in box.env.items()}
+        exported = dict(box.env)
         exported["ACCOUNT_IDS"] = ",".join(box.dataset.accounts)  # as `invoice-archiver sandbox` exports
         cwd = tmp_path / "work"
         cwd.mkdir(exist_ok=True)
         return Local(box=box, cwd=cwd, env=clean_env(**exported))
 
-    yield factory
+    return factory
 
 
 @pytest.fixture

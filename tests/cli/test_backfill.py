@@ -36,7 +36,7 @@ def test_backfill_over_two_periods_archives_both_and_nothing_twice(local: Local)
     ledger = local.ledger()
     assert set(ledger) == {invoice.invoice_id for invoice in wanted}
     assert {item["status"] for item in ledger.values()} == {"ARCHIVED"}
-    summaries = [k for k in local.keys() if k.endswith("/summary.json")]
+    summaries = [k for k in local.object_keys() if k.endswith("/summary.json")]
     assert len(summaries) == len(wanted)
     assert not [k for k in summaries if "period=2026-08" in k]
     # ... with progress on stderr (plain lines: this is not a terminal)
@@ -182,7 +182,15 @@ def test_backfill_on_a_stack_enqueues_to_its_queue_and_follows_the_ledger_until_
 
     # When the operator backfills October on the stack, for that account
     result = local.cli(
-        "backfill", "--stack", "Archiver", "--from", "2026-10", "--to", "2026-10", "--accounts", "123456789012"
+        "backfill",
+        "--stack",
+        "Archiver",
+        "--from",
+        "2026-10",
+        "--to",
+        "2026-10",
+        "--accounts",
+        "123456789012",
     )
 
     # Then the command listed with its own credentials, enqueued, and waited until every invoice was

@@ -22,7 +22,7 @@ def archived(local: Local) -> Local:
 def test_verify_reads_every_object_of_a_clean_archive_and_exits_0(archived: Local) -> None:
     # Given a clean archive of two months
     invoices = invoices_of(archived.dataset, (2026, 9), (2026, 10))
-    objects = len(archived.keys())
+    objects = len(archived.object_keys())
 
     # When it is verified, as text and as JSON
     text = archived.cli("verify")
@@ -72,7 +72,7 @@ def test_verify_finds_objects_of_no_invoice_and_folders_without_summary(archived
     unfinished = "invoices/account=123456789012/period=2026-09/E-UNKNOWN/invoice.pdf"
     s3.put_object(Bucket=BUCKET, Key=stray, Body=b"x")
     s3.put_object(Bucket=BUCKET, Key=unfinished, Body=b"%PDF")
-    summary = next(k for k in archived.keys() if k.endswith("summary.json") and "period=2026-10" in k)
+    summary = next(k for k in archived.object_keys() if k.endswith("summary.json") and "period=2026-10" in k)
     s3.delete_object(Bucket=BUCKET, Key=summary)
 
     # When only September and October of that account are verified
@@ -84,7 +84,9 @@ def test_verify_finds_objects_of_no_invoice_and_folders_without_summary(archived
     assert problems == {("orphan", stray), ("orphan", unfinished), ("no-summary", summary)}
 
 
-def test_verify_compares_the_composite_checksum_of_a_multipart_upload(make_local: Callable[..., Local]) -> None:
+def test_verify_compares_the_composite_checksum_of_a_multipart_upload(
+    make_local: Callable[..., Local],
+) -> None:
     # Given an invoice whose 6 MiB PDF went up as a multipart upload (threshold 5 MiB)
     dataset = generate(
         seed=4,

@@ -110,10 +110,8 @@ def track(
     out = stream if stream is not None else sys.stderr
     if not out.isatty():
         plain = _PlainTracker(out, label, total, unit, interval)
-        try:
-            yield plain
-        finally:
-            plain.print_line()
+        yield plain
+        plain.print_line()  # where it ended; not after an error, which says enough on its own line
         return
     progress = Progress(
         SpinnerColumn(),

@@ -16,7 +16,7 @@ from typing import Any
 from invoice_archiver.sandbox import shapes
 from invoice_archiver.sandbox.dataset import FORMAT, TIMESTAMP_FIELDS, Dataset, generate
 
-TOP_KEYS = ("format", "generate", "invoices")
+TOP_KEYS = ("format", "generate", "invoices", "timeline")
 INVOICE_KEYS = ("summary", "document", "supplemental_documents", "access_denied")
 DOCUMENT_KEYS = ("DocumentType", "DocumentId", "size", "format", "omit")
 REQUIRED_SUMMARY = ("AccountId", "InvoiceId", "BillingPeriod")
