@@ -50,7 +50,7 @@ $(CHECKOV_STAMP): requirements-checkov.lock
 demo: $(PY_STAMP)  ## the whole pipeline on the local sandbox, twice (the second pass archives nothing new)
 	$(BIN)/invoice-archiver run-local --passes 2 --out archive-out
 
-test: $(PY_STAMP) $(NODE_STAMP)  ## every test: unit, sandbox, integration, end-to-end, infra, and the shipped package (real cdk synth)
+test: $(PY_STAMP) $(NODE_STAMP) $(CHECKOV_STAMP)  ## every test: unit, sandbox, integration, end-to-end, infra, and the shipped package (real cdk synth)
 	$(BIN)/pytest -n 2 --dist loadgroup
 
 lint: $(PY_STAMP)
