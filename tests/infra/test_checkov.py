@@ -196,7 +196,7 @@ def test_skip_merges_with_earlier_skips_and_refuses_a_duplicate() -> None:
 # checkov itself, on both variants (where `make synth` has installed it) ---------------------------------
 
 
-@pytest.mark.skipif(not CHECKOV.exists(), reason="checkov is installed by `make test` and `make synth` (.venv-checkov)")
+@pytest.mark.skipif(not CHECKOV.exists(), reason="make test installs checkov (.venv-checkov)")
 @pytest.mark.parametrize("variant", ["default", "hardened"])
 def test_checkov_reports_no_failed_check(
     variant: str, request: pytest.FixtureRequest, tmp_path: Path
