@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from dateutil.tz import tzutc
 
+from invoice_archiver.logic.changes import fingerprint
 from invoice_archiver.logic.listing import jsonable, run_listing, to_message
 from invoice_archiver.logic.planning import SummaryQuery
 from invoice_archiver.models.messages import InvoiceMessage
@@ -117,18 +119,17 @@ class FakeInvoicing:
     def __init__(self, pages_by_period: dict[str, list[list[dict[str, Any]]]]) -> None:
         self.pages_by_period = pages_by_period
         self.requests: list[dict[str, Any]] = []
+        # dal/wire.py registers a hook that keeps each raw response body; a fake has none to keep.
+        self.meta = SimpleNamespace(events=SimpleNamespace(register=lambda *args, **kwargs: None))
 
-    def get_paginator(self, name: str) -> Any:
-        assert name == "list_invoice_summaries"
-        fake = self
-
-        class Paginator:
-            def paginate(self, **kwargs: Any) -> list[dict[str, Any]]:
-                fake.requests.append(kwargs)
-                period = str(BillingPeriod.from_api(kwargs["Filter"]["BillingPeriod"]))
-                return [{"InvoiceSummaries": page} for page in fake.pages_by_period.get(period, [])]
-
-        return Paginator()
+    def list_invoice_summaries(self, **kwargs: Any) -> dict[str, Any]:
+        self.requests.append(kwargs)
+        pages = self.pages_by_period.get(str(BillingPeriod.from_api(kwargs["Filter"]["BillingPeriod"])), [])
+        index = int(kwargs.get("NextToken", 0))
+        page: dict[str, Any] = {"InvoiceSummaries": pages[index] if index < len(pages) else []}
+        if index + 1 < len(pages):
+            page["NextToken"] = str(index + 1)
+        return page
 
 
 class RecordingSqs:
@@ -174,4 +175,72 @@ def test_run_listing_sends_one_message_per_invoice_in_batches_of_ten(make_summar
     }
     # and the API saw the queries' own parameters with a page size
     assert invoicing.requests[0]["Selector"] == {"ResourceType": "ACCOUNT_ID", "Value": ACCOUNT}
-    assert invoicing.requests[0]["PaginationConfig"] == {"PageSize": 100}
+    assert invoicing.requests[0]["MaxResults"] == 100
+
+
+class FakeLedger:
+    """LedgerView's interface over a dict: the items by invoice id, one 'query' per period asked."""
+
+    def __init__(self, items: dict[str, dict[str, Any]]) -> None:
+        self.items = items
+        self.periods: set[tuple[str, str]] = set()
+
+    def item(self, message: InvoiceMessage) -> dict[str, Any] | None:
+        self.periods.add((message.account_id, message.billing_period))
+        return self.items.get(message.invoice_id)
+
+    @property
+    def queries(self) -> int:
+        return len(self.periods)
+
+    @property
+    def read_units(self) -> float:
+        return 0.5 * len(self.periods)
+
+
+def test_run_listing_enqueues_only_what_is_new_changed_not_archived_or_due(
+    make_summary: SummaryFactory,
+) -> None:
+    # Given five listed invoices and a ledger that holds four of them
+    summaries = [make_summary(InvoiceId=f"INV-{n}") for n in range(5)]
+    prints = {s["InvoiceId"]: fingerprint(to_message(s).summary) for s in summaries}
+    now = datetime(2026, 11, 6, 6, tzinfo=UTC)
+    ledger = FakeLedger(
+        {
+            "INV-0": {"status": "ARCHIVED", "summary_fingerprint": prints["INV-0"]},
+            "INV-1": {"status": "ARCHIVED", "summary_fingerprint": "0" * 64},
+            "INV-2": {"status": "FAILED", "summary_fingerprint": prints["INV-2"]},
+            "INV-3": {
+                "status": "ARCHIVED",
+                "summary_fingerprint": prints["INV-3"],
+                "next_check_at": (now - timedelta(hours=1)).isoformat(),
+            },
+        }
+    )
+    sqs = RecordingSqs()
+    query = SummaryQuery(account_id=ACCOUNT, billing_period=BillingPeriod(2025, 6))
+
+    # When listed against the ledger
+    try:
+        result = run_listing(
+            [query],
+            invoicing=FakeInvoicing({"2025-06": [summaries]}),  # type: ignore[arg-type]
+            sqs=sqs,  # type: ignore[arg-type]
+            queue_url=QUEUE_URL,
+            ledger=ledger,  # type: ignore[arg-type]
+            now=now,
+        )
+    finally:
+        metrics.clear_metrics()
+
+    # Then the unchanged archived invoice is not sent; the others are, each with its reason and the run's time
+    messages = [InvoiceMessage.model_validate_json(body) for batch in sqs.batches for body in batch]
+    assert {m.invoice_id: m.reason for m in messages} == {
+        "INV-1": "changed",
+        "INV-2": "not-archived",
+        "INV-3": "due",
+        "INV-4": "new",
+    }
+    assert {m.listed_at for m in messages} == {now}
+    assert (result.unchanged, result.ledger_queries, result.messages_sent) == (1, 1, 4)
+    assert result.listed_per_period == {f"{ACCOUNT}#2025-06": 5}

@@ -15,7 +15,6 @@ An ARCHIVED invoice whose summary changed, or whose revisit is due, is re-checke
 from __future__ import annotations
 
 import random
-import re
 import time
 import uuid
 from collections.abc import Callable
@@ -32,6 +31,8 @@ from invoice_archiver.dal import invoicing as invoicing_api
 from invoice_archiver.dal.downloads import DownloadFailed, UnsafeUrl
 from invoice_archiver.dal.invoicing import InvoiceUnavailable
 from invoice_archiver.logic import announcements, changes, layout, summaries
+from invoice_archiver.logic.notices import redact as redact  # re-exported: tests and callers use it here
+from invoice_archiver.logic.notices import report_undescribed
 from invoice_archiver.models.documents import ArchivedDocument, DocumentRef
 from invoice_archiver.models.messages import InvoiceMessage
 from invoice_archiver.observability import logger, metrics
@@ -46,8 +47,6 @@ SUMMARY_SCHEMA_VERSION = summaries.SUMMARY_SCHEMA_VERSION
 Identity = tuple[str | None, str | None]
 # Backoff between download attempts: a few seconds at most, so a delivery stays far inside its timeout.
 MAX_BACKOFF_SECONDS = 5.0
-_URL = re.compile(r"\b[a-z][a-z0-9+.-]*(://|%3A%2F%2F)\S+", re.IGNORECASE)
-_SIGNATURE = re.compile(r"(X-Amz-[A-Za-z-]+|Signature|Expires|AWSAccessKeyId)=[^&\s]+", re.IGNORECASE)
 
 
 class Outcome(StrEnum):
@@ -68,11 +67,6 @@ class ArchiveConflict(Exception):
 
 class DocumentsIncomplete(Exception):
     """Downloads kept failing within this delivery's budget; the next delivery tries again."""
-
-
-def redact(text: str) -> str:
-    """Remove anything URL-like or signature-like from text bound for a log line or a stored record."""
-    return _SIGNATURE.sub(r"\1=<redacted>", _URL.sub("<url redacted>", text))
 
 
 @dataclass
@@ -232,7 +226,7 @@ class Archiver:
                     extra={"attempt": attempt + 1, "reason": redact(last_error), "expired": exc.expired},
                 )
                 continue
-            _report_undescribed(archived)
+            report_undescribed(archived)
             return archived
         raise DocumentsIncomplete(
             f"documents incomplete after {self.settings.download_attempts} attempts: {last_error}"
@@ -317,23 +311,6 @@ class Archiver:
             if _fingerprint(existing.get("documents", [])) != _fingerprint(listed):
                 raise ArchiveConflict(f"{key} already lists different documents") from None
         return key
-
-
-def _report_undescribed(documents: list[ArchivedDocument]) -> None:
-    """A document the API did not fully describe is archived and recorded as such, never silently."""
-    for document in documents:
-        if document.omitted_by_api:
-            metrics.add_metric(name=Metric.DOCUMENTS_UNDESCRIBED, unit="Count", value=1)
-            logger.warning(
-                "the API omitted a supplemental document's type or id",
-                extra={"omitted": list(document.omitted_by_api), "key": document.key},
-            )
-        elif not document.type_recognized:
-            metrics.add_metric(name=Metric.UNRECOGNIZED_DOCUMENT_TYPES, unit="Count", value=1)
-            logger.warning(
-                "supplemental document of a type this version does not know, filed under that type",
-                extra={"document_type": document.document_type, "key": document.key},
-            )
 
 
 def _text(value: object) -> str | None:

@@ -28,8 +28,8 @@ from invoice_archiver.logic.archiving import (
     Identity,
     InvoiceBusy,
     Outcome,
-    redact,
 )
+from invoice_archiver.logic.notices import redact
 from invoice_archiver.models.documents import ArchivedDocument
 from invoice_archiver.models.messages import InvoiceMessage
 from invoice_archiver.observability import logger, metrics
