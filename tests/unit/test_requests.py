@@ -249,3 +249,17 @@ def test_accounts_reject_non_ascii_digits(account: str) -> None:
     # Given an account id of twelve non-ASCII "digits", When parsed, Then it is refused
     with pytest.raises(ValidationError, match="not 12-digit account ids"):
         parse_lister_event(make_request(invoice_ids=["X"], accounts=[account]))
+
+
+def test_a_request_can_ask_for_a_full_recheck_and_by_default_does_not() -> None:
+    # Given the same period asked for plainly and with "recheck"
+    plain = parse_lister_event({"billing_periods": ["2026-10"]})
+    forced = parse_lister_event({"invoice_ids": ["E1"], "recheck": True})
+
+    # Then only the second forces a re-check of archived invoices
+    assert isinstance(plain, ListRequest)
+    assert isinstance(forced, ListRequest)
+    assert plain.recheck is False
+    assert forced.recheck is True
+    with pytest.raises(ValidationError):
+        parse_lister_event({"recheck": True})  # something to re-check must be named
