@@ -14,12 +14,13 @@ if _FUNCTIONS not in sys.path:
 import aws_cdk as cdk  # noqa: E402
 from cdk_nag import AwsSolutionsChecks  # noqa: E402
 
+from invoice_archiver.infra.payer_role import PAYER_ROLE_STACK_NAME, PayerRoleStack  # noqa: E402
 from invoice_archiver.infra.settings import DeployConfigError, load_deploy_settings  # noqa: E402
 from invoice_archiver.infra.stack import InvoiceArchiverStack  # noqa: E402
 
 
 def build_app(app: cdk.App) -> InvoiceArchiverStack:
-    """Add the stack, configured from the app's context, and cdk-nag's AwsSolutions checks."""
+    """Add the stack, configured from the app's context, the payer-role template, and cdk-nag's checks."""
     settings = load_deploy_settings(app.node)
     stack = InvoiceArchiverStack(
         app,
@@ -29,6 +30,8 @@ def build_app(app: cdk.App) -> InvoiceArchiverStack:
         # given: no credentials or STS lookup are needed to synthesize.
         env=cdk.Environment(account=settings.account or None, region=settings.region),
     )
+    # The read-only role each payer account deploys (StackSets): its own template, all parameters.
+    PayerRoleStack(app, PAYER_ROLE_STACK_NAME)
     # cdk-nag v3 is a policy-validation plugin: any unacknowledged finding fails the synth.
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))
     return stack
