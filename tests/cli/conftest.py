@@ -4,6 +4,7 @@ subprocess with only the variables `invoice-archiver sandbox` would have printed
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from typing import Any
 import boto3
 import pytest
 
+from invoice_archiver.infra.constants import OutputKey
 from invoice_archiver.sandbox.dataset import Dataset, generate
 from invoice_archiver.sandbox.runner import Sandbox
 
@@ -124,3 +126,52 @@ def local(make_local: Callable[..., Local]) -> Local:
 
 def invoices_of(dataset: Dataset, *periods: tuple[int, int]) -> list[Any]:
     return [invoice for invoice in dataset.invoices if invoice.billing_period in periods]
+
+
+def _stack_template() -> dict[str, Any]:
+    table_keys = [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}]
+    return {
+        "Resources": {
+            "Archive": {
+                "Type": "AWS::S3::Bucket",
+                "Properties": {"VersioningConfiguration": {"Status": "Enabled"}},
+            },
+            "Ledger": {
+                "Type": "AWS::DynamoDB::Table",
+                "Properties": {
+                    "BillingMode": "PAY_PER_REQUEST",
+                    "AttributeDefinitions": [
+                        {"AttributeName": "pk", "AttributeType": "S"},
+                        {"AttributeName": "sk", "AttributeType": "S"},
+                    ],
+                    "KeySchema": table_keys,
+                },
+            },
+            "DeadLetters": {"Type": "AWS::SQS::Queue"},
+            "Invoices": {
+                "Type": "AWS::SQS::Queue",
+                "Properties": {
+                    "VisibilityTimeout": 60,
+                    "RedrivePolicy": {
+                        "deadLetterTargetArn": {"Fn::GetAtt": ["DeadLetters", "Arn"]},
+                        "maxReceiveCount": 5,
+                    },
+                },
+            },
+        },
+        "Outputs": {
+            OutputKey.ARCHIVE_BUCKET: {"Value": {"Ref": "Archive"}},
+            OutputKey.LEDGER_TABLE: {"Value": {"Ref": "Ledger"}},
+            OutputKey.INVOICE_QUEUE: {"Value": {"Ref": "Invoices"}},
+            OutputKey.DEAD_LETTER_QUEUE: {"Value": {"Ref": "DeadLetters"}},
+        },
+    }
+
+
+@pytest.fixture
+def stack(local: Local) -> dict[str, str]:
+    """A CloudFormation stack with the archiver's outputs (no functions: the fetcher runs below)."""
+    cloudformation = local.client("cloudformation")
+    cloudformation.create_stack(StackName="Archiver", TemplateBody=json.dumps(_stack_template()))
+    outputs = cloudformation.describe_stacks(StackName="Archiver")["Stacks"][0]["Outputs"]
+    return {o["OutputKey"]: o["OutputValue"] for o in outputs}

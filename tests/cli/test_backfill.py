@@ -5,7 +5,6 @@ stack's queue beside the command as Lambda would)."""
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -89,55 +88,6 @@ def test_backfill_checks_the_api_rules_before_any_call(local: Local) -> None:
 
 
 # --- against a stack ------------------------------------------------------------------------------
-
-
-def _stack_template() -> dict[str, Any]:
-    table_keys = [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}]
-    return {
-        "Resources": {
-            "Archive": {
-                "Type": "AWS::S3::Bucket",
-                "Properties": {"VersioningConfiguration": {"Status": "Enabled"}},
-            },
-            "Ledger": {
-                "Type": "AWS::DynamoDB::Table",
-                "Properties": {
-                    "BillingMode": "PAY_PER_REQUEST",
-                    "AttributeDefinitions": [
-                        {"AttributeName": "pk", "AttributeType": "S"},
-                        {"AttributeName": "sk", "AttributeType": "S"},
-                    ],
-                    "KeySchema": table_keys,
-                },
-            },
-            "DeadLetters": {"Type": "AWS::SQS::Queue"},
-            "Invoices": {
-                "Type": "AWS::SQS::Queue",
-                "Properties": {
-                    "VisibilityTimeout": 60,
-                    "RedrivePolicy": {
-                        "deadLetterTargetArn": {"Fn::GetAtt": ["DeadLetters", "Arn"]},
-                        "maxReceiveCount": 5,
-                    },
-                },
-            },
-        },
-        "Outputs": {
-            OutputKey.ARCHIVE_BUCKET: {"Value": {"Ref": "Archive"}},
-            OutputKey.LEDGER_TABLE: {"Value": {"Ref": "Ledger"}},
-            OutputKey.INVOICE_QUEUE: {"Value": {"Ref": "Invoices"}},
-            OutputKey.DEAD_LETTER_QUEUE: {"Value": {"Ref": "DeadLetters"}},
-        },
-    }
-
-
-@pytest.fixture
-def stack(local: Local) -> dict[str, str]:
-    """A CloudFormation stack with the archiver's outputs (no functions: the fetcher runs below)."""
-    cloudformation = local.client("cloudformation")
-    cloudformation.create_stack(StackName="Archiver", TemplateBody=json.dumps(_stack_template()))
-    outputs = cloudformation.describe_stacks(StackName="Archiver")["Stacks"][0]["Outputs"]
-    return {o["OutputKey"]: o["OutputValue"] for o in outputs}
 
 
 @pytest.fixture
