@@ -159,6 +159,21 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "From this day of the month, a configured account without an invoice for the last complete "
         "billing period is counted in `AccountsWithoutInvoice` (default 10).",
     ),
+    EnvVar(
+        "INVOICING_RATE_LIMIT",
+        "invoicing_rate_limit",
+        ("fetcher",),
+        False,
+        "Most Invoicing API calls per second per operation this process makes (0: no ceiling, back off on "
+        "throttling only). Deployed: the account's limit divided by the fetcher's maximum concurrency.",
+    ),
+    EnvVar(
+        "FETCHER_CONCURRENCY",
+        "fetcher_concurrency",
+        ("fetcher",),
+        False,
+        "Records of one SQS batch archived at the same time, on threads (default 4; 1: one at a time).",
+    ),
 )
 
 _ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
@@ -204,6 +219,8 @@ class Settings(BaseModel):
     spool_directory: str = ""
     document_host_suffixes: CsvList = (".amazonaws.com",)
     allow_loopback_document_urls: bool = False
+    invoicing_rate_limit: float = Field(default=0.0, ge=0.0, le=10_000.0)
+    fetcher_concurrency: int = Field(default=4, ge=1, le=10)
     revisit_days: DayList = (1, 3, 7, 30)
     event_bus_name: str = Field(default="default", pattern=r"^[A-Za-z0-9._\-/:]{1,1600}$")
     missing_invoice_day: int = Field(default=10, ge=1, le=28)

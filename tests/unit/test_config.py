@@ -34,6 +34,8 @@ FETCHER_VARS = [
     "ALLOW_LOOPBACK_DOCUMENT_URLS",
     "REVISIT_DAYS",
     "EVENT_BUS_NAME",
+    "INVOICING_RATE_LIMIT",
+    "FETCHER_CONCURRENCY",
 ]
 
 
@@ -216,6 +218,10 @@ BAD_VALUES = [
     ("MULTIPART_THRESHOLD_BYTES", "big"),
     ("DOCUMENT_HOST_SUFFIXES", ","),
     ("ALLOW_LOOPBACK_DOCUMENT_URLS", "maybe"),
+    ("INVOICING_RATE_LIMIT", "-1"),
+    ("INVOICING_RATE_LIMIT", "fast"),
+    ("FETCHER_CONCURRENCY", "0"),
+    ("FETCHER_CONCURRENCY", "11"),
 ]
 
 
@@ -372,6 +378,8 @@ def test_each_variable_reaches_its_field(make_env: EnvFactory) -> None:
         "REVISIT_DAYS": "2,5",
         "EVENT_BUS_NAME": "invoices",
         "MISSING_INVOICE_DAY": "12",
+        "INVOICING_RATE_LIMIT": "2.5",
+        "FETCHER_CONCURRENCY": "3",
     }
     assert set(samples) == {var.name for var in ENV_VARS}
 

@@ -99,8 +99,9 @@ def run_pass(
     dlq_before = _dlq_depth(settings.dead_letter_queue_url)
 
     listing = lister.handler(event, LocalContext("invoice-archiver-lister"))
-    listed = int(listing["invoices_listed"])
-    drain = drain_queue(settings.invoice_queue_url, workers, tracker, listed, retry_delay=retry_delay)
+    # Incremental runs enqueue only what is new, changed or due: the fetcher has that many to do.
+    enqueued = int(listing.get("messages_sent", listing["invoices_listed"]))
+    drain = drain_queue(settings.invoice_queue_url, workers, tracker, enqueued, retry_delay=retry_delay)
 
     report = PassReport(
         listed=int(listing["invoices_listed"]),

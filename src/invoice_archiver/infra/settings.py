@@ -109,6 +109,9 @@ class DeploySettings(BaseModel):
     fetcher_batch_size: int = Field(default=10, ge=1, le=10)
     fetcher_batching_window_seconds: int = Field(default=5, ge=0, le=300)
     fetcher_max_concurrency: int = Field(default=5, ge=2, le=1000)
+    fetcher_concurrency: int = _FUNCTION_DEFAULTS.fetcher_concurrency
+    # The account's Invoicing API limit (calls/s per operation) the fetchers share; 0: no ceiling.
+    invoicing_calls_per_second: float = Field(default=0.0, ge=0.0, le=10_000.0)
     max_receive_count: int = Field(default=5, ge=2, le=1000)
 
     # Storage
@@ -192,6 +195,12 @@ class DeploySettings(BaseModel):
         )
 
     @property
+    def fetcher_rate_limit(self) -> float:
+        """INVOICING_RATE_LIMIT: each fetcher process's share of the account's Invoicing limit. Lambda
+        runs at most fetcher_max_concurrency fetchers, each its own process with its own pacer."""
+        return self.invoicing_calls_per_second / self.fetcher_max_concurrency
+
+    @property
     def visibility_timeout_seconds(self) -> int:
         """The invoice queue's visibility timeout."""
         return VISIBILITY_TIMEOUT_FACTOR * self.fetcher_timeout_seconds
@@ -207,6 +216,8 @@ class DeploySettings(BaseModel):
             "invoicing_max_attempts": str(self.invoicing_max_attempts),
             "multipart_threshold_bytes": str(self.multipart_threshold_bytes),
             "document_host_suffixes": ",".join(self.document_host_suffixes),
+            "fetcher_concurrency": str(self.fetcher_concurrency),
+            "invoicing_rate_limit": f"{self.fetcher_rate_limit:g}",
             "revisit_days": ",".join(map(str, self.revisit_days)) or "none",
             "event_bus_name": self.event_bus_name,
             "missing_invoice_day": str(self.missing_invoice_day),
