@@ -55,11 +55,13 @@ def dataset_spec(invoices: int) -> dict[str, Any]:
 # --- parent ----------------------------------------------------------------------------------------
 
 
-def start_external_sandbox(dataset: Path, log: Path) -> tuple[subprocess.Popen[str], dict[str, str]]:
+def start_external_sandbox(
+    dataset: Path, log: Path, options: list[str] | None = None
+) -> tuple[subprocess.Popen[str], dict[str, str]]:
     """``python -m invoice_archiver.sandbox --dataset ...`` in its own process; returns it and the
     endpoint variables."""
     process = subprocess.Popen(  # noqa: S603
-        [common.PYTHON, "-m", "invoice_archiver.sandbox", "--dataset", str(dataset)],
+        [common.PYTHON, "-m", "invoice_archiver.sandbox", "--dataset", str(dataset), *(options or [])],
         env=common.clean_env(),
         cwd=common.ROOT,
         stdout=subprocess.PIPE,

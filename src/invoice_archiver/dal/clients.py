@@ -14,6 +14,8 @@ import boto3
 import botocore.session
 from botocore.config import Config
 
+from invoice_archiver.dal import ratelimit
+
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_invoicing import InvoicingClient
@@ -39,11 +41,15 @@ def session() -> boto3.session.Session:
 
 
 @cache
-def invoicing(region: str, max_attempts: int) -> InvoicingClient:
-    # Standard retry mode retries ThrottlingException and 5xx with exponential backoff and jitter.
+def invoicing(region: str, max_attempts: int, calls_per_second: float = 0.0) -> InvoicingClient:
+    """The Invoicing client, paced per operation (`ratelimit`): at most `calls_per_second` (0: no
+    ceiling), slower after a ThrottlingException. Every thread of the process shares it and its pace.
+    Standard retry mode retries ThrottlingException and 5xx with exponential backoff and jitter."""
     config = Config(retries={"mode": "standard", "max_attempts": max_attempts}, max_pool_connections=_POOL)
     with _LOCK:
-        return session().client("invoicing", region_name=region, config=config)
+        client = session().client("invoicing", region_name=region, config=config)
+    ratelimit.attach(client, calls_per_second)
+    return client
 
 
 @cache

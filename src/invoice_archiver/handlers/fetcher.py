@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from invoice_archiver.constants import Metric
 from invoice_archiver.dal import archive, clients, invoicing, ledger, queue, sdk
+from invoice_archiver.handlers.batch import ConcurrentBatchProcessor
 from invoice_archiver.handlers.environment import init_environment, settings
 from invoice_archiver.logic.archiving import Archiver
 from invoice_archiver.models.messages import InvoiceMessage
@@ -29,7 +31,9 @@ def archiver() -> Archiver:
     config = settings("fetcher")
     return Archiver(
         settings=config,
-        invoicing=clients.invoicing(config.invoicing_region, config.invoicing_max_attempts),
+        invoicing=clients.invoicing(
+            config.invoicing_region, config.invoicing_max_attempts, config.invoicing_rate_limit
+        ),
         s3=clients.s3(),
         dynamodb=clients.dynamodb(),
     )
@@ -49,6 +53,15 @@ def record_handler(record: SQSRecord) -> str:
         return archiver().archive(message).value
     finally:
         logger.thread_safe_remove_keys(["invoice_id", "account_id", "message_id"])
+
+
+def invoice_key(record: dict[str, Any]) -> str:
+    """The invoice a raw SQS record is about (its message id if the body is not a message)."""
+    try:
+        body = json.loads(record.get("body") or "")
+        return f"{body['account_id']}/{body['invoice_id']}"
+    except (ValueError, TypeError, KeyError):
+        return str(record.get("messageId", ""))
 
 
 def _quarantine(record: SQSRecord, error: ValidationError) -> str:
@@ -71,7 +84,10 @@ def _quarantine(record: SQSRecord, error: ValidationError) -> str:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # A processor per invocation: it holds the batch's state, and the local runner invokes
     # this handler from several threads at once (Lambda runs one invocation per process).
-    processor = BatchProcessor(event_type=EventType.SQS)
+    # FETCHER_CONCURRENCY records at a time; the ledger claim keeps each invoice exactly once.
+    processor = ConcurrentBatchProcessor(
+        event_type=EventType.SQS, concurrency=settings("fetcher").fetcher_concurrency, key=invoice_key
+    )
     response = process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )
