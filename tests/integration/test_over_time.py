@@ -17,8 +17,10 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
+from invoice_archiver.cli.lambda_context import LocalContext
 from invoice_archiver.cli.pipeline import scheduled_event
 from invoice_archiver.dal import clients
+from invoice_archiver.handlers import lister
 from invoice_archiver.sandbox.dataset import Dataset
 from invoice_archiver.sandbox.timeline import SandboxClock
 from tests.integration.conftest import Pipeline, message_for
@@ -268,3 +270,24 @@ def test_an_event_that_could_not_be_sent_is_sent_by_the_next_delivery(
     assert "pending_event" not in pipeline.ledger()["US-PLAIN-1"]
     assert pipeline.fetch([body]) == {"batchItemFailures": []}
     assert consumed(url) == []
+
+
+def test_an_account_without_an_invoice_for_last_month_is_counted_from_the_configured_day(
+    make_pipeline: Callable[..., Pipeline], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given two configured accounts, one of which AWS issued nothing to for October
+    make_pipeline(SCENARIO, env={"ACCOUNT_IDS": "123456789012,999999999999"})
+
+    def tick(when: datetime) -> dict[str, Any]:
+        response: dict[str, Any] = lister.handler(scheduled_event(when), LocalContext("lister-test"))
+        return response
+
+    # When the schedule runs before the 10th, and on it
+    early = tick(datetime(2026, 11, 9, 6, 0, tzinfo=UTC))
+    due = tick(datetime(2026, 11, 10, 6, 0, tzinfo=UTC))
+
+    # Then only from the 10th is the account named (and counted in AccountsWithoutInvoice)
+    assert "accounts_without_invoice" not in early
+    assert due["accounts_without_invoice"] == ["999999999999"]
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert [m["AccountsWithoutInvoice"] for m in emitted if "AccountsWithoutInvoice" in m] == [[1.0]]
