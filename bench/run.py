@@ -1,6 +1,7 @@
 """`make bench`: every figure of bench/ in fresh child processes, then one table. No assertions on timing.
 
-    .venv/bin/python bench/run.py                       # defaults: 1 GiB document, 2,000 invoices, w1/4/8
+    .venv/bin/python bench/run.py                       # every figure (about 25 minutes on 2 cores)
+    .venv/bin/python bench/run.py --skip throughput     # the issue-10 figures only: rate, cold, cloud, memory
     .venv/bin/python bench/run.py --size-mib 64 --invoices 200      # a quick run
     .venv/bin/python bench/run.py --skip memory --json out.json
 
@@ -17,8 +18,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import cloud
+import coldstart
 import common
 import memory
+import rate
 import throughput
 
 RSS_LIMIT_MB = 200  # the issue's requirement, printed beside the figure (not asserted)
@@ -39,7 +43,12 @@ def main() -> int:
         default=500,
         help="invoices for the out-of-process sandbox variants (default 500; 0 skips them)",
     )
-    parser.add_argument("--skip", action="append", default=[], choices=("memory", "throughput"))
+    parser.add_argument("--rates", default="5,20", help="emulated Invoicing limits R for rate-limit use")
+    parser.add_argument("--cloud-invoices", type=int, default=200, help="invoices at cloud latencies")
+    parser.add_argument("--repeat", type=int, default=7, help="fresh interpreters per cold-start case")
+    parser.add_argument(
+        "--skip", action="append", default=[], choices=("memory", "throughput", "rate", "coldstart", "cloud")
+    )
     parser.add_argument("--json", type=Path, help="also write every raw result to this file")
     args = parser.parse_args()
     workers = [int(w) for w in args.workers.split(",") if w.strip()]
@@ -69,6 +78,18 @@ def main() -> int:
                 )
             raw["throughput"] = results
             throughput.report(results)
+        if "rate" not in args.skip:
+            print("\n[3] rate-limit use: the emulator throttles above R calls/s per operation")
+            raw["rate"] = rate.run([float(r) for r in args.rates.split(",")], 30.0, 4, 4, workdir / "rate")
+            rate.report(raw["rate"])
+        if "coldstart" not in args.skip:
+            print("\n[4] cold import of the handlers beside import boto3 + one client")
+            raw["coldstart"] = coldstart.run(args.repeat)
+            coldstart.report(raw["coldstart"])
+        if "cloud" not in args.skip:
+            print("\n[5] cloud-shaped latencies: the pipeline against the sequential loop and the rate limit")
+            raw["cloud"] = cloud.run(args.cloud_invoices, 5, 4, 20.0, workdir / "cloud")
+            cloud.report(raw["cloud"])
     raw["seconds"] = time.monotonic() - started
     print_table(raw)
     if args.json:
@@ -100,6 +121,15 @@ def print_table(raw: dict[str, Any]) -> None:
             f"{'ok' if m['sha256_ok'] else 'MISMATCH'}"
         )
         print(f"  peak is {verdict} the {RSS_LIMIT_MB} MB requirement")
+    if "rate" in raw:
+        print("\nRate-limit use (goal >= 90 % of R with 0 failed invoices)")
+        rate.report(raw["rate"])
+    if "coldstart" in raw:
+        print("\nCold import (goal <= 1.5 x import boto3 + one client)")
+        coldstart.report(raw["coldstart"])
+    if "cloud" in raw:
+        print("\nCloud-shaped latencies (sandbox.faults.CLOUD)")
+        cloud.report(raw["cloud"])
     if "throughput" in raw:
         print(
             "\nThroughput (small documents; req/inv = AWS API requests per invoice, downloads not included)"

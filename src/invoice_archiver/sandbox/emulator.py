@@ -13,6 +13,7 @@ import secrets
 import socket
 import struct
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -26,7 +27,7 @@ from xml.sax.saxutils import escape
 from invoice_archiver.sandbox import shapes
 from invoice_archiver.sandbox.dataset import Dataset
 from invoice_archiver.sandbox.documents import Document, document_etag, document_length, document_stream
-from invoice_archiver.sandbox.faults import FaultInjector, Faults
+from invoice_archiver.sandbox.faults import FaultInjector, Faults, Latency
 from invoice_archiver.sandbox.service import ApiError, InvoicingService, document_path
 from invoice_archiver.sandbox.signing import UrlSigner, Verdict
 
@@ -89,6 +90,7 @@ class InvoicingEmulator:
         dataset: Dataset,
         *,
         faults: Faults | None = None,
+        latency: Latency | None = None,
         url_lifetime_seconds: int = 3600,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -101,6 +103,7 @@ class InvoicingEmulator:
         self.validate_responses = validate_responses
         self.stats = Stats()
         self.faults = FaultInjector(faults)
+        self.latency = latency or Latency()  # added to every answer (see faults.CLOUD)
         self.issued_urls: set[str] = set()
         self.issued_signatures: set[str] = set()
         # (operation, request, response) of every successful API call, once record_wire() is called.
@@ -141,6 +144,9 @@ class InvoicingEmulator:
         self.stop()
 
     # --- knobs and bookkeeping -------------------------------------------------------------------
+
+    def set_latency(self, latency: Latency | None) -> None:
+        self.latency = latency or Latency()
 
     def set_faults(self, faults: Faults | None) -> None:
         self.faults.set(faults or Faults())
@@ -318,6 +324,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         headers = {k.lower(): v for k, v in self.headers.items()}
         status, payload, error_type = self.emulator.handle_api(headers, raw)
+        if self.emulator.latency.invoicing_ms:
+            time.sleep(self.emulator.latency.invoicing_ms / 1000.0)
         extra = {"x-amzn-RequestId": str(uuid.uuid4())}
         if error_type:
             extra["x-amzn-ErrorType"] = error_type
@@ -345,6 +353,9 @@ class _Handler(BaseHTTPRequestHandler):
         }
         if status == 206:
             headers["Content-Range"] = f"bytes {start}-{stop - 1}/{total}"
+        latency = emulator.latency
+        if latency.document_ms and not head:
+            time.sleep(latency.document_ms / 1000.0)
         self._send_headers(status, stop - start, doc.content_type, headers)
         if head:
             return
@@ -352,9 +363,14 @@ class _Handler(BaseHTTPRequestHandler):
         fault = emulator.faults.download_fault()
         limit = (stop - start) // 2 if fault else stop - start
         sent = 0
+        began = time.monotonic()
         for chunk in document_stream(doc, start, start + limit):
             self.wfile.write(chunk)
             sent += len(chunk)
+            if latency.document_mb_per_s:  # a bandwidth cap: never ahead of `sent` at that rate
+                ahead = sent / (latency.document_mb_per_s * 1e6) - (time.monotonic() - began)
+                if ahead > 0:
+                    time.sleep(ahead)
         emulator.stats.add("download_bytes", sent)
         if fault == "drop":
             emulator.stats.add("dropped")

@@ -98,3 +98,49 @@ class FaultInjector:
             return False
         window.append(now)
         return True
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Time the sandbox adds to each request, to shape benchmarks like the cloud (0: as fast as loopback).
+
+    ``invoicing_ms`` per Invoicing API call; ``document_ms`` before a download's first byte, then at most
+    ``document_mb_per_s`` (10^6 bytes per second; 0: no cap); ``services_ms`` per request to one of moto's
+    services, by SigV4 service name (``s3``, ``dynamodb``, ``sqs``, ``events``, ``sts``).
+    """
+
+    invoicing_ms: float = 0.0
+    document_ms: float = 0.0
+    document_mb_per_s: float = 0.0
+    services_ms: Mapping[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        values = [self.invoicing_ms, self.document_ms, self.document_mb_per_s, *self.services_ms.values()]
+        if any(v < 0 for v in values):
+            raise ValueError("latencies and bandwidth must not be negative")
+
+    def service_seconds(self, service: str) -> float:
+        return self.services_ms.get(service, 0.0) / 1000.0
+
+    def as_option(self) -> str:
+        """The moto server's ``--latency`` value: ``s3=25,dynamodb=8`` (milliseconds)."""
+        return ",".join(f"{name}={ms:g}" for name, ms in sorted(self.services_ms.items()))
+
+    @staticmethod
+    def parse_services(option: str) -> dict[str, float]:
+        """``s3=25,dynamodb=8`` -> {"s3": 25.0, "dynamodb": 8.0}."""
+        parsed: dict[str, float] = {}
+        for part in filter(None, (p.strip() for p in option.split(","))):
+            name, _, value = part.partition("=")
+            parsed[name.strip().lower()] = float(value)
+        return parsed
+
+
+# A cloud-shaped default for benchmarks: an Invoicing call in us-east-1 from a Lambda in the same region,
+# a document from S3's pre-signed URL, and each of the services the functions call.
+CLOUD = Latency(
+    invoicing_ms=150.0,
+    document_ms=50.0,
+    document_mb_per_s=20.0,
+    services_ms={"s3": 25.0, "dynamodb": 8.0, "sqs": 10.0, "events": 10.0, "sts": 10.0},
+)

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from types import TracebackType
@@ -17,6 +18,8 @@ from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from werkzeug.serving import make_server
+
+from invoice_archiver.sandbox.faults import Latency
 
 CREDENTIAL = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
 Environ = dict[str, Any]
@@ -160,9 +163,10 @@ def declare_checksum_algorithm(environ: Environ) -> None:
 
 
 class RecordingMiddleware:
-    def __init__(self, app: WsgiApp, log: RequestLog) -> None:
+    def __init__(self, app: WsgiApp, log: RequestLog, latency: Latency | None = None) -> None:
         self.app = app
         self.log = log
+        self.latency = latency or Latency()
         self._atomic = threading.Lock()
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
@@ -171,6 +175,9 @@ class RecordingMiddleware:
             declare_checksum_algorithm(environ)
         if not record.path.startswith("/moto-api"):
             self.log.append(record)
+            delay = self.latency.service_seconds(record.service)
+            if delay:  # before the write lock: a slow service is slow for each caller, not all in turn
+                time.sleep(delay)
         if is_atomic_write(record):
             with self._atomic:
                 return list(self.app(environ, start_response))
@@ -202,7 +209,7 @@ def speed_up_moto() -> None:
 class MotoServer:
     """moto's WSGI app on ``host:port`` (0 = a free port) in a background thread, quietly."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, latency: Latency | None = None) -> None:
         from moto.moto_server.werkzeug_app import (
             DomainDispatcherApplication,
             MotoRequestHandler,
@@ -215,7 +222,7 @@ class MotoServer:
 
         speed_up_moto()
         self.requests = RequestLog()
-        app = RecordingMiddleware(DomainDispatcherApplication(create_backend_app), self.requests)
+        app = RecordingMiddleware(DomainDispatcherApplication(create_backend_app), self.requests, latency)
         self._server = make_server(host, port, app, threaded=True, request_handler=QuietHandler)
         self.port = int(self._server.server_port)
         self.url = f"http://{host}:{self.port}"
@@ -254,8 +261,9 @@ class MotoProcess:
     """The same server in a child process: it does not share this process's GIL with the code under
     test, which roughly doubles local throughput on two cores. Its request log stays in the child."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, latency: Latency | None = None) -> None:
         self.host, self.port = host, port
+        self.latency = latency or Latency()
         self.url = ""
         self._process: subprocess.Popen[str] | None = None
 
@@ -269,6 +277,8 @@ class MotoProcess:
                 self.host,
                 "--port",
                 str(self.port),
+                "--latency",
+                self.latency.as_option(),
             ],
             stdout=subprocess.PIPE,
             text=True,
@@ -301,8 +311,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="moto's server with the sandbox's request serialization")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--latency", default="", help="milliseconds per request by service: s3=25,sqs=10")
     args = parser.parse_args()
-    server = MotoServer(args.host, args.port).start()
+    latency = Latency(services_ms=Latency.parse_services(args.latency))
+    server = MotoServer(args.host, args.port, latency).start()
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

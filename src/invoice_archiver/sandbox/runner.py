@@ -17,7 +17,7 @@ from types import TracebackType
 
 from invoice_archiver.sandbox.dataset import Dataset, default_dataset
 from invoice_archiver.sandbox.emulator import InvoicingEmulator
-from invoice_archiver.sandbox.faults import Faults
+from invoice_archiver.sandbox.faults import Faults, Latency
 from invoice_archiver.sandbox.motoserver import MotoProcess, MotoServer
 
 MOTO_SERVICES = ("S3", "SQS", "DYNAMODB", "EVENTBRIDGE", "STS")
@@ -34,6 +34,7 @@ class Sandbox:
         dataset: Dataset | None = None,
         *,
         faults: Faults | None = None,
+        latency: Latency | None = None,
         url_lifetime_seconds: int = 3600,
         host: str = "127.0.0.1",
         moto_port: int = 0,
@@ -45,6 +46,7 @@ class Sandbox:
     ) -> None:
         self.dataset = dataset if dataset is not None else default_dataset()
         self.faults = faults
+        self.latency = latency  # cloud-shaped answers (faults.CLOUD) for benchmarks; None: loopback speed
         self.url_lifetime_seconds = url_lifetime_seconds
         self.host = host
         self.moto_port = moto_port
@@ -90,10 +92,10 @@ class Sandbox:
             return
         if not self.moto_in_process:
             # A child process: faster (no shared GIL), but its request log is not visible here.
-            self._moto_process = MotoProcess(self.host, self.moto_port).start()
+            self._moto_process = MotoProcess(self.host, self.moto_port, self.latency).start()
             self.moto_url = self._moto_process.url
             return
-        self.moto = MotoServer(self.host, self.moto_port).start()
+        self.moto = MotoServer(self.host, self.moto_port, self.latency).start()
         self.moto_url = self.moto.url
         if self.reset_moto:
             self.moto.reset_state()
@@ -105,6 +107,7 @@ class Sandbox:
         self.emulator = InvoicingEmulator(
             self.dataset,
             faults=self.faults,
+            latency=self.latency,
             url_lifetime_seconds=self.url_lifetime_seconds,
             host=self.host,
             port=self.invoicing_port,
