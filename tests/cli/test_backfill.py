@@ -47,6 +47,22 @@ def test_backfill_over_two_periods_archives_both_and_nothing_twice(local: Local)
     assert field(second.stdout, "already archived") == len(wanted)
 
 
+def test_backfill_with_recheck_re_checks_every_archived_invoice(local: Local) -> None:
+    # Given an archived October
+    october = invoices_of(local.dataset, (2026, 10))
+    assert local.cli("backfill", "--from", "2026-10", "--to", "2026-10").returncode == 0
+
+    # When October is backfilled again with --recheck
+    result = local.cli("backfill", "--from", "2026-10", "--to", "2026-10", "--recheck")
+
+    # Then every invoice was enqueued and re-checked by the fetcher (fresh URLs), none archived again
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"enqueued {len(october)} to " in result.stdout
+    assert field(result.stdout, "re-checked") == len(october)
+    assert field(result.stdout, "archived now") == 0
+    assert field(result.stdout, "not settled") == 0
+
+
 def test_backfill_of_one_invoice_re_archives_a_deleted_document(local: Local) -> None:
     # Given an archived October, and one supplemental document deleted behind the archiver's back
     assert local.cli("backfill", "--from", "2026-10", "--to", "2026-10").returncode == 0
@@ -146,7 +162,7 @@ def test_backfill_on_a_stack_enqueues_to_its_queue_and_follows_the_ledger_until_
     # Then the command listed with its own credentials, enqueued, and waited until every invoice was
     # archived by the stack, in the stack's bucket and ledger
     assert result.returncode == 0, result.stdout + result.stderr
-    assert f"enqueued to {stack[OutputKey.INVOICE_QUEUE]}" in result.stdout
+    assert f"enqueued {len(october)} to {stack[OutputKey.INVOICE_QUEUE]}" in result.stdout
     assert field(result.stdout, "archived now") == len(october)
     assert field(result.stdout, "not settled") == 0
     keys = local.client("s3").list_objects_v2(Bucket=stack[OutputKey.ARCHIVE_BUCKET])["Contents"]

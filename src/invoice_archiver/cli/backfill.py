@@ -8,9 +8,11 @@ paging and messages), run with your credentials. Then:
                       (--no-wait: enqueue and return)
   AWS_ENDPOINT_URL    (a sandbox) the real fetcher runs in this process, as run-local does
 
---invoice-id re-archives: an ARCHIVED invoice is reopened first, so every object is checked again;
-deleted objects are re-created, objects that still hold the same bytes are kept, and an object replaced
-by different bytes is reported as a conflict. Nothing is ever overwritten.
+As on a schedule, only what is new, changed, not yet archived or due is enqueued. --recheck enqueues
+every listed invoice, an archived one as a re-check (fresh URLs, new documents, a revision if anything
+changed). --invoice-id re-archives: an ARCHIVED invoice is reopened first, so every document is fetched
+again; deleted objects are re-created, objects that still hold the same bytes are kept, and an object
+replaced by different bytes is reported as a conflict. Nothing is ever overwritten.
 """
 
 from __future__ import annotations
@@ -24,15 +26,17 @@ from typing import Any
 from pydantic import ValidationError
 
 from invoice_archiver.cli import dlq, enqueue, local, target
-from invoice_archiver.cli.api_counters import COUNTERS
+from invoice_archiver.cli.api_counters import COUNTERS, ApiCounters
 from invoice_archiver.cli.errors import OK, PROBLEMS, CliError
 from invoice_archiver.cli.pipeline import drain_queue, why_nothing_listed
 from invoice_archiver.cli.progress import track
 from invoice_archiver.cli.settle import Settlement, settle
 from invoice_archiver.dal import clients
+from invoice_archiver.logic.changes import Reason
 from invoice_archiver.models.requests import ListRequest
 
 POLL_SECONDS = 5.0
+RECHECKED = {str(Reason.RECHECK), str(Reason.CHANGED), str(Reason.DUE)}
 
 
 def register(sub: Any) -> None:
@@ -48,6 +52,9 @@ def register(sub: Any) -> None:
     what.add_argument("--issued-from", type=_day, metavar="YYYY-MM-DD", help="first issue date")
     what.add_argument("--issued-to", type=_day, metavar="YYYY-MM-DD", help="issue dates before this one")
     what.add_argument("--invoice-id", nargs="+", metavar="ID", help="re-archive these invoices")
+    parser.add_argument(
+        "--recheck", action="store_true", help="re-check archived invoices too (new documents, revisions)"
+    )
     parser.add_argument("--accounts", type=_csv, help="comma-separated account ids (default: configured)")
     parser.add_argument("--roles", type=_csv, help="comma-separated receiver roles: SELLER,RESELLER,BUYER")
     target.add_arguments(parser)
@@ -83,6 +90,7 @@ def _request(args: argparse.Namespace) -> ListRequest:
         "invoice_ids": tuple(args.invoice_id or ()),
         "accounts": tuple(args.accounts) if args.accounts else None,
         "receiver_roles": tuple(r.upper() for r in args.roles) if args.roles else None,
+        "recheck": args.recheck,
     }
     try:
         return ListRequest(**{k: v for k, v in fields.items() if v is not None})
@@ -94,7 +102,7 @@ def _request(args: argparse.Namespace) -> ListRequest:
         raise CliError(flags) from None
 
 
-def _list(request: ListRequest, where: target.Target, started: datetime) -> list[enqueue.Listed]:
+def _list(request: ListRequest, where: target.Target, started: datetime) -> enqueue.Listing:
     queries = enqueue.plan_backfill(
         request, where, lambda: str(clients.sts().get_caller_identity()["Account"])
     )
@@ -104,14 +112,30 @@ def _list(request: ListRequest, where: target.Target, started: datetime) -> list
             enqueue.reopen_archived(batch, where, started)
 
     with track("listing", len(queries), unit="queries") as tracker:
-        listed = enqueue.list_and_enqueue(queries, where, tracker, before_send=reopen)
-    periods = sorted({str(q.billing_period) for q in queries if q.billing_period})
-    accounts = sorted({q.account_id for q in queries if q.account_id})
-    print(f"Listed {len(listed)} invoices with {len(queries)} queries; enqueued to {where.queue_url}")
-    if not listed:
+        listing = enqueue.list_and_enqueue(
+            queries,
+            where,
+            tracker,
+            now=started,
+            recheck=request.recheck or bool(request.invoice_ids),
+            before_send=reopen,
+        )
+    print(
+        f"Listed {len(listing.listed)} invoices with {len(queries)} queries; enqueued "
+        f"{len(listing.enqueued)} to {where.queue_url}"
+        + (f" ({listing.unchanged} archived and unchanged)" if listing.unchanged else "")
+    )
+    if not listing.listed:
+        periods = sorted({str(q.billing_period) for q in queries if q.billing_period})
+        accounts = sorted({q.account_id for q in queries if q.account_id})
         roles = request.receiver_roles or where.roles
         print(f"Nothing listed: {why_nothing_listed(periods, accounts, roles, started)}.")
-    return listed
+    return listing
+
+
+def _rechecks(listing: enqueue.Listing) -> set[enqueue.Listed]:
+    """Enqueued archived invoices the fetcher will re-check (settled once re-checked, not before)."""
+    return {invoice for invoice, why in listing.enqueued.items() if why in RECHECKED}
 
 
 def _on_endpoints(args: argparse.Namespace, request: ListRequest) -> int:
@@ -123,19 +147,15 @@ def _on_endpoints(args: argparse.Namespace, request: ListRequest) -> int:
     counters = COUNTERS
     before = counters.snapshot()
     started = datetime.now(UTC)
-    listed = _list(request, where, started)
+    listing = _list(request, where, started)
     local.start_log(args.log_file)
-    if listed:
-        with track("archiving", len(listed), unit="invoices") as tracker, local.logs_to(args.log_file):
-            drain_queue(where.queue_url, args.workers, tracker, len(listed))
-    result = settle(listed, where.table, started)
+    if listing.enqueued:
+        expected = len(listing.enqueued)
+        with track("archiving", expected, unit="invoices") as tracker, local.logs_to(args.log_file):
+            drain_queue(where.queue_url, args.workers, tracker, expected)
+    result = settle(listing.listed, where.table, started, _rechecks(listing))
     _mark_dead_letters(result, where)
-    api = counters.since(before)
-    _print_result(result, len(listed))
-    print(
-        f"  {'throttled / 5xx / SDK retries':<30}{api.describe(api.throttled)} / "
-        f"{api.describe(api.server_errors)} / {api.describe(api.retries)}"
-    )
+    _print_result(result, len(listing.listed), counters.since(before))
     print(f"Function logs: {args.log_file}")
     return OK if result.clean else PROBLEMS
 
@@ -144,29 +164,30 @@ def _on_stack(args: argparse.Namespace, request: ListRequest) -> int:
     where = target.resolve(args.stack)
     print(f"invoice-archiver backfill on {where.describe()}")
     started = datetime.now(UTC)
-    listed = _list(request, where, started)
-    if args.no_wait or not listed:
-        if listed:
+    listing = _list(request, where, started)
+    if args.no_wait or not listing.enqueued:
+        if listing.enqueued:
             print(f"Not waiting; follow with: invoice-archiver status --stack {args.stack}")
         return OK
     try:
-        result = _follow(listed, where, started, args.timeout)
+        result = _follow(listing, where, started, args.timeout)
     except KeyboardInterrupt:
         print(f"Stopped following; the stack keeps archiving: invoice-archiver status --stack {args.stack}")
         raise
-    _print_result(result, len(listed))
+    _print_result(result, len(listing.listed))
     return OK if result.clean else PROBLEMS
 
 
 def _follow(
-    listed: list[enqueue.Listed], where: target.Target, started: datetime, timeout: float | None
+    listing: enqueue.Listing, where: target.Target, started: datetime, timeout: float | None
 ) -> Settlement:
     """Poll the ledger until every invoice is settled, the queue is empty, or the timeout passes."""
     deadline = time.monotonic() + timeout if timeout is not None else None
     idle_polls = 0
-    with track("archiving", len(listed), unit="invoices") as tracker:
+    rechecks = _rechecks(listing)
+    with track("archiving", len(listing.listed), unit="invoices") as tracker:
         while True:
-            result = settle(listed, where.table, started)
+            result = settle(listing.listed, where.table, started, rechecks)
             tracker.set_completed(result.settled)
             tracker.note(f"{len(result.failed)} failed" if result.failed else "")
             if not result.pending or (deadline is not None and time.monotonic() >= deadline):
@@ -190,18 +211,25 @@ def _mark_dead_letters(result: Settlement, where: target.Target) -> None:
     ]
 
 
-def _print_result(result: Settlement, listed: int) -> None:
+def _print_result(result: Settlement, listed: int, api: ApiCounters | None = None) -> None:
     print(f"Backfill: {listed} invoices listed")
-    rows = (
+    rows: list[tuple[str, object]] = [
         ("archived now", len(result.archived)),
+        ("re-checked", len(result.rechecked)),
         ("already archived", len(result.already)),
         ("failed", len(result.failed)),
         ("not settled", len(result.pending)),
         ("documents archived", result.documents),
         ("bytes archived", result.bytes),
-    )
+    ]
+    if api is not None:  # the fetcher ran here: what the SDK absorbed is known
+        rows += [
+            ("throttled (429)", api.describe(api.throttled)),
+            ("server errors (5xx)", api.describe(api.server_errors)),
+            ("SDK retries", api.describe(api.retries)),
+        ]
     for label, value in rows:
-        print(f"  {label:<30}{value:>10}")
+        print(f"  {label:<22}{value:>10}")
     for invoice, reason in [*result.failed, *result.pending][:20]:
         print(f"  ! {invoice.account_id} {invoice.period} {invoice.invoice_id}: {reason}")
 

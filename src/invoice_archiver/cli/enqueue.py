@@ -1,14 +1,17 @@
-"""A backfill's listing: the lister's own planning, paging and messages, run with the caller's credentials.
+"""A backfill's listing: the lister's own planning, paging, ledger comparison and messages, run with the
+caller's credentials.
 
-Exactly what `logic.listing.run_listing` does (plan the queries under the API's rules, page through
-ListInvoiceSummaries, one message per invoice, ten to a SendMessageBatch), except that it keeps the
-identity of every invoice it enqueues, so the backfill can follow each one in the ledger.
+It decides as `logic.listing.run_listing` does (plan under the API's rules; page through
+ListInvoiceSummaries; compare each summary with the ledger, one Query per account and period; enqueue
+only what is new, changed, not archived or due, or everything with `recheck`; ten messages to a
+SendMessageBatch), and keeps the identity of every invoice it listed and enqueued, so the backfill can
+follow each one in the ledger.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from invoice_archiver.cli.errors import CliError
@@ -17,7 +20,8 @@ from invoice_archiver.cli.target import Target
 from invoice_archiver.config import Settings
 from invoice_archiver.dal import clients, ledger, queue
 from invoice_archiver.dal import invoicing as invoicing_api
-from invoice_archiver.logic.listing import plan, to_message
+from invoice_archiver.logic.changes import fingerprint, why_enqueue
+from invoice_archiver.logic.listing import LedgerView, plan, to_message
 from invoice_archiver.logic.planning import SummaryQuery
 from invoice_archiver.models.period import BillingPeriod
 from invoice_archiver.models.requests import ListRequest
@@ -25,7 +29,7 @@ from invoice_archiver.models.requests import ListRequest
 
 @dataclass(frozen=True, order=True)
 class Listed:
-    """One invoice a backfill enqueued: its ledger identity."""
+    """One invoice a backfill listed: its ledger identity."""
 
     account_id: str
     period: str
@@ -33,6 +37,16 @@ class Listed:
 
     def key(self) -> ledger.LedgerKey:
         return ledger.LedgerKey(self.account_id, BillingPeriod.parse(self.period), self.invoice_id)
+
+
+@dataclass
+class Listing:
+    listed: list[Listed] = field(default_factory=list)
+    enqueued: dict[Listed, str] = field(default_factory=dict)  # invoice -> why (logic.changes.Reason)
+
+    @property
+    def unchanged(self) -> int:
+        return len(self.listed) - len(self.enqueued)
 
 
 def plan_backfill(
@@ -50,9 +64,12 @@ def list_and_enqueue(
     queries: list[SummaryQuery],
     target: Target,
     tracker: Tracker,
+    *,
+    now: datetime,
+    recheck: bool,
     before_send: Callable[[list[Listed]], object] | None = None,
-) -> list[Listed]:
-    """Run every query and send one message per invoice to the target's queue.
+) -> Listing:
+    """Run every query and send one message per invoice that needs the fetcher to the target's queue.
 
     `before_send` sees each batch's invoices just before the batch is sent (a re-archive reopens them
     there, so no fetcher can see the message first and skip the invoice as archived).
@@ -61,7 +78,9 @@ def list_and_enqueue(
         raise CliError("no invoice queue: pass --stack NAME or set INVOICE_QUEUE_URL")
     invoicing = clients.invoicing(target.invoicing_region, target.invoicing_max_attempts)
     sqs = clients.sqs()
-    listed: dict[Listed, None] = {}
+    view = LedgerView(clients.dynamodb(), target.table)
+    result = Listing()
+    seen: set[Listed] = set()
     batch: dict[Listed, str] = {}
 
     def flush() -> None:
@@ -69,28 +88,33 @@ def list_and_enqueue(
             if before_send is not None:
                 before_send(list(batch))
             queue.send_batch(sqs, target.queue_url, list(batch.values()))
-            listed.update(dict.fromkeys(batch))
             batch.clear()
 
     for query in queries:
         for summary in invoicing_api.iter_summaries(invoicing, query.request()):
-            message = to_message(summary)
+            message = to_message(summary, listed_at=now)
             invoice = Listed(message.account_id, message.billing_period, message.invoice_id)
-            if invoice in listed or invoice in batch:
+            if invoice in seen:
                 continue  # overlapping queries (two roles, window edges) list an invoice twice
-            batch[invoice] = message.model_dump_json()
+            seen.add(invoice)
+            result.listed.append(invoice)
+            reason = why_enqueue(fingerprint(message.summary), view.item(message), now, recheck=recheck)
+            if reason is None:
+                continue  # archived, unchanged, nothing due: as the schedule would, leave it
+            result.enqueued[invoice] = str(reason)
+            batch[invoice] = message.model_copy(update={"reason": str(reason)}).model_dump_json()
             if len(batch) == queue.BATCH_SIZE:
                 flush()
         tracker.advance()
-        tracker.note(f"{len(listed) + len(batch)} invoices")
+        tracker.note(f"{len(result.listed)} invoices, {len(result.enqueued)} to archive")
     flush()
-    return list(listed)
+    return result
 
 
-def reopen_archived(listed: list[Listed], target: Target, now: datetime) -> int:
+def reopen_archived(invoices: list[Listed], target: Target, now: datetime) -> int:
     """Re-archive: make each ARCHIVED invoice claimable again, so the fetcher re-checks every object."""
     reopened = 0
-    for invoice in listed:
+    for invoice in invoices:
         reopened += ledger.reopen(
             clients.dynamodb(),
             target.table,

@@ -1,12 +1,13 @@
 """Where each invoice of a backfill stands, read back from the ledger (the source of truth).
 
-An invoice is settled once it is ARCHIVED (now, or already before the run: the fetcher skips it
-without writing), or FAILED after the run started; anything else is still on its way.
+An invoice is settled once it is ARCHIVED in this run (or re-checked in it, when it was enqueued for a
+re-check), or was already ARCHIVED and left alone, or is FAILED since the run started; anything else is
+still on its way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +23,7 @@ NEVER = datetime(1970, 1, 1, tzinfo=UTC)
 @dataclass
 class Settlement:
     archived: list[Listed] = field(default_factory=list)
+    rechecked: list[Listed] = field(default_factory=list)
     already: list[Listed] = field(default_factory=list)
     failed: list[tuple[Listed, str]] = field(default_factory=list)
     pending: list[tuple[Listed, str]] = field(default_factory=list)
@@ -30,15 +32,20 @@ class Settlement:
 
     @property
     def settled(self) -> int:
-        return len(self.archived) + len(self.already) + len(self.failed)
+        return len(self.archived) + len(self.rechecked) + len(self.already) + len(self.failed)
 
     @property
     def clean(self) -> bool:
         return not self.failed and not self.pending
 
 
-def settle(listed: Iterable[Listed], table: str, since: datetime) -> Settlement:
-    """Classify every listed invoice by its ledger item (one Query per account and period)."""
+def settle(
+    listed: Iterable[Listed], table: str, since: datetime, rechecks: Collection[Listed] = ()
+) -> Settlement:
+    """Classify every listed invoice by its ledger item (one Query per account and period).
+
+    `rechecks`: invoices enqueued as a re-check of an archived invoice: settled once re-checked.
+    """
     by_group: dict[tuple[str, str], list[Listed]] = {}
     for invoice in listed:
         by_group.setdefault((invoice.account_id, invoice.period), []).append(invoice)
@@ -49,27 +56,35 @@ def settle(listed: Iterable[Listed], table: str, since: datetime) -> Settlement:
             for item in ledger.query_period(clients.dynamodb(), table, account, BillingPeriod.parse(period))
         }
         for invoice in sorted(invoices):
-            _classify(result, invoice, items.get(invoice.invoice_id), since)
+            _classify(result, invoice, items.get(invoice.invoice_id), since, invoice in rechecks)
     return result
 
 
-def _classify(result: Settlement, invoice: Listed, item: dict[str, Any] | None, since: datetime) -> None:
+def _classify(
+    result: Settlement, invoice: Listed, item: dict[str, Any] | None, since: datetime, recheck: bool
+) -> None:
     if item is None:
         result.pending.append((invoice, "not claimed by a fetcher yet"))
         return
     status = str(item.get("status", ""))
+    error = str(item.get("last_error", ""))
     if status == Status.ARCHIVED:
         if _at(item, "archived_at") >= since:
             result.archived.append(invoice)
             result.documents += int(item.get("document_count", 0))
             result.bytes += int(item.get("total_bytes", 0))
+        elif _at(item, "last_checked_at") >= since:
+            result.rechecked.append(invoice)
+        elif recheck and error and _at(item, "updated_at") >= since:
+            result.failed.append((invoice, f"re-check failed: {error}"))
+        elif recheck:
+            result.pending.append((invoice, "ARCHIVED, waiting for its re-check"))
         else:
             result.already.append(invoice)
     elif status == Status.FAILED and _at(item, "updated_at") >= since:
-        result.failed.append((invoice, str(item.get("last_error", ""))))
+        result.failed.append((invoice, error))
     else:
-        reason = str(item.get("last_error") or status)
-        result.pending.append((invoice, f"{status}: {reason}" if reason != status else status))
+        result.pending.append((invoice, f"{status}: {error}" if error else status))
 
 
 def _at(item: dict[str, Any], name: str) -> datetime:

@@ -151,7 +151,7 @@ def _reason(state: str, item: dict[str, Any], dead: dict[Listed, dlq.DeadLetter]
 
 def _print_table(rows: dict[tuple[str, str], Counter[str]]) -> None:
     header = ("account", "period", "archived", "failed", "in flight", "stuck", "in DLQ", "documents", "bytes")
-    widths = (14, 9, 9, 8, 10, 7, 8, 11, 14)
+    widths = (14, 9, 10, 8, 11, 7, 8, 11, 14)
     print(
         "".join(
             f"{h:<{w}}" if i < 2 else f"{h:>{w}}" for i, (h, w) in enumerate(zip(header, widths, strict=True))

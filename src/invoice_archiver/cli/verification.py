@@ -88,6 +88,11 @@ def documents_of(item: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {str(d["key"]): d for d in records}
 
 
+def was_archived(item: dict[str, Any]) -> bool:
+    """ARCHIVED, or archived once and reopened since (a re-archive): its documents are on record."""
+    return item.get("status") == Status.ARCHIVED or bool(item.get("summary_key"))
+
+
 def objects_to_read(scope: Scope, item: dict[str, Any]) -> int:
     return len(documents_of(item)) + 1 + len(scope.revisions(item))
 
@@ -98,7 +103,7 @@ def unexpected_objects(scope: Scope, items: list[dict[str, Any]], findings: Find
     expected = {
         key: item
         for item in items
-        if item.get("status") == Status.ARCHIVED
+        if was_archived(item)
         for key in [*documents_of(item), str(item.get("summary_key")), *scope.revisions(item)]
     }
     folders: dict[str, list[str]] = {}
@@ -119,7 +124,7 @@ def unexpected_objects(scope: Scope, items: list[dict[str, Any]], findings: Find
                 findings.add(Problem("orphan", key, "belongs to no invoice in the ledger"))
             continue
         who = _who(item)
-        if item.get("status") != Status.ARCHIVED:
+        if not was_archived(item):
             state = f"ledger: {item.get('status')}: {item.get('last_error', '')}".rstrip(": ")
             if f"{folder}/{SUMMARY_FILE}" not in keys:
                 findings.add(
@@ -210,17 +215,18 @@ def _check_document(
     checksum, metadata = inventory.stored_checksum(s3, scope.bucket, key, version.version_id)
     digest = inventory.digest(s3, scope.bucket, key, version.version_id, stop)
     findings.read(digest.size, checksum is not None)
-    sources = {"the ledger": record, "the latest summary": in_summary}
-    for source, expected in sources.items():
-        if expected is None:
-            continue
-        sha256, size = str(expected.get("sha256")), int(expected.get("size", -1))
-        if digest.sha256 != sha256 or digest.size != size:
-            detail = (
-                f"{digest.size} bytes, SHA-256 {digest.sha256[:16]}...; "
-                f"{source} says {size} bytes, {sha256[:16]}..."
-            )
-            findings.add(Problem("differs", key, detail, **who))
+    disagree: dict[tuple[str, int], list[str]] = {}
+    for source, expected in {"the ledger": record, "the latest summary": in_summary}.items():
+        if expected is not None:
+            sha256, size = str(expected.get("sha256")), int(expected.get("size", -1))
+            if (digest.sha256, digest.size) != (sha256, size):
+                disagree.setdefault((sha256, size), []).append(source)
+    for (sha256, size), sources in disagree.items():
+        detail = (
+            f"{digest.size} bytes, SHA-256 {digest.sha256[:16]}...; "
+            f"{' and '.join(sources)} {'say' if len(sources) > 1 else 'says'} {size} bytes, {sha256[:16]}..."
+        )
+        findings.add(Problem("differs", key, detail, **who))
     if checksum is not None and checksum not in (digest.full_b64, digest.composite_b64):
         findings.add(Problem("differs", key, "bytes do not match S3's stored SHA-256 checksum", **who))
     if metadata.get("sha256") not in (None, digest.sha256):

@@ -28,8 +28,8 @@ from invoice_archiver.cli.verification import (
     check_invoice,
     objects_to_read,
     unexpected_objects,
+    was_archived,
 )
-from invoice_archiver.constants import Status
 from invoice_archiver.dal import clients, ledger
 from invoice_archiver.models.period import BillingPeriod
 
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     items = [item for account in accounts for item in _ledger(where.table, account, args.period)]
     findings = Findings()
     unexpected_objects(scope, items, findings)
-    archived = [item for item in items if item.get("status") == Status.ARCHIVED]
+    archived = [item for item in items if was_archived(item)]
     findings.invoices = len(archived)
     total = sum(objects_to_read(scope, item) for item in archived)
     _check_all(scope, archived, findings, total)
