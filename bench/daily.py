@@ -135,6 +135,7 @@ def run(invoices: int) -> dict[str, Any]:
             "events_put": calls["events.PutEvents"],
             "fetcher_batches": getattr(drained, "batches", 0),
             "lister_seconds": round(lister_seconds, 2),
+            "ledger_seconds": float(listing["ledger_seconds"]),
             "seconds": round(seconds, 2),
         }
 
@@ -274,7 +275,8 @@ def report(result: dict[str, Any]) -> None:
         f"{result['get_invoice_pdf_calls']} GetInvoicePDF calls, "
         f"{result['ledger_queries']} ledger Queries ({result['dynamodb_read_units']:,.1f} read units), "
         f"{result['dynamodb_writes']} DynamoDB writes, {result['s3_writes']} S3 writes, "
-        f"{result['lister_seconds']:.1f} s lister ({result['seconds']:.1f} s with draining the empty queue)"
+        f"{result['lister_seconds']:.1f} s lister (of which {result['ledger_seconds']:.1f} s reading the "
+        f"ledger; {result['seconds']:.1f} s with draining the empty queue)"
     )
 
 

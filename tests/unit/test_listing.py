@@ -170,6 +170,7 @@ def test_run_listing_sends_one_message_per_invoice_in_batches_of_ten(make_summar
         "reasons": {"new": 23},
         "ledger_queries": 0,
         "ledger_read_units": 0.0,
+        "ledger_seconds": 0.0,
         "periods": ["2025-06", "2025-07"],
         "accounts": [ACCOUNT],
     }
@@ -196,6 +197,8 @@ class FakeLedger:
     @property
     def read_units(self) -> float:
         return 0.5 * len(self.periods)
+
+    seconds = 0.0
 
 
 def test_run_listing_enqueues_only_what_is_new_changed_not_archived_or_due(

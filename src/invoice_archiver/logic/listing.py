@@ -8,6 +8,7 @@ every listed invoice is enqueued, as a full re-check would.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ class ListingResult:
     reasons: Counter[str] = field(default_factory=Counter)
     ledger_queries: int = 0
     ledger_read_units: float = 0.0
+    ledger_seconds: float = 0.0
     # Invoices listed per "<account>#<YYYY-MM>" (the missing-invoice check reads it).
     listed_per_period: Counter[str] = field(default_factory=Counter)
 
@@ -59,6 +61,7 @@ class ListingResult:
             "reasons": dict(sorted(self.reasons.items())),
             "ledger_queries": self.ledger_queries,
             "ledger_read_units": self.ledger_read_units,
+            "ledger_seconds": round(self.ledger_seconds, 3),
             "periods": self.periods,
             "accounts": self.accounts,
         }
@@ -72,12 +75,15 @@ class LedgerView:
         self._dynamodb = dynamodb
         self._table = table
         self._periods: dict[tuple[str, str], tracking.PeriodView] = {}
+        self.seconds = 0.0
 
     def item(self, message: InvoiceMessage) -> dict[str, Any] | None:
         place = (message.account_id, message.billing_period)
         view = self._periods.get(place)
         if view is None:
+            started = time.monotonic()
             view = tracking.read_period(self._dynamodb, self._table, message.account_id, message.period)
+            self.seconds += time.monotonic() - started
             self._periods[place] = view
         return view.items.get(message.invoice_id)
 
@@ -179,6 +185,7 @@ def run_listing(
     flush()
     if ledger is not None:
         result.ledger_queries, result.ledger_read_units = ledger.queries, ledger.read_units
+        result.ledger_seconds = ledger.seconds
     metrics.add_metric(name=Metric.INVOICES_LISTED, unit="Count", value=result.invoices_listed)
     metrics.add_metric(name=Metric.INVOICES_ENQUEUED, unit="Count", value=sum(result.reasons.values()))
     return result
