@@ -62,6 +62,7 @@ class _PlainTracker:
         self._total, self._completed, self._note = total, 0, ""
         self._lock = threading.Lock()
         self._last = time.monotonic()
+        self._printed = ""
 
     def advance(self, amount: int = 1) -> None:
         with self._lock:
@@ -94,6 +95,9 @@ class _PlainTracker:
             done = f"{self._completed}/{self._total}" if self._total is not None else str(self._completed)
             note = f", {self._note}" if self._note else ""
             line = f"{self._label}: {done} {self._unit}{note}"
+            if line == self._printed:
+                return
+            self._printed = line
         print(line, file=self._stream, flush=True)
 
 

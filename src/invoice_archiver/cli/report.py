@@ -18,7 +18,6 @@ import io
 import json
 import os
 import sys
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -137,12 +136,13 @@ def _render(form: str, period: BillingPeriod, documents: list[tuple[str, dict[st
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    """The whole file or nothing: a failed run never leaves half a manifest behind."""
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.resolve().parent)
+    """The whole file or nothing: a failed run never leaves half a manifest behind. The file gets the
+    permissions any new file gets here (the umask), as if written directly."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.partial")
     try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
+        with temporary.open("w", encoding="utf-8", newline="") as stream:
             stream.write(text)
         os.replace(temporary, path)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
