@@ -23,6 +23,7 @@ from invoice_archiver.sandbox.runner import Sandbox
 CLI = str(Path(sys.executable).with_name("invoice-archiver"))
 BUCKET = "invoice-archive-local"  # run-local's names: every command finds them without configuration
 TABLE = "invoice-archiver-ledger-local"
+STACK_ACCOUNT = "210987654321"  # the only account the test stack's lister is configured with
 PIPELINE_VARS = (
     "ARCHIVE_BUCKET",
     "ARCHIVE_PREFIX",
@@ -148,6 +149,32 @@ def _stack_template() -> dict[str, Any]:
                 },
             },
             "DeadLetters": {"Type": "AWS::SQS::Queue"},
+            # The lister's configuration is where a backfill on the stack finds the accounts to list.
+            "ListerRole": {
+                "Type": "AWS::IAM::Role",
+                "Properties": {
+                    "AssumeRolePolicyDocument": {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Principal": {"Service": "lambda.amazonaws.com"},
+                                "Action": "sts:AssumeRole",
+                            }
+                        ],
+                    }
+                },
+            },
+            "Lister": {
+                "Type": "AWS::Lambda::Function",
+                "Properties": {
+                    "Runtime": "python3.13",
+                    "Handler": "invoice_archiver.handlers.lister.handler",
+                    "Role": {"Fn::GetAtt": ["ListerRole", "Arn"]},
+                    "Code": {"ZipFile": "def handler(event, context): pass"},
+                    "Environment": {"Variables": {"ACCOUNT_IDS": STACK_ACCOUNT}},
+                },
+            },
             "Invoices": {
                 "Type": "AWS::SQS::Queue",
                 "Properties": {
@@ -164,6 +191,7 @@ def _stack_template() -> dict[str, Any]:
             OutputKey.LEDGER_TABLE: {"Value": {"Ref": "Ledger"}},
             OutputKey.INVOICE_QUEUE: {"Value": {"Ref": "Invoices"}},
             OutputKey.DEAD_LETTER_QUEUE: {"Value": {"Ref": "DeadLetters"}},
+            OutputKey.LISTER_FUNCTION: {"Value": {"Ref": "Lister"}},
         },
     }
 
@@ -172,6 +200,8 @@ def _stack_template() -> dict[str, Any]:
 def stack(local: Local) -> dict[str, str]:
     """A CloudFormation stack with the archiver's outputs (no functions: the fetcher runs below)."""
     cloudformation = local.client("cloudformation")
-    cloudformation.create_stack(StackName="Archiver", TemplateBody=json.dumps(_stack_template()))
+    cloudformation.create_stack(
+        StackName="Archiver", TemplateBody=json.dumps(_stack_template()), Capabilities=["CAPABILITY_IAM"]
+    )
     outputs = cloudformation.describe_stacks(StackName="Archiver")["Stacks"][0]["Outputs"]
     return {o["OutputKey"]: o["OutputValue"] for o in outputs}

@@ -17,7 +17,7 @@ from invoice_archiver.dal import clients
 from invoice_archiver.handlers import environment, fetcher
 from invoice_archiver.infra.constants import OutputKey
 from invoice_archiver.sandbox.documents import document_bytes
-from tests.cli.conftest import BUCKET, Local, field, invoices_of
+from tests.cli.conftest import BUCKET, STACK_ACCOUNT, Local, field, invoices_of
 
 
 def test_backfill_over_two_periods_archives_both_and_nothing_twice(local: Local) -> None:
@@ -169,17 +169,22 @@ def test_backfill_on_a_stack_enqueues_to_its_queue_and_follows_the_ledger_until_
     assert len([k for k in keys if k["Key"].endswith("/summary.json")]) == len(october)
 
 
-def test_backfill_on_a_stack_with_no_wait_only_enqueues(local: Local, stack: dict[str, str]) -> None:
-    # Given a stack (whose fetcher is not running now)
-    october = invoices_of(local.dataset, (2026, 10))
+def test_backfill_on_a_stack_lists_its_accounts_and_with_no_wait_only_enqueues(
+    local: Local, stack: dict[str, str]
+) -> None:
+    # Given a stack whose lister is configured for one account (the shell's ACCOUNT_IDS names three)
+    october = [i for i in invoices_of(local.dataset, (2026, 10)) if i.account_id == STACK_ACCOUNT]
+    assert len(local.env["ACCOUNT_IDS"].split(",")) == 3
 
-    # When the operator backfills October without waiting
+    # When the operator backfills October without waiting (its fetcher is not running now)
     result = local.cli("backfill", "--stack", "Archiver", "--from", "2026-10", "--to", "2026-10", "--no-wait")
 
-    # Then one message per invoice waits in the stack's queue, and the command says how to follow it
+    # Then one message per invoice of the stack's account waits in the stack's queue, and the command
+    # says how to follow it
     assert result.returncode == 0, result.stdout + result.stderr
     attributes = local.client("sqs").get_queue_attributes(
         QueueUrl=stack[OutputKey.INVOICE_QUEUE], AttributeNames=["ApproximateNumberOfMessages"]
     )["Attributes"]
     assert int(attributes["ApproximateNumberOfMessages"]) == len(october)
+    assert "with 1 query;" in result.stdout
     assert "invoice-archiver status --stack Archiver" in result.stdout

@@ -121,7 +121,8 @@ def _list(request: ListRequest, where: target.Target, started: datetime) -> enqu
             before_send=reopen,
         )
     print(
-        f"Listed {len(listing.listed)} invoices with {len(queries)} queries; enqueued "
+        f"Listed {len(listing.listed)} invoices with {len(queries)} "
+        f"{'query' if len(queries) == 1 else 'queries'}; enqueued "
         f"{len(listing.enqueued)} to {where.queue_url}"
         + (f" ({listing.unchanged} archived and unchanged)" if listing.unchanged else "")
     )
