@@ -11,6 +11,8 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 CHECKOV_VERSION := 3.3.30
 # Fails on any failed check; the stack skips what it does not fix in each resource's metadata, with reasons.
 CHECKOV := $(CHECKOV_VENV)/bin/checkov --framework cloudformation --quiet --compact --skip-download --file
+# The archive stack's template, and the payer role's in its stage (cdk.out/assembly-PayerRole/).
+TEMPLATES = cdk.out/*.template.json cdk.out/assembly-*/*.template.json
 export CDK_DISABLE_VERSION_CHECK := true
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export CDK_DISABLE_CLI_TELEMETRY := true
@@ -60,13 +62,13 @@ lint: $(PY_STAMP)
 
 synth: $(PY_STAMP) $(NODE_STAMP) $(CHECKOV_STAMP)  ## the real CDK CLI, offline; then cfn-lint and checkov on the template
 	npx --no-install cdk synth --quiet --no-notices
-	$(BIN)/cfn-lint --non-zero-exit-code error cdk.out/*.template.json
-	$(CHECKOV) cdk.out/*.template.json
+	$(BIN)/cfn-lint --non-zero-exit-code error $(TEMPLATES)
+	$(CHECKOV) $(TEMPLATES)
 
 .PHONY: checkov lock-checkov
 checkov: $(CHECKOV_STAMP)  ## checkov on the template `make synth` left in cdk.out (synth runs it too)
 	@test -n "$(wildcard cdk.out/*.template.json)" || { echo "error: no cdk.out/*.template.json: run make synth" >&2; exit 1; }
-	$(CHECKOV) cdk.out/*.template.json
+	$(CHECKOV) $(TEMPLATES)
 
 bench: $(PY_STAMP)
 	$(BIN)/python bench/run.py

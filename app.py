@@ -14,7 +14,11 @@ if _FUNCTIONS not in sys.path:
 import aws_cdk as cdk  # noqa: E402
 from cdk_nag import AwsSolutionsChecks  # noqa: E402
 
-from invoice_archiver.infra.payer_role import PAYER_ROLE_STACK_NAME, PayerRoleStack  # noqa: E402
+from invoice_archiver.infra.payer_role import (  # noqa: E402
+    PAYER_ROLE_STACK_NAME,
+    PAYER_ROLE_STAGE,
+    PayerRoleStack,
+)
 from invoice_archiver.infra.settings import DeployConfigError, load_deploy_settings  # noqa: E402
 from invoice_archiver.infra.stack import InvoiceArchiverStack  # noqa: E402
 
@@ -30,8 +34,12 @@ def build_app(app: cdk.App) -> InvoiceArchiverStack:
         # given: no credentials or STS lookup are needed to synthesize.
         env=cdk.Environment(account=settings.account or None, region=settings.region),
     )
-    # The read-only role each payer account deploys (StackSets): its own template, all parameters.
-    PayerRoleStack(app, PAYER_ROLE_STACK_NAME)
+    # The read-only role each payer account deploys (StackSets): its own template, all parameters. In a
+    # stage of its own, so `cdk deploy` without a stack name still selects only the archive stack; the
+    # template lands in cdk.out/assembly-PayerRole/.
+    payer = cdk.Stage(app, PAYER_ROLE_STAGE)
+    PayerRoleStack(payer, PAYER_ROLE_STACK_NAME, stack_name=PAYER_ROLE_STACK_NAME)
+    cdk.Validations.of(payer).add_plugins(AwsSolutionsChecks(payer, verbose=True))
     # cdk-nag v3 is a policy-validation plugin: any unacknowledged finding fails the synth.
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))
     return stack

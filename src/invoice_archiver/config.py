@@ -13,9 +13,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from invoice_archiver.constants import DEFAULT_INVOICING_REGION, RECEIVER_ROLES
+from invoice_archiver.models.source import EXTERNAL_ID, Source, parse_sources
 
 Function = Literal["lister", "fetcher"]
 
@@ -72,6 +81,28 @@ ENV_VARS: tuple[EnvVar, ...] = (
         ("lister",),
         False,
         "Comma-separated receiver roles (SELLER, RESELLER, BUYER); empty: no ReceiverRole filter.",
+    ),
+    EnvVar(
+        "SOURCE_ROLE_ARNS",
+        "source_role_arns",
+        ("lister", "fetcher"),
+        False,
+        "Comma-separated sources read through a role: `<role-arn>` archives the role's own account, "
+        "`<account-id>=<role-arn>` that account through a role in its payer (an invoice-unit receiver).",
+    ),
+    EnvVar(
+        "SOURCE_EXTERNAL_ID",
+        "source_external_id",
+        ("lister", "fetcher"),
+        False,
+        "ExternalId sent when assuming the SOURCE_ROLE_ARNS roles (the payer role's `sts:ExternalId`).",
+    ),
+    EnvVar(
+        "DISCOVER_INVOICE_UNITS",
+        "discover_invoice_units",
+        ("lister",),
+        False,
+        "`true`: the lister calls ListInvoiceUnits in each source and archives each unit's receiver account.",
     ),
     EnvVar(
         "LOOKBACK_PERIODS",
@@ -189,6 +220,17 @@ CsvList = Annotated[tuple[str, ...], BeforeValidator(_split_csv)]
 MAX_REVISIT_DAY = 400
 
 
+def _sources(value: object) -> object:
+    if isinstance(value, str):
+        value = _split_csv(value)
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return parse_sources(tuple(value))
+    return value
+
+
+SourceList = Annotated[tuple[Source, ...], BeforeValidator(_sources)]
+
+
 def _revisit_days(value: object) -> object:
     if isinstance(value, str) and value.strip().lower() == "none":
         return ()
@@ -210,6 +252,9 @@ class Settings(BaseModel):
     dead_letter_queue_url: str = ""
     account_ids: CsvList = ()
     receiver_roles: CsvList = ()
+    source_role_arns: SourceList = ()
+    source_external_id: str = ""
+    discover_invoice_units: bool = False
     lookback_periods: int = Field(default=2, ge=0, le=60)
     invoicing_region: str = DEFAULT_INVOICING_REGION
     lease_seconds: int = Field(default=900, ge=5, le=43_200)
@@ -248,6 +293,26 @@ class Settings(BaseModel):
         if any(day < 1 or day > MAX_REVISIT_DAY for day in value):
             raise ValueError(f"days after issue must lie between 1 and {MAX_REVISIT_DAY}")
         return tuple(sorted(set(value)))
+
+    @field_validator("source_external_id")
+    @classmethod
+    def _external_id(cls, value: str) -> str:
+        if value and not EXTERNAL_ID.match(value):
+            raise ValueError("must be 2-1224 characters of A-Z a-z 0-9 and _+=,.@:/- (an sts:ExternalId)")
+        return value
+
+    @field_validator("source_role_arns")
+    @classmethod
+    def _sources_apart_from_accounts(
+        cls, value: tuple[Source, ...], info: ValidationInfo
+    ) -> tuple[Source, ...]:
+        both = sorted({s.account_id for s in value} & set(info.data.get("account_ids", ())))
+        if both:
+            raise ValueError(
+                f"{', '.join(both)} also in ACCOUNT_IDS; an account is read either with the function's own "
+                "credentials (ACCOUNT_IDS) or through a role (SOURCE_ROLE_ARNS), not both"
+            )
+        return value
 
     @field_validator("archive_prefix")
     @classmethod

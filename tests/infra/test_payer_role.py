@@ -11,7 +11,7 @@ from cdk_nag import AwsSolutionsChecks
 from infra_synth import cdk_json_context
 
 from app import build_app
-from invoice_archiver.infra.payer_role import PAYER_ROLE_STACK_NAME, Param, PayerRoleStack
+from invoice_archiver.infra.payer_role import PAYER_ROLE_STACK_NAME, PAYER_ROLE_STAGE, Param, PayerRoleStack
 
 
 @pytest.fixture(scope="module")
@@ -139,13 +139,31 @@ def test_cdk_nag_reports_nothing_and_acknowledges_only_the_wildcard(payer: Payer
     }
 
 
-def test_the_app_synthesizes_the_payer_role_as_its_own_template() -> None:
+def test_the_app_synthesizes_the_payer_role_as_its_own_template_in_its_own_stage() -> None:
     # Given the app as `cdk synth` builds it
     app = cdk.App(context=cdk_json_context())
     build_app(app)
     # When it is synthesized
     assembly = app.synth()
-    # Then the payer role is a template of its own, beside the archive stack's
-    template = assembly.get_stack_by_name(PAYER_ROLE_STACK_NAME).template
-    assert template["Resources"]["PayerRole"]["Type"] == "AWS::IAM::Role"
-    assert len(assembly.stacks) == 2
+    # Then the top level holds only the archive stack (`cdk deploy` alone never selects the payer role)
+    assert [stack.stack_name for stack in assembly.stacks] == ["InvoiceArchiver"]
+    # And the payer role is a template of its own, in the PayerRole stage's assembly
+    nested = assembly.get_nested_assembly(f"assembly-{PAYER_ROLE_STAGE}")
+    (stack,) = nested.stacks
+    assert stack.stack_name == PAYER_ROLE_STACK_NAME
+    # (cdk.out/assembly-PayerRole/PayerRoleInvoiceArchiverPayerRole<hash>.template.json: make synth lints it)
+    assert stack.template_file.startswith(f"{PAYER_ROLE_STAGE}{PAYER_ROLE_STACK_NAME}")
+    assert stack.template["Resources"]["PayerRole"]["Type"] == "AWS::IAM::Role"
+
+
+def test_cdk_nag_runs_on_the_payer_role_in_the_app() -> None:
+    # Given the app, with a construct in the payer-role stack that breaks an AwsSolutions rule
+    app = cdk.App(context=cdk_json_context())
+    build_app(app)
+    stage = app.node.find_child(PAYER_ROLE_STAGE)
+    stack = stage.node.find_child(PAYER_ROLE_STACK_NAME)
+    assert isinstance(stack, PayerRoleStack)
+    cdk.aws_sqs.Queue(stack, "PlainQueue")
+    # When it is synthesized, Then cdk-nag stops the synth
+    with pytest.raises(RuntimeError, match="ValidationFailed"):
+        app.synth()

@@ -26,6 +26,8 @@ from invoice_archiver.constants import SERVICE_NAME
 from invoice_archiver.infra.nag import acknowledge
 
 PAYER_ROLE_STACK_NAME: Final = "InvoiceArchiverPayerRole"
+# The app's stage holding it (cdk.out/assembly-PayerRole/): `cdk deploy` alone never selects it.
+PAYER_ROLE_STAGE: Final = "PayerRole"
 DEFAULT_PAYER_ROLE_NAME: Final = "invoice-archiver-reader"
 
 READ_ACTIONS: Final = ("invoicing:ListInvoiceSummaries", "invoicing:GetInvoicePDF", "aws-portal:ViewBilling")

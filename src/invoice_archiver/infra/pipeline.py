@@ -132,14 +132,15 @@ class Pipeline(Construct):
             str(_REPO_ROOT / FUNCTIONS_ASSET_DIR), exclude=list(FUNCTIONS_ASSET_EXCLUDE)
         )
 
+        own = not settings.source_role_arns  # no sources: archive the stack's own account by default
         values = {
             **settings.function_values(),
             "archive_bucket": storage.archive_bucket.bucket_name,
             "ledger_table": storage.ledger_table.table_name,
             "invoice_queue_url": self.invoice_queue.queue_url,
             "dead_letter_queue_url": self.dead_letter_queue.queue_url,
-            # Default: the account the stack is deployed in.
-            "account_ids": ",".join(settings.account_ids) or stack.account,
+            # Default: the account the stack is deployed in; with sources configured, only those.
+            "account_ids": ",".join(settings.account_ids) or (stack.account if own else ""),
             "invoicing_region": "us-east-1",
             "spool_directory": LAMBDA_TMP_DIR,
         }
@@ -316,6 +317,7 @@ class Pipeline(Construct):
                     resources=[self._key.key_arn],
                 )
             )
+        statements.extend(self._assume_source_roles())
         self._add_statements(self.lister, "lister", statements)
         acknowledge(
             self._policy("lister"), "AwsSolutions-IAM5", INVOICING_WILDCARD_REASON, findings=("Resource::*",)
@@ -368,6 +370,7 @@ class Pipeline(Construct):
                     resources=[self._key.key_arn],
                 )
             )
+        statements.extend(self._assume_source_roles())
         self._add_statements(self.fetcher, "fetcher", statements)
         policy = self._policy("fetcher")
         acknowledge(policy, "AwsSolutions-IAM5", INVOICING_WILDCARD_REASON, findings=("Resource::*",))
@@ -378,6 +381,15 @@ class Pipeline(Construct):
             "below it (account/period/invoice) are only known at run time.",
             findings=(arn_finding(bucket, f"/{prefix}/*"),),
         )
+
+    def _assume_source_roles(self) -> list[iam.PolicyStatement]:
+        """sts:AssumeRole on exactly the configured source roles; no statement when there are none."""
+        arns = self._settings.assumable_role_arns
+        if not arns:
+            return []
+        return [
+            iam.PolicyStatement(sid="AssumeSourceRoles", actions=["sts:AssumeRole"], resources=list(arns))
+        ]
 
     def _event_bus_arn(self) -> str:
         name = self._settings.event_bus_name

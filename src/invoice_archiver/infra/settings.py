@@ -22,6 +22,7 @@ from pydantic import (
 
 from invoice_archiver.config import DayList, Settings
 from invoice_archiver.infra.constants import DEFAULT_REGION, DEFAULT_STACK_NAME, VISIBILITY_TIMEOUT_FACTOR
+from invoice_archiver.models.source import parse_sources, role_arns
 
 _FUNCTION_DEFAULTS = Settings()
 
@@ -80,6 +81,10 @@ class DeploySettings(BaseModel):
     # What the lister archives (passed to the functions; validated by invoice_archiver.config.Settings)
     account_ids: CsvList = ()
     receiver_roles: CsvList = ()
+    # Sources read through a role (SOURCE_ROLE_ARNS entries); the functions may assume exactly these roles.
+    source_role_arns: CsvList = ()
+    source_external_id: str = _FUNCTION_DEFAULTS.source_external_id
+    discover_invoice_units: bool = _FUNCTION_DEFAULTS.discover_invoice_units
     lookback_periods: int = _FUNCTION_DEFAULTS.lookback_periods
     archive_prefix: str = _FUNCTION_DEFAULTS.archive_prefix
     document_host_suffixes: CsvList = _FUNCTION_DEFAULTS.document_host_suffixes
@@ -205,11 +210,19 @@ class DeploySettings(BaseModel):
         """The invoice queue's visibility timeout."""
         return VISIBILITY_TIMEOUT_FACTOR * self.fetcher_timeout_seconds
 
+    @property
+    def assumable_role_arns(self) -> tuple[str, ...]:
+        """The distinct roles of `source_role_arns`: the lister and fetcher may assume these, no other."""
+        return role_arns(parse_sources(self.source_role_arns))
+
     def function_values(self) -> dict[str, str]:
         """Configured function settings by invoice_archiver.config field name, as env var strings."""
         return {
             "archive_prefix": self.archive_prefix,
             "receiver_roles": ",".join(self.receiver_roles),
+            "source_role_arns": ",".join(self.source_role_arns),
+            "source_external_id": self.source_external_id,
+            "discover_invoice_units": "true" if self.discover_invoice_units else "false",
             "lookback_periods": str(self.lookback_periods),
             "lease_seconds": str(self.effective_lease_seconds),
             "download_attempts": str(self.download_attempts),
