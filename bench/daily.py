@@ -285,7 +285,8 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--invoices", type=int, default=10_000, help="archived invoices (default 10000)")
-    parser.add_argument("--json", type=Path, help="also write the result to this file")
+    parser.add_argument("--json", "--result", type=Path, help="also write the result to this file")
+    parser.add_argument("--child", action="store_true", help="run by bench/run.py (common.run_child)")
     args = parser.parse_args()
     print(f"[daily] an unchanged daily run over {args.invoices:,} archived invoices")
     result = run(args.invoices)
