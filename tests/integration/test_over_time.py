@@ -291,3 +291,32 @@ def test_an_account_without_an_invoice_for_last_month_is_counted_from_the_config
     assert due["accounts_without_invoice"] == ["999999999999"]
     emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     assert [m["AccountsWithoutInvoice"] for m in emitted if "AccountsWithoutInvoice" in m] == [[1.0]]
+
+
+def test_invoices_archived_before_fingerprints_are_rechecked_once_without_a_revision(
+    over_time: tuple[Pipeline, SandboxClock, str],
+) -> None:
+    # Given the period archived by a version that kept no fingerprint and no revisit schedule
+    pipeline, clock, consumer = over_time
+    Day(pipeline, clock, DAY_1)
+    consumed(consumer)
+    table = clients.dynamodb()
+    for item in pipeline.ledger().values():
+        table.update_item(
+            TableName=pipeline.settings.ledger_table,
+            Key={"pk": {"S": str(item["pk"])}, "sk": {"S": str(item["sk"])}},
+            UpdateExpression="REMOVE summary_fingerprint, next_check_at, revision, latest_summary_key",
+        )
+
+    # When the next daily run comes
+    day = Day(pipeline, clock, DAY_1.replace(hour=7))
+
+    # Then each invoice is re-checked once against its archived summary.json: nothing changed, nothing written
+    assert set(day.pdf_calls.values()) == {1}
+    assert len(day.pdf_calls) == 4
+    assert day.s3_writes == 0
+    assert consumed(consumer) == []
+    assert all(item["summary_fingerprint"] for item in pipeline.ledger().values())
+    # ... and the run after that is quiet again
+    again = Day(pipeline, clock, DAY_1.replace(hour=7, minute=30))
+    assert (again.messages, sum(again.pdf_calls.values()), again.s3_writes) == (0, 0, 0)
