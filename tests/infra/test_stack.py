@@ -54,7 +54,8 @@ def test_functions_run_arm64_python314_with_the_published_powertools_layer(
 ) -> None:
     # Given the stack synthesized from cdk.json
     # When we look at each function
-    # Then it is arm64, the newest Python, the Powertools layer by ARN (no bundling), traced, JSON logs
+    # Then it is arm64, the newest Python, the Powertools layer by ARN then the stack's own SDK layer,
+    # traced, JSON logs
     default.template.has_resource_properties(
         "AWS::Lambda::Function",
         {
@@ -62,7 +63,8 @@ def test_functions_run_arm64_python314_with_the_published_powertools_layer(
             "Runtime": "python3.14",
             "Architectures": ["arm64"],
             "Layers": [
-                "arn:aws:lambda:us-east-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python314-arm64:38"
+                "arn:aws:lambda:us-east-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python314-arm64:38",
+                {"Ref": Match.string_like_regexp("^PipelineSdkLayer")},
             ],
             "Timeout": timeout,
             "MemorySize": memory,

@@ -140,9 +140,10 @@ def test_accounts_roles_and_region_reach_the_functions_and_the_layer(hardened: S
     # The Invoicing API stays in us-east-1 even when the stack is elsewhere
     assert variables["INVOICING_REGION"] == "us-east-1"
     _, fetcher = hardened.only("AWS::Lambda::Function", Handler=FETCHER_HANDLER)
-    assert fetcher["Properties"]["Layers"] == [
+    assert fetcher["Properties"]["Layers"][0] == (
         "arn:aws:lambda:eu-west-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python314-arm64:38"
-    ]
+    )
+    assert fetcher["Properties"]["Layers"][1]["Ref"].startswith("PipelineSdkLayer")
     assert hardened.stack.region == "eu-west-1"
     assert hardened.stack.account == "123456789012"
 
