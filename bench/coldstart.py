@@ -124,8 +124,12 @@ def cases(layer: Path | None) -> list[tuple[str, str, dict[str, str]]]:
     return chosen
 
 
-def run(repeat: int) -> dict[str, Any]:
-    layer = sdk_layer()
+def run(repeat: int, *, layer: bool = True) -> dict[str, Any]:
+    folder = sdk_layer() if layer else None
+    return _run(repeat, folder)
+
+
+def _run(repeat: int, layer: Path | None) -> dict[str, Any]:
     chosen = cases(layer)
     for _name, code, env in chosen:  # warm the page cache and write bytecode once
         sample(code, env)
