@@ -195,7 +195,7 @@ def test_unknown_and_unsupported_operations(sandbox: Sandbox) -> None:
     # Given an operation botocore knows but the emulator does not serve, and a made-up target
     client = invoicing()
     with pytest.raises(client.exceptions.ClientError) as caught:
-        client.list_invoice_units()
+        client.get_invoice_unit(InvoiceUnitArn="arn:aws:invoicing::123456789012:invoice-unit/abcd1234")
     raw = _post(str(sandbox.invoicing_url), "Invoicing.Nope", {})
     # Then both answer UnknownOperationException with HTTP 400
     assert caught.value.response["Error"]["Code"] == "UnknownOperationException"

@@ -28,11 +28,12 @@ from invoice_archiver.sandbox import shapes
 from invoice_archiver.sandbox.dataset import Dataset
 from invoice_archiver.sandbox.documents import Document, document_etag, document_length, document_stream
 from invoice_archiver.sandbox.faults import FaultInjector, Faults, Latency
+from invoice_archiver.sandbox.identity import Identity
 from invoice_archiver.sandbox.service import ApiError, InvoicingService, document_path
 from invoice_archiver.sandbox.signing import UrlSigner, Verdict
 
 TARGET_PREFIX = "Invoicing."
-SERVED = ("ListInvoiceSummaries", "GetInvoicePDF")
+SERVED = ("ListInvoiceSummaries", "GetInvoicePDF", "ListInvoiceUnits")
 SIGV4 = re.compile(
     r"^AWS4-HMAC-SHA256 Credential=[^/]+/\d{8}/[^/]+/[^/]+/aws4_request, ?"
     r"SignedHeaders=[^,]+, ?Signature=[0-9a-f]+$"
@@ -54,6 +55,7 @@ class Stats:
         "rejected_urls",
         "dropped",
         "truncated",
+        "denied",  # AccessDeniedException answers (identity rules, access_denied invoices)
     )
 
     def __init__(self) -> None:
@@ -96,8 +98,11 @@ class InvoicingEmulator:
         port: int = 0,
         clock: Callable[[], datetime] | None = None,
         validate_responses: bool = False,
+        identity: Identity | None = None,
     ) -> None:
         self.dataset = dataset
+        # Off by default: every caller sees everything (sandbox/identity.py, docs/sandbox.md).
+        self.identity = identity or Identity()
         self.url_lifetime_seconds = url_lifetime_seconds
         self.clock = clock or (lambda: datetime.now(UTC))
         self.validate_responses = validate_responses
@@ -192,9 +197,11 @@ class InvoicingEmulator:
                     "InternalServerException", 500, "Internal server error", {"retryAfterSeconds": retry}
                 )
             body = _decode(raw)
-            result = self._dispatch(operation, body)
+            result = self._dispatch(operation, body, headers.get("authorization"))
         except ApiError as error:
             self.stats.add("errors_5xx" if error.status >= 500 else "errors_4xx")
+            if error.code == "AccessDeniedException":
+                self.stats.add("denied")
             payload: dict[str, Any] = {"__type": error.code, **error.fields}
             if error.message:
                 payload["message"] = error.message
@@ -206,10 +213,17 @@ class InvoicingEmulator:
             self.wire.append((operation, body, json.loads(json.dumps(result))))
         return 200, result, None
 
-    def _dispatch(self, operation: str, body: dict[str, Any]) -> dict[str, Any]:
+    def _dispatch(
+        self, operation: str, body: dict[str, Any], authorization: str | None = None
+    ) -> dict[str, Any]:
+        caller = self.identity.caller(authorization)
+        if operation == "ListInvoiceUnits":
+            return self.identity.list_invoice_units(caller, body)
         if operation == "ListInvoiceSummaries":
+            self.identity.check_listing(caller, body, self.service.current()[0].get)
             return self.service.list_invoice_summaries(body)
         inv = self.service.find_invoice(body)
+        self.identity.check_invoice(caller, inv)
         return self.service.invoice_pdf(inv, self.signer, self.issue_url)
 
     def resolve_download(self, target: str) -> tuple[Document | None, tuple[int, str, str] | None]:

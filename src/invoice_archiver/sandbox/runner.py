@@ -18,6 +18,7 @@ from types import TracebackType
 from invoice_archiver.sandbox.dataset import Dataset, default_dataset
 from invoice_archiver.sandbox.emulator import InvoicingEmulator
 from invoice_archiver.sandbox.faults import Faults, Latency
+from invoice_archiver.sandbox.identity import Identity
 from invoice_archiver.sandbox.motoserver import MotoProcess, MotoServer
 
 MOTO_SERVICES = ("S3", "SQS", "DYNAMODB", "EVENTBRIDGE", "STS")
@@ -43,7 +44,9 @@ class Sandbox:
         use_existing_endpoints: bool = True,
         reset_moto: bool = True,
         moto_in_process: bool = True,
+        identity: Identity | None = None,
     ) -> None:
+        self.identity = identity  # None: no identity rules (sandbox/identity.py)
         self.dataset = dataset if dataset is not None else default_dataset()
         self.faults = faults
         self.latency = latency  # cloud-shaped answers (faults.CLOUD) for benchmarks; None: loopback speed
@@ -104,8 +107,11 @@ class Sandbox:
         if "AWS_ENDPOINT_URL_INVOICING" in existing:
             self.invoicing_url = existing["AWS_ENDPOINT_URL_INVOICING"]
             return
+        if self.identity is not None and self.identity.sts_endpoint is None:
+            self.identity.sts_endpoint = self.moto_url  # assumed roles' keys are moto's STS's
         self.emulator = InvoicingEmulator(
             self.dataset,
+            identity=self.identity,
             faults=self.faults,
             latency=self.latency,
             url_lifetime_seconds=self.url_lifetime_seconds,
