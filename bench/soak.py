@@ -112,7 +112,7 @@ class Duplicator:
 
 def run(invoices: int, workers: int, concurrency: int, workdir: Path) -> dict[str, Any]:
     from invoice_archiver.cli import resources
-    from invoice_archiver.cli.pipeline import run_pass
+    from invoice_archiver.cli.pipeline import drain_queue, run_pass
     from invoice_archiver.config import load_settings
     from invoice_archiver.dal import clients
     from invoice_archiver.handlers import fetcher, lister
@@ -187,6 +187,10 @@ def run(invoices: int, workers: int, concurrency: int, workdir: Path) -> dict[st
         periods = [f"{y:04d}-{m:02d}" for y, m in PERIODS]
         with contextlib.redirect_stdout(log):
             report = run_pass({"billing_periods": periods}, settings, workers=workers)
+            # The local event source mapping stops after 15 minutes, as one Lambda invocation would;
+            # the soak keeps draining until the queue is empty.
+            while report.drain is not None and report.drain.timed_out:
+                report.drain = drain_queue(queue_url, workers, None, 0)
         wall = time.monotonic() - started
         stats = box.emulator.stats.snapshot()
         verdict = verify(dataset, settings)
