@@ -19,8 +19,9 @@ from jsonschema import Draft202012Validator
 
 from invoice_archiver.cli.lambda_context import LocalContext
 from invoice_archiver.cli.pipeline import scheduled_event
-from invoice_archiver.dal import clients
+from invoice_archiver.dal import clients, ledger
 from invoice_archiver.handlers import lister
+from invoice_archiver.models.period import BillingPeriod
 from invoice_archiver.sandbox.dataset import Dataset
 from invoice_archiver.sandbox.timeline import SandboxClock
 from tests.integration.conftest import Pipeline, message_for
@@ -320,3 +321,27 @@ def test_invoices_archived_before_fingerprints_are_rechecked_once_without_a_revi
     # ... and the run after that is quiet again
     again = Day(pipeline, clock, DAY_1.replace(hour=7, minute=30))
     assert (again.messages, sum(again.pdf_calls.values()), again.s3_writes) == (0, 0, 0)
+
+
+def test_an_invoice_reopened_after_a_late_document_is_archived_again_without_conflict(
+    over_time: tuple[Pipeline, SandboxClock, str],
+) -> None:
+    # Given an invoice archived, then revised when its tax e-invoice came late
+    pipeline, clock, _ = over_time
+    Day(pipeline, clock, DAY_1)
+    Day(pipeline, clock, datetime(2026, 11, 5, 6, 0, tzinfo=UTC))
+    revised = pipeline.ledger()["IN-EINV-1"]
+    assert revised["revision"] == 1
+
+    # When an operator reopens it for re-archiving and it is delivered again
+    key = ledger.LedgerKey("123456789012", BillingPeriod(2026, 10), "IN-EINV-1")
+    assert ledger.reopen(
+        clients.dynamodb(), pipeline.settings.ledger_table, key, now=clock.now(), reason="test"
+    )
+    assert pipeline.fetch([message_for("IN-EINV-1")]) == {"batchItemFailures": []}
+
+    # Then it is ARCHIVED again, with both documents, its revision and latest summary kept
+    item = pipeline.ledger()["IN-EINV-1"]
+    assert item["status"] == "ARCHIVED"
+    assert len(item["documents"]) == 2
+    assert (item["revision"], item["latest_summary_key"]) == (1, revised["latest_summary_key"])

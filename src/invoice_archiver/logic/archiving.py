@@ -308,7 +308,9 @@ class Archiver:
             )
         except archive.AlreadyExists:
             existing = archive.get_json(self.s3, self.settings.archive_bucket, key)
-            if _fingerprint(existing.get("documents", [])) != _fingerprint(listed):
+            # Fewer documents than now is an invoice re-archived after documents came late (revisions
+            # list those); anything else it lists that is not here now is a conflict.
+            if not _fingerprint(existing.get("documents", [])) <= _fingerprint(listed):
                 raise ArchiveConflict(f"{key} already lists different documents") from None
         return key
 
