@@ -50,7 +50,7 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     output = _check_output(args.output)
-    where = target.resolve(args.stack)
+    where = target.resolve(args.stack, queues=False)
     accounts = list(dict.fromkeys(args.account or _accounts(where)))
     prefixes = [f"{where.prefix}/account={a}/period={args.period}/" for a in accounts]
     listing = archive_tree.group(archive_tree.list_keys(where.bucket, prefixes))

@@ -64,8 +64,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def resolve(stack: str | None) -> Target:
-    """The target named by `--stack`, else by the environment; a bad value is a CliError."""
+def resolve(stack: str | None, *, queues: bool = True) -> Target:
+    """The target named by `--stack`, else by the environment; a bad value is a CliError.
+
+    `queues=False`: the command reads only the bucket and the ledger; run-local's queues are not looked up.
+    """
     try:
         settings = load_settings()
     except ConfigError as exc:
@@ -76,8 +79,9 @@ def resolve(stack: str | None) -> Target:
         bucket=settings.archive_bucket or LOCAL_DEFAULTS["ARCHIVE_BUCKET"],
         prefix=settings.archive_prefix,
         table=settings.ledger_table or LOCAL_DEFAULTS["LEDGER_TABLE"],
-        queue_url=settings.invoice_queue_url or _local_queue_url(LOCAL_QUEUE_NAME),
-        dead_letter_queue_url=settings.dead_letter_queue_url or _local_queue_url(LOCAL_DLQ_NAME),
+        queue_url=settings.invoice_queue_url or (_local_queue_url(LOCAL_QUEUE_NAME) if queues else ""),
+        dead_letter_queue_url=settings.dead_letter_queue_url
+        or (_local_queue_url(LOCAL_DLQ_NAME) if queues else ""),
         accounts=settings.account_ids,
         roles=settings.receiver_roles,
         invoicing_region=settings.invoicing_region,

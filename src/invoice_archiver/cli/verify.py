@@ -52,7 +52,7 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise CliError("--workers must be at least 1")
-    where = target.resolve(args.stack)
+    where = target.resolve(args.stack, queues=False)
     found = _histories(where.bucket, where.prefix, args.account, args.period)
     scope = Scope(where.bucket, where.prefix, found, args.workers)
     accounts = list(dict.fromkeys(args.account or [*_accounts_in(found), *where.accounts]))
