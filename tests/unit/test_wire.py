@@ -49,3 +49,12 @@ def test_raw_numbers_with_a_fraction_are_decimals_never_floats() -> None:
 def test_a_body_that_is_not_json_gives_nothing() -> None:
     wire._keep({"body": b"<html>"})
     assert wire.last_raw_json() == {}
+
+
+def test_a_kept_body_is_read_once_so_it_never_goes_stale() -> None:
+    # Given a body kept by the hook and read
+    wire._keep({"body": b'{"InvoiceSummaries": [{"New": 1}]}'})
+    assert wire.last_raw_json() == {"InvoiceSummaries": [{"New": 1}]}
+
+    # When the next call keeps nothing (a client without the hook), Then nothing stale is found
+    assert wire.last_raw_json() == {}

@@ -27,9 +27,11 @@ def _keep(response_dict: dict[str, Any], **_: Any) -> None:
 
 
 def last_raw_json() -> dict[str, Any]:
-    """The JSON body of this thread's last response (empty if it was not JSON); numbers with a
+    """The JSON body of this thread's last response, consumed: a second read, or a read after a call
+    that kept no body, gives {} rather than a stale body. Empty if it was not JSON; numbers with a
     fraction as Decimal, never float (money)."""
     body = getattr(_last_body, "value", b"") or b"{}"
+    _last_body.value = b""
     try:
         loaded = json.loads(body, parse_float=Decimal)
     except ValueError:
