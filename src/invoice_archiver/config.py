@@ -64,9 +64,10 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar(
         "DEAD_LETTER_QUEUE_URL",
         "dead_letter_queue_url",
-        ("fetcher",),
+        ("lister", "fetcher"),
         False,
-        "Where the fetcher sends a malformed message, with its reason; empty: let SQS redrive it.",
+        "Where the lister sends a summary it cannot enqueue and the fetcher a malformed message, each with "
+        "its reason; empty: the lister logs and counts it, and SQS redrives the fetcher's.",
     ),
     EnvVar(
         "ACCOUNT_IDS",

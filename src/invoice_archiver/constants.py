@@ -44,6 +44,7 @@ class Metric:
     DOCUMENTS_ARCHIVED: Final = "DocumentsArchived"
     BYTES_ARCHIVED: Final = "BytesArchived"
     MESSAGES_QUARANTINED: Final = "MessagesQuarantined"
+    SUMMARIES_QUARANTINED: Final = "SummariesQuarantined"
     DOCUMENTS_UNDESCRIBED: Final = "DocumentsUndescribed"
     UNRECOGNIZED_DOCUMENT_TYPES: Final = "UnrecognizedDocumentTypes"
     UNMODELED_FIELDS: Final = "UnmodeledFields"

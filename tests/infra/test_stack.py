@@ -240,6 +240,13 @@ def test_lister_permissions_are_exactly_these(default: Synth) -> None:
             "Action": "sqs:SendMessage",
             "Resource": getatt(queue),
         },
+        # A summary that cannot become a message is quarantined to the DLQ, with its reason
+        {
+            "Sid": "QuarantineToDeadLetterQueue",
+            "Effect": "Allow",
+            "Action": "sqs:SendMessage",
+            "Resource": getatt(default.logical_id("PipelineDeadLetterQueue", "AWS::SQS::Queue")),
+        },
         # One Query per account and period, to enqueue only what is new, changed or due
         {
             "Sid": "ReadLedger",

@@ -62,14 +62,20 @@ def send_batch(
 
 
 def quarantine(
-    client: SQSClient, dead_letter_queue_url: str, body: str, *, reason: str, source_id: str
+    client: SQSClient,
+    dead_letter_queue_url: str,
+    body: str,
+    *,
+    reason: str,
+    source_id: str,
+    error_type: str = "MalformedMessage",
 ) -> None:
-    """Put a message that can never succeed into the DLQ, with why, so a person can look at it."""
+    """Put a message (or a summary) that can never succeed into the DLQ, with why, for a person."""
     client.send_message(
         QueueUrl=dead_letter_queue_url,
         MessageBody=body,
         MessageAttributes={
-            "ErrorType": {"DataType": "String", "StringValue": "MalformedMessage"},
+            "ErrorType": {"DataType": "String", "StringValue": error_type},
             "ErrorReason": {"DataType": "String", "StringValue": reason[:MAX_ATTRIBUTE_LENGTH]},
             "SourceMessageId": {"DataType": "String", "StringValue": source_id},
         },

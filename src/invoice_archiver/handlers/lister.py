@@ -22,6 +22,7 @@ sdk.ensure(
     [
         invoicing.LISTING,
         queue.SENDING,
+        queue.QUARANTINING,
         tracking.LISTING,
         sdk.Needs("sts", "GetCallerIdentity", response=("Account",)),
     ],
@@ -50,6 +51,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         ledger=LedgerView(clients.dynamodb(), config.ledger_table),
         now=now,
         recheck=isinstance(request, ListRequest) and request.recheck,
+        dead_letter_queue_url=config.dead_letter_queue_url,
     )
     response = result.as_dict()
     if scheduled:

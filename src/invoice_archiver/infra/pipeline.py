@@ -303,6 +303,12 @@ class Pipeline(Construct):
                 resources=[self.invoice_queue.queue_arn],
             ),
             iam.PolicyStatement(
+                # A summary that cannot become a message goes to the DLQ with its reason.
+                sid="QuarantineToDeadLetterQueue",
+                actions=["sqs:SendMessage"],
+                resources=[self.dead_letter_queue.queue_arn],
+            ),
+            iam.PolicyStatement(
                 # One Query per account and billing period: what is archived, and as what.
                 sid="ReadLedger",
                 actions=["dynamodb:Query"],

@@ -8,6 +8,7 @@ every listed invoice is enqueued, as a full re-check would.
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -21,6 +22,7 @@ from invoice_archiver.constants import Metric
 from invoice_archiver.dal import invoicing as invoicing_api
 from invoice_archiver.dal import queue, tracking
 from invoice_archiver.logic.changes import Reason, fingerprint, why_enqueue
+from invoice_archiver.logic.notices import redact
 from invoice_archiver.logic.planning import SummaryQuery, plan_request, plan_scheduled
 from invoice_archiver.models.messages import InvoiceMessage, contains_url
 from invoice_archiver.models.period import BillingPeriod
@@ -47,6 +49,8 @@ class ListingResult:
     ledger_seconds: float = 0.0
     # Invoices listed per "<account>#<YYYY-MM>" (the missing-invoice check reads it).
     listed_per_period: Counter[str] = field(default_factory=Counter)
+    # Summaries that could not become a message (quarantined to the DLQ with the reason).
+    quarantined: int = 0
 
     @property
     def unchanged(self) -> int:
@@ -57,6 +61,7 @@ class ListingResult:
             "queries": self.queries,
             "invoices_listed": self.invoices_listed,
             "messages_sent": self.messages_sent,
+            "quarantined": self.quarantined,
             "unchanged": self.unchanged,
             "reasons": dict(sorted(self.reasons.items())),
             "ledger_queries": self.ledger_queries,
@@ -145,6 +150,7 @@ def run_listing(
     ledger: LedgerView | None = None,
     now: datetime | None = None,
     recheck: bool = False,
+    dead_letter_queue_url: str = "",
 ) -> ListingResult:
     """Page through every query, query by query, and send one message per invoice that needs the
     fetcher, ten to a SendMessageBatch call.
@@ -152,6 +158,8 @@ def run_listing(
     ledger: compare each summary with the ledger (None: enqueue every listed invoice).
     now: the run's time (the scheduled event's), against which revisits fall due; default: now.
     recheck: enqueue every listed invoice, ARCHIVED ones as a re-check (fresh GetInvoicePDF).
+    dead_letter_queue_url: where a summary that cannot become a message goes, with its reason; it is
+    counted (SummariesQuarantined) and never stops the listing of the others.
     """
     now = now or datetime.now(UTC)
     result = ListingResult(queries=len(queries))
@@ -168,7 +176,12 @@ def run_listing(
         found = enqueued = 0
         for summary in invoicing_api.iter_summaries(invoicing, query.request()):
             found += 1
-            message = to_message(summary, listed_at=now)
+            try:
+                message = to_message(summary, listed_at=now)
+            except (ValueError, KeyError, TypeError) as exc:  # pydantic's ValidationError is a ValueError
+                _quarantine(sqs, dead_letter_queue_url, summary, exc, query)
+                result.quarantined += 1
+                continue
             result.listed_per_period[f"{message.account_id}#{message.billing_period}"] += 1
             reason = _reason(message, ledger, now, recheck)
             if reason is None:
@@ -189,6 +202,24 @@ def run_listing(
     metrics.add_metric(name=Metric.INVOICES_LISTED, unit="Count", value=result.invoices_listed)
     metrics.add_metric(name=Metric.INVOICES_ENQUEUED, unit="Count", value=sum(result.reasons.values()))
     return result
+
+
+def _quarantine(
+    sqs: SQSClient, dead_letter_queue_url: str, summary: dict[str, Any], error: Exception, query: SummaryQuery
+) -> None:
+    """One summary that cannot be enqueued: to the DLQ with why (redacted: never a URL), logged, counted."""
+    reason = redact(f"{type(error).__name__}: {error}")[: queue.MAX_ATTRIBUTE_LENGTH]
+    invoice = redact(repr(summary.get("InvoiceId")))[:200]
+    metrics.add_metric(name=Metric.SUMMARIES_QUARANTINED, unit="Count", value=1)
+    logger.error(
+        "invoice summary cannot be enqueued; quarantined",
+        extra={"invoice_id": invoice, "query": query.describe(), "reason": reason},
+    )
+    if dead_letter_queue_url:
+        body = redact(json.dumps({"summary": jsonable(summary)}, default=str, ensure_ascii=False))
+        queue.quarantine(
+            sqs, dead_letter_queue_url, body, reason=reason, source_id=invoice, error_type="BadSummary"
+        )
 
 
 def _reason(
