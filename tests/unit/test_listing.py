@@ -169,6 +169,7 @@ def test_run_listing_sends_one_message_per_invoice_in_batches_of_ten(make_summar
         "queries": 2,
         "invoices_listed": 23,
         "messages_sent": 23,
+        "quarantined": 0,
         "unchanged": 0,
         "reasons": {"new": 23},
         "ledger_queries": 0,
