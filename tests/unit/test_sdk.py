@@ -8,7 +8,7 @@ from pathlib import Path
 import botocore
 import pytest
 
-from invoice_archiver.dal import archive, clients, invoicing, ledger, queue, sdk
+from invoice_archiver.dal import archive, clients, events, invoicing, ledger, queue, sdk, tracking
 
 ROOT = Path(__file__).resolve().parents[2]
 SDK_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "six", "urllib3")
@@ -36,7 +36,16 @@ def test_the_shipped_sdk_is_the_sdk_the_tests_run() -> None:
 
 
 def test_the_installed_sdk_knows_everything_the_functions_use() -> None:
-    needs = [invoicing.LISTING, invoicing.DOCUMENTS, *archive.WRITING, *ledger.RECORDING, queue.SENDING]
+    needs = [
+        invoicing.LISTING,
+        invoicing.DOCUMENTS,
+        *archive.WRITING,
+        *ledger.RECORDING,
+        queue.SENDING,
+        queue.QUARANTINING,
+        tracking.LISTING,
+        events.PUBLISHING,
+    ]
     assert sdk.missing(clients.botocore_session(), needs) == {}
 
 

@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from invoice_archiver.constants import Metric
-from invoice_archiver.dal import archive, clients, invoicing, ledger, queue, sdk
+from invoice_archiver.dal import archive, clients, events, invoicing, ledger, queue, sdk
 from invoice_archiver.handlers.batch import ConcurrentBatchProcessor
 from invoice_archiver.handlers.environment import init_environment, settings
 from invoice_archiver.logic.archiving import Archiver
@@ -22,7 +22,7 @@ from invoice_archiver.observability import logger, metrics, tracer
 # Cold start: fail initialisation, naming what is missing, if the loaded SDK is older than the API.
 sdk.ensure(
     clients.botocore_session(),
-    [invoicing.DOCUMENTS, *archive.WRITING, *ledger.RECORDING, queue.QUARANTINING],
+    [invoicing.DOCUMENTS, *archive.WRITING, *ledger.RECORDING, queue.QUARANTINING, events.PUBLISHING],
 )
 
 
