@@ -47,8 +47,12 @@ def main() -> int:
     parser.add_argument("--cloud-invoices", type=int, default=200, help="invoices at cloud latencies")
     parser.add_argument("--repeat", type=int, default=7, help="fresh interpreters per cold-start case")
     parser.add_argument(
-        "--skip", action="append", default=[], choices=("memory", "throughput", "rate", "coldstart", "cloud")
+        "--skip",
+        action="append",
+        default=[],
+        choices=("memory", "throughput", "rate", "coldstart", "cloud", "daily"),
     )
+    parser.add_argument("--daily-invoices", type=int, default=10_000, help="archived invoices, daily run")
     parser.add_argument("--json", type=Path, help="also write every raw result to this file")
     args = parser.parse_args()
     workers = [int(w) for w in args.workers.split(",") if w.strip()]
@@ -90,6 +94,15 @@ def main() -> int:
             print("\n[5] cloud-shaped latencies: the pipeline against the sequential loop and the rate limit")
             raw["cloud"] = cloud.run(args.cloud_invoices, 5, 4, 20.0, workdir / "cloud")
             cloud.report(raw["cloud"])
+        if "daily" not in args.skip:
+            print(f"\n[6] an unchanged daily run over {args.daily_invoices} archived invoices")
+            raw["daily"] = common.run_child(
+                "daily.py",
+                ["--invoices", str(args.daily_invoices)],
+                common.clean_env(),
+                workdir / "daily.json",
+                timeout=3600,
+            )  # the child prints its own line
     raw["seconds"] = time.monotonic() - started
     print_table(raw)
     if args.json:
