@@ -120,6 +120,25 @@ def get(client: DynamoDBClient, table: str, key: LedgerKey) -> dict[str, Any] | 
     return _plain(item) if item else None
 
 
+def conditional_claim(client: DynamoDBClient, table: str, key: LedgerKey, **update: Any) -> Claim:
+    """One conditional UpdateItem that takes an invoice: claimed with the new item, or not claimed
+    with the item that stopped it (returned by the failed condition, else read)."""
+    try:
+        response = client.update_item(
+            TableName=table,
+            Key=key.item_key(),
+            ReturnValues="ALL_NEW",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            **update,
+        )
+    except ClientError as exc:
+        if not _conditional_failure(exc):
+            raise
+        old: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
+        return Claim(claimed=False, item=_plain(old) if old else (get(client, table, key) or {}))
+    return Claim(claimed=True, item=_plain(response["Attributes"]))
+
+
 def claim(
     client: DynamoDBClient,
     table: str,
@@ -132,47 +151,39 @@ def claim(
 ) -> Claim:
     """Take the invoice unless it is ARCHIVED or another worker's lease is still live."""
     epoch = int(now.timestamp())
-    try:
-        response = client.update_item(
-            TableName=table,
-            Key=key.item_key(),
-            UpdateExpression=(
-                "SET #status = :working, lease_owner = :owner, lease_expires_at = :expires, "
-                "updated_at = :now, created_at = if_not_exists(created_at, :now), "
-                "account_id = :account, invoice_id = :invoice, billing_period = :period, "
-                "invoice_type = :invoice_type, receiver_role = :role "
-                "ADD attempts :one"
-            ),
-            ConditionExpression=(
-                "attribute_not_exists(#pk) OR (#status <> :archived AND "
-                "(attribute_not_exists(lease_expires_at) OR lease_expires_at < :epoch))"
-            ),
-            ExpressionAttributeNames={"#status": "status", "#pk": LEDGER_PARTITION_KEY},
-            ExpressionAttributeValues=_values(
-                {
-                    ":working": Status.IN_PROGRESS,
-                    ":archived": Status.ARCHIVED,
-                    ":owner": owner,
-                    ":expires": epoch + lease_seconds,
-                    ":epoch": epoch,
-                    ":now": now.isoformat(),
-                    ":one": 1,
-                    ":account": key.account_id,
-                    ":invoice": key.invoice_id,
-                    ":period": str(key.period),
-                    ":invoice_type": attributes.get("invoice_type") or "",
-                    ":role": attributes.get("receiver_role") or "",
-                }
-            ),
-            ReturnValues="ALL_NEW",
-            ReturnValuesOnConditionCheckFailure="ALL_OLD",
-        )
-    except ClientError as exc:
-        if not _conditional_failure(exc):
-            raise
-        old: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
-        return Claim(claimed=False, item=_plain(old) if old else (get(client, table, key) or {}))
-    return Claim(claimed=True, item=_plain(response["Attributes"]))
+    return conditional_claim(
+        client,
+        table,
+        key,
+        UpdateExpression=(
+            "SET #status = :working, lease_owner = :owner, lease_expires_at = :expires, "
+            "updated_at = :now, created_at = if_not_exists(created_at, :now), "
+            "account_id = :account, invoice_id = :invoice, billing_period = :period, "
+            "invoice_type = :invoice_type, receiver_role = :role "
+            "ADD attempts :one"
+        ),
+        ConditionExpression=(
+            "attribute_not_exists(#pk) OR (#status <> :archived AND "
+            "(attribute_not_exists(lease_expires_at) OR lease_expires_at < :epoch))"
+        ),
+        ExpressionAttributeNames={"#status": "status", "#pk": LEDGER_PARTITION_KEY},
+        ExpressionAttributeValues=_values(
+            {
+                ":working": Status.IN_PROGRESS,
+                ":archived": Status.ARCHIVED,
+                ":owner": owner,
+                ":expires": epoch + lease_seconds,
+                ":epoch": epoch,
+                ":now": now.isoformat(),
+                ":one": 1,
+                ":account": key.account_id,
+                ":invoice": key.invoice_id,
+                ":period": str(key.period),
+                ":invoice_type": attributes.get("invoice_type") or "",
+                ":role": attributes.get("receiver_role") or "",
+            }
+        ),
+    )
 
 
 def mark_archived(

@@ -24,7 +24,7 @@ from invoice_archiver.dal.ledger import (
     _conditional_failure,
     _plain,
     _values,
-    get,
+    conditional_claim,
 )
 from invoice_archiver.dal.sdk import Needs
 from invoice_archiver.models.period import BillingPeriod
@@ -88,34 +88,25 @@ def claim_recheck(
 ) -> Claim:
     """Lease an ARCHIVED invoice for a re-check, unless another worker's lease is live."""
     epoch = int(now.timestamp())
-    try:
-        response = client.update_item(
-            TableName=table,
-            Key=key.item_key(),
-            UpdateExpression="SET lease_owner = :owner, lease_expires_at = :expires, updated_at = :now",
-            ConditionExpression=(
-                "#status = :archived AND "
-                "(attribute_not_exists(lease_expires_at) OR lease_expires_at < :epoch)"
-            ),
-            ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues=_values(
-                {
-                    ":owner": owner,
-                    ":expires": epoch + lease_seconds,
-                    ":epoch": epoch,
-                    ":now": now.isoformat(),
-                    ":archived": Status.ARCHIVED,
-                }
-            ),
-            ReturnValues="ALL_NEW",
-            ReturnValuesOnConditionCheckFailure="ALL_OLD",
-        )
-    except ClientError as exc:
-        if not _conditional_failure(exc):
-            raise
-        old: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
-        return Claim(claimed=False, item=_plain(old) if old else (get(client, table, key) or {}))
-    return Claim(claimed=True, item=_plain(response["Attributes"]))
+    return conditional_claim(
+        client,
+        table,
+        key,
+        UpdateExpression="SET lease_owner = :owner, lease_expires_at = :expires, updated_at = :now",
+        ConditionExpression=(
+            "#status = :archived AND (attribute_not_exists(lease_expires_at) OR lease_expires_at < :epoch)"
+        ),
+        ExpressionAttributeNames={"#status": "status"},
+        ExpressionAttributeValues=_values(
+            {
+                ":owner": owner,
+                ":expires": epoch + lease_seconds,
+                ":epoch": epoch,
+                ":now": now.isoformat(),
+                ":archived": Status.ARCHIVED,
+            }
+        ),
+    )
 
 
 @dataclass(frozen=True)
