@@ -58,30 +58,12 @@ def recheck(archiver: Archiver, message: InvoiceMessage, key: LedgerKey) -> Outc
         outcome, pending = _record(archiver, message, key, owner, item, documents, listed_at)
     except (InvoiceUnavailable, UnsafeUrl, ArchiveConflict, layout.ContractViolation) as exc:
         # Permanent for now: keep what is archived, say why, and move the revisit schedule on.
-        reason = redact(f"{type(exc).__name__}: {exc}")
-        tracking.release_recheck(
-            archiver.dynamodb,
-            settings.ledger_table,
-            key,
-            owner=owner,
-            now=archiver.clock(),
-            error=reason,
-            next_check_at=archiver.next_check(message, listed_at),
-        )
+        reason = _release(archiver, key, owner, exc, next_check_at=archiver.next_check(message, listed_at))
         metrics.add_metric(name=Metric.INVOICES_FAILED, unit="Count", value=1)
         logger.error("archived invoice cannot be re-checked", extra={"reason": reason})
         return Outcome.FAILED
     except Exception as exc:
-        reason = redact(f"{type(exc).__name__}: {exc}")
-        tracking.release_recheck(
-            archiver.dynamodb,
-            settings.ledger_table,
-            key,
-            owner=owner,
-            now=archiver.clock(),
-            error=reason,
-            next_check_at=None,
-        )
+        reason = _release(archiver, key, owner, exc, next_check_at=None)
         metrics.add_metric(name=Metric.INVOICES_RETRIED, unit="Count", value=1)
         logger.warning("re-check will be retried", extra={"reason": reason})
         raise DocumentsIncomplete(reason) from None
@@ -89,6 +71,23 @@ def recheck(archiver: Archiver, message: InvoiceMessage, key: LedgerKey) -> Outc
     if pending is not None:
         archiver.announcer().announce(key, pending)
     return outcome
+
+
+def _release(
+    archiver: Archiver, key: LedgerKey, owner: str, error: Exception, *, next_check_at: datetime | None
+) -> str:
+    """Give the lease back with the (redacted) reason; the invoice stays ARCHIVED. Returns the reason."""
+    reason = redact(f"{type(error).__name__}: {error}")
+    tracking.release_recheck(
+        archiver.dynamodb,
+        archiver.settings.ledger_table,
+        key,
+        owner=owner,
+        now=archiver.clock(),
+        error=reason,
+        next_check_at=next_check_at,
+    )
+    return reason
 
 
 def _known(item: dict[str, Any]) -> dict[Identity, ArchivedDocument]:
