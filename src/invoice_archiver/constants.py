@@ -31,6 +31,8 @@ class DetailType:
 # DynamoDB ledger key schema. pk = account id, sk = "<YYYY-MM>#<invoice id>".
 LEDGER_PARTITION_KEY: Final = "pk"
 LEDGER_SORT_KEY: Final = "sk"
+# A source's own record in the ledger: pk = account id, sk = SOURCE_SORT_KEY (never a period's prefix).
+SOURCE_SORT_KEY: Final = "SOURCE"
 
 
 class Metric:
@@ -54,6 +56,8 @@ class Metric:
     DOCUMENTS_NO_LONGER_LISTED: Final = "DocumentsNoLongerListed"
     EVENTS_PUBLISHED: Final = "EventsPublished"
     ACCOUNTS_WITHOUT_INVOICE: Final = "AccountsWithoutInvoice"
+    SOURCES_FAILED: Final = "SourcesFailed"
+    LISTING_CONTINUED: Final = "ListingContinued"
 
 
 class Status:
