@@ -1,8 +1,10 @@
 """``invoice-archiver sandbox``: run moto and the Invoicing emulator until interrupted.
 
 Prints the ``export`` lines first (flushed, so a parent process can read them from a pipe), including
-``ACCOUNT_IDS`` (the accounts the dataset holds, so ``run-local`` in another terminal lists them), then
-the dataset and the fault settings, then waits for Ctrl-C or SIGTERM, prints what it served and stops
+the accounts to archive (so ``run-local`` in another terminal lists them): ``ACCOUNT_IDS``, or with
+``--identity`` (or a scenario's ``identity`` section) ``SOURCE_ROLE_ARNS``, each payer read through its
+role (and ``DISCOVER_INVOICE_UNITS=true`` with ``--discover-invoice-units``). Then the dataset, the
+identity and the fault settings; then it waits for Ctrl-C or SIGTERM, prints what it served and stops
 (exit code 0). Needs the ``local`` extra: ``pip install 'invoice-archiver[local]'``.
 """
 
@@ -17,11 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 from invoice_archiver.cli.errors import CliError
 from invoice_archiver.models.period import BillingPeriod
+from invoice_archiver.models.source import ROLE_ARN
 from invoice_archiver.sandbox.faults import Faults
 
 if TYPE_CHECKING:
     from invoice_archiver.sandbox.dataset import Dataset
+    from invoice_archiver.sandbox.identity import Identity
     from invoice_archiver.sandbox.runner import Sandbox
+    from invoice_archiver.sandbox.scenario import Scenario
 
 RATES = ("throttle-rate", "error-rate", "expired-url-rate", "drop-connection-rate", "truncate-rate")
 _ACCOUNT = re.compile(r"^[0-9]{12}$")
@@ -44,6 +49,40 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "--invoices-per-period", type=_at_least(0), help="invoices per account and billing period"
     )
     data.add_argument("--document-size", type=_at_least(1), help="size in bytes of every PDF document")
+    who = parser.add_argument_group("identity (several payers, each read through its role)")
+    who.add_argument(
+        "--identity",
+        action="store_true",
+        help="enforce who may read what: the base credentials read nothing, each payer only through its "
+        "role; prints SOURCE_ROLE_ARNS instead of ACCOUNT_IDS",
+    )
+    who.add_argument(
+        "--archive-account",
+        type=_account,
+        help="with --identity: the account the base credentials act as (default 999999999999)",
+    )
+    who.add_argument("--role-name", help="the payer role's name (default invoice-archiver-reader)")
+    who.add_argument(
+        "--invoice-unit",
+        action="append",
+        type=_unit,
+        default=[],
+        metavar="MANAGEMENT=RECEIVER",
+        help="an invoice unit: RECEIVER's invoices are read through MANAGEMENT's role (repeatable)",
+    )
+    who.add_argument(
+        "--discover-invoice-units",
+        action="store_true",
+        help="print only the payers' roles and DISCOVER_INVOICE_UNITS=true (the lister finds receivers)",
+    )
+    who.add_argument(
+        "--refuse-assume-role",
+        action="append",
+        type=_role_arn,
+        default=[],
+        metavar="ROLE_ARN",
+        help="moto's STS answers AssumeRole of this role with AccessDenied (repeatable)",
+    )
     faults = parser.add_argument_group("faults")
     for name in RATES:
         faults.add_argument(f"--{name}", type=_share, default=0.0, metavar="SHARE", help="0.0 to 1.0")
@@ -80,6 +119,58 @@ def load_dataset(path: str | Path) -> Dataset:
         return scenario.load(path)
     except scenario.ScenarioError as exc:
         raise CliError(f"--dataset {path}: {exc}") from None
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """A scenario file with its identity section, checked; each problem is one CliError line."""
+    from invoice_archiver.sandbox import scenario
+
+    try:
+        return scenario.load_scenario(path)
+    except scenario.ScenarioError as exc:
+        raise CliError(f"--dataset {path}: {exc}") from None
+
+
+def build_scenario(args: argparse.Namespace) -> Scenario:
+    """The dataset, and the identity of the scenario file overlaid with the identity options."""
+    from invoice_archiver.sandbox.identity import ARCHIVE_ACCOUNT, ROLE_NAME, Identity, InvoiceUnit
+    from invoice_archiver.sandbox.scenario import Scenario
+
+    found = load_scenario(args.dataset) if args.dataset else Scenario(build_dataset(args))
+    wanted = args.identity or args.invoice_unit or args.archive_account or args.role_name
+    if args.discover_invoice_units and not (wanted or found.identity):
+        raise CliError("--discover-invoice-units needs --identity (or a scenario's identity section)")
+    if not wanted:
+        return Scenario(found.dataset, found.identity, (*found.refused_roles, *args.refuse_assume_role))
+    base = found.identity or Identity.payers(enforce=args.identity)
+    units = [
+        InvoiceUnit(management, f"unit-{number}", f"unit {number}", receiver)
+        for number, (management, receiver) in enumerate(args.invoice_unit, start=len(base.invoice_units) + 1)
+    ]
+    identity = Identity.payers(
+        (*base.invoice_units, *units),
+        archive_account=args.archive_account or base.accounts_by_key.get("testing", ARCHIVE_ACCOUNT),
+        role_name=args.role_name or base.role_name or ROLE_NAME,
+        enforce=args.identity or base.enforce,
+    )
+    return Scenario(found.dataset, identity, (*found.refused_roles, *args.refuse_assume_role))
+
+
+def describe_identity(identity: Identity | None, refused: tuple[str, ...]) -> str:
+    parts = []
+    if identity is None or not identity.enforce:
+        parts.append("not enforced (any credentials read every account)")
+    else:
+        archive = ", ".join(sorted(set(identity.accounts_by_key.values())))
+        parts.append(
+            f"enforced; base credentials act as {archive}, payers read through role {identity.role_name}"
+        )
+    if identity is not None and identity.invoice_units:
+        units = ", ".join(f"{u.management_account} -> {u.receiver}" for u in identity.invoice_units)
+        parts.append(f"invoice units {units}")
+    if refused:
+        parts.append(f"STS refuses AssumeRole of {', '.join(refused)}")
+    return "; ".join(parts)
 
 
 def build_dataset(args: argparse.Namespace) -> Dataset:
@@ -147,8 +238,11 @@ def describe_stats(box: Sandbox) -> str:
 
 def run(args: argparse.Namespace) -> int:
     sandbox = sandbox_class()
+    scenario = build_scenario(args)
     box = sandbox(
-        build_dataset(args),
+        scenario.dataset,
+        identity=scenario.identity,
+        refused_roles=dict.fromkeys(scenario.refused_roles),
         faults=build_faults(args),
         url_lifetime_seconds=args.url_lifetime,
         host=args.host,
@@ -166,8 +260,10 @@ def run(args: argparse.Namespace) -> int:
         try:
             for line in box.export_lines():
                 print(line, flush=True)
-            print(f"export ACCOUNT_IDS={','.join(box.dataset.accounts)}", flush=True)
+            for name, value in box.archive_env(discover=args.discover_invoice_units).items():
+                print(f"export {name}={value}", flush=True)
             print(f"# dataset: {box.dataset.describe()}", flush=True)
+            print(f"# identity: {describe_identity(box.identity, scenario.refused_roles)}", flush=True)
             print(f"# faults: {describe_faults(box.faults or Faults())}", flush=True)
             print("# sandbox ready; Ctrl-C to stop", flush=True)
             while not stop.wait(0.2):
@@ -184,6 +280,27 @@ def run(args: argparse.Namespace) -> int:
 
 def _csv(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _account(value: str) -> str:
+    if not _ACCOUNT.match(value):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a 12-digit account id")
+    return value
+
+
+def _unit(value: str) -> tuple[str, str]:
+    management, separator, receiver = value.partition("=")
+    if not separator or not _ACCOUNT.match(management.strip()) or not _ACCOUNT.match(receiver.strip()):
+        raise argparse.ArgumentTypeError(f"{value!r} is not MANAGEMENT=RECEIVER (two 12-digit account ids)")
+    return management.strip(), receiver.strip()
+
+
+def _role_arn(value: str) -> str:
+    if not ROLE_ARN.match(value):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not an IAM role ARN (arn:aws:iam::<12 digits>:role/NAME)"
+        )
+    return value
 
 
 def _accounts(value: str) -> list[str]:

@@ -30,6 +30,7 @@ from invoice_archiver.sandbox.documents import Document, document_etag, document
 from invoice_archiver.sandbox.faults import FaultInjector, Faults, Latency
 from invoice_archiver.sandbox.identity import Identity
 from invoice_archiver.sandbox.service import ApiError, InvoicingService, document_path
+from invoice_archiver.sandbox.serving import ServerThread
 from invoice_archiver.sandbox.signing import UrlSigner, Verdict
 
 TARGET_PREFIX = "Invoicing."
@@ -121,24 +122,18 @@ class InvoicingEmulator:
         self.host, self.port = host, int(self._server.server_address[1])
         self.url = f"http://{host}:{self.port}"
         self.signer = UrlSigner(secret, self.url)
-        self._thread: threading.Thread | None = None
+        self._serving = ServerThread(
+            self._server, "invoicing-emulator", before_close=self._server.close_connections
+        )
 
     # --- lifecycle -------------------------------------------------------------------------------
 
     def start(self) -> InvoicingEmulator:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), name="invoicing-emulator", daemon=True
-        )
-        self._thread.start()
+        self._serving.start()
         return self
 
     def stop(self) -> None:
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join()
-            self._thread = None
-        self._server.close_connections()
-        self._server.server_close()
+        self._serving.stop()
 
     def __enter__(self) -> InvoicingEmulator:
         return self.start()

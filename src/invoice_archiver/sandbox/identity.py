@@ -12,6 +12,10 @@ test credentials keep working. `Identity(enforce=True, ...)` applies the rules a
   JSON 1.0 error body the service sends);
 * `ListInvoiceUnits` returns the units the caller's account manages (every unit when not enforced),
   validated against botocore's input shape and filtered by `Filters`.
+
+`Identity.payers(...)` is the usual set-up: enforced, the base test credentials act as an archive account
+that pays nothing, and each payer is read through a role named `role_name` in it. `source_role_arns`
+gives the matching `SOURCE_ROLE_ARNS` entries (moto's STS assumes any role ARN, so no IAM role is needed).
 """
 
 from __future__ import annotations
@@ -32,6 +36,9 @@ from invoice_archiver.sandbox.service import ApiError, check_input
 ALL_ACCOUNTS: Final = "*"
 _CREDENTIAL = re.compile(r"Credential=([A-Za-z0-9]+)/")
 _UNIT_ARN = "arn:aws:invoicing::{account}:invoice-unit/{unit_id}"
+ARCHIVE_ACCOUNT: Final = "999999999999"  # what the base credentials act as in `Identity.payers`: no payer
+BASE_ACCESS_KEY: Final = "testing"  # the sandbox's base credentials (runner.DEFAULTS)
+ROLE_NAME: Final = "invoice-archiver-reader"
 
 
 @dataclass(frozen=True)
@@ -83,8 +90,45 @@ class Identity:
     invoice_units: tuple[InvoiceUnit, ...] = ()
     sts_endpoint: str | None = None
     region: str = "us-east-1"
+    role_name: str = ROLE_NAME  # the read-only role in each payer (`role_arn`, `source_role_arns`)
     _cache: dict[str, Caller] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @classmethod
+    def payers(
+        cls,
+        invoice_units: Iterable[InvoiceUnit] = (),
+        *,
+        archive_account: str = ARCHIVE_ACCOUNT,
+        role_name: str = ROLE_NAME,
+        enforce: bool = True,
+    ) -> Identity:
+        """Enforced rules where the base credentials (`BASE_ACCESS_KEY`) are `archive_account`, which
+        reads no invoice: every payer must be read through its role."""
+        return cls(
+            enforce=enforce,
+            accounts_by_key={BASE_ACCESS_KEY: archive_account},
+            invoice_units=tuple(invoice_units),
+            role_name=role_name,
+        )
+
+    # Payer roles ----------------------------------------------------------------------------------
+
+    def role_arn(self, account: str) -> str:
+        return f"arn:aws:iam::{account}:role/{self.role_name}"
+
+    def source_role_arns(self, accounts: Iterable[str], *, discover: bool = False) -> tuple[str, ...]:
+        """`SOURCE_ROLE_ARNS` entries that read every one of `accounts`: a payer through its own role, an
+        invoice unit's receiver through its management account's role (`<receiver>=<role-arn>`). With
+        `discover` (DISCOVER_INVOICE_UNITS=true) receivers are left out: the lister finds them."""
+        managed = {u.receiver: u.management_account for u in self.invoice_units}
+        entries: list[str] = []
+        for account in sorted({*accounts, *managed.values()}):
+            if account not in managed:
+                entries.append(self.role_arn(account))
+            elif not discover:
+                entries.append(f"{account}={self.role_arn(managed[account])}")
+        return tuple(entries)
 
     # Who ------------------------------------------------------------------------------------------
 

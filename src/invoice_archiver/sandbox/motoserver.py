@@ -1,25 +1,34 @@
 """moto in server mode on loopback, wrapped in a WSGI middleware that records every request.
 
 Tests count what the code under test did, e.g. ``moto.requests.count(service="s3", operation="PutObject")``.
+
+moto's STS lets anyone assume any role. ``refuse_assume_role(arn, message)`` makes it answer AssumeRole of
+that role ARN as STS does when the trust policy or the caller's policy says no: HTTP 403, error code
+``AccessDenied`` (botocore raises a ClientError with that code); ``allow_assume_role`` undoes it.
 """
 
 from __future__ import annotations
 
+import io
+import json
 import re
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+import uuid
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, unquote
+from xml.sax.saxutils import escape
 
 from werkzeug.serving import make_server
 
 from invoice_archiver.sandbox.faults import Latency
+from invoice_archiver.sandbox.serving import ServerThread
 
 CREDENTIAL = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
 Environ = dict[str, Any]
@@ -162,22 +171,81 @@ def declare_checksum_algorithm(environ: Environ) -> None:
             return
 
 
+def read_form(environ: Environ) -> dict[str, str]:
+    """A query-protocol request's parameters (query string, then a form-encoded body, which is put back
+    so moto reads it as sent)."""
+    params = {k: v[0] for k, v in parse_qs(str(environ.get("QUERY_STRING", ""))).items()}
+    if environ.get("REQUEST_METHOD") == "POST":
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        params.update({k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()})
+    return params
+
+
+def access_denied_xml(message: str) -> bytes:
+    """STS's (query protocol) error body; botocore parses it into ClientError code `AccessDenied`."""
+    return (
+        '<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">'
+        f"<Error><Type>Sender</Type><Code>AccessDenied</Code><Message>{escape(message)}</Message></Error>"
+        f"<RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"
+    ).encode()
+
+
+def refusal_message(role_arn: str) -> str:
+    return f"User is not authorized to perform: sts:AssumeRole on resource: {role_arn}"
+
+
 class RecordingMiddleware:
-    def __init__(self, app: WsgiApp, log: RequestLog, latency: Latency | None = None) -> None:
+    def __init__(
+        self,
+        app: WsgiApp,
+        log: RequestLog,
+        latency: Latency | None = None,
+        refused_roles: Mapping[str, str] | None = None,
+    ) -> None:
         self.app = app
         self.log = log
         self.latency = latency or Latency()
         self._atomic = threading.Lock()
+        # role ARN -> the message of the AccessDenied an AssumeRole of it gets
+        self.refused_roles: dict[str, str] = dict(refused_roles or {})
+
+    def refuse_assume_role(self, role_arn: str, message: str | None = None) -> None:
+        self.refused_roles[role_arn] = message or refusal_message(role_arn)
+
+    def allow_assume_role(self, role_arn: str | None = None) -> None:
+        """Let this role (None: every role) be assumed again."""
+        if role_arn is None:
+            self.refused_roles.clear()
+        else:
+            self.refused_roles.pop(role_arn, None)
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         record = describe_request(environ)
         if record.service == "s3" and record.method == "PUT":
             declare_checksum_algorithm(environ)
+        refusal = None
+        if record.service == "sts":
+            form = read_form(environ)
+            record = RequestRecord(
+                record.method, record.service, form.get("Action", record.operation), record.path, record.query
+            )
+            if record.operation == "AssumeRole":
+                refusal = self.refused_roles.get(form.get("RoleArn", ""))
         if not record.path.startswith("/moto-api"):
             self.log.append(record)
             delay = self.latency.service_seconds(record.service)
             if delay:  # before the write lock: a slow service is slow for each caller, not all in turn
                 time.sleep(delay)
+        if refusal is not None:
+            body = access_denied_xml(refusal)
+            start_response(
+                "403 Forbidden",
+                [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))],
+            )
+            return [body]
         if is_atomic_write(record):
             with self._atomic:
                 return list(self.app(environ, start_response))
@@ -209,7 +277,13 @@ def speed_up_moto() -> None:
 class MotoServer:
     """moto's WSGI app on ``host:port`` (0 = a free port) in a background thread, quietly."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, latency: Latency | None = None) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        latency: Latency | None = None,
+        refused_roles: Mapping[str, str] | None = None,
+    ) -> None:
         from moto.moto_server.werkzeug_app import (
             DomainDispatcherApplication,
             MotoRequestHandler,
@@ -222,25 +296,27 @@ class MotoServer:
 
         speed_up_moto()
         self.requests = RequestLog()
-        app = RecordingMiddleware(DomainDispatcherApplication(create_backend_app), self.requests, latency)
-        self._server = make_server(host, port, app, threaded=True, request_handler=QuietHandler)
-        self.port = int(self._server.server_port)
+        self.middleware = RecordingMiddleware(
+            DomainDispatcherApplication(create_backend_app), self.requests, latency, refused_roles
+        )
+        server = make_server(host, port, self.middleware, threaded=True, request_handler=QuietHandler)
+        self.port = int(server.server_port)
         self.url = f"http://{host}:{self.port}"
-        self._thread: threading.Thread | None = None
+        self._serving = ServerThread(server, "moto-server")
 
     def start(self) -> MotoServer:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), name="moto-server", daemon=True
-        )
-        self._thread.start()
+        self._serving.start()
         return self
 
     def stop(self) -> None:
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join()
-            self._thread = None
-        self._server.server_close()
+        self._serving.stop()
+
+    def refuse_assume_role(self, role_arn: str, message: str | None = None) -> None:
+        """From now on, STS AssumeRole of `role_arn` fails with AccessDenied (and `message`)."""
+        self.middleware.refuse_assume_role(role_arn, message)
+
+    def allow_assume_role(self, role_arn: str | None = None) -> None:
+        self.middleware.allow_assume_role(role_arn)
 
     def reset_state(self) -> None:
         """Forget every bucket, queue and table (moto's state is per process, shared by servers)."""
@@ -261,9 +337,16 @@ class MotoProcess:
     """The same server in a child process: it does not share this process's GIL with the code under
     test, which roughly doubles local throughput on two cores. Its request log stays in the child."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, latency: Latency | None = None) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        latency: Latency | None = None,
+        refused_roles: Mapping[str, str] | None = None,
+    ) -> None:
         self.host, self.port = host, port
         self.latency = latency or Latency()
+        self.refused_roles = dict(refused_roles or {})  # fixed at start: the child has its own copy
         self.url = ""
         self._process: subprocess.Popen[str] | None = None
 
@@ -279,6 +362,8 @@ class MotoProcess:
                 str(self.port),
                 "--latency",
                 self.latency.as_option(),
+                "--refused-roles",
+                json.dumps(self.refused_roles),
             ],
             stdout=subprocess.PIPE,
             text=True,
@@ -312,9 +397,10 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--latency", default="", help="milliseconds per request by service: s3=25,sqs=10")
+    parser.add_argument("--refused-roles", default="{}", help="JSON: role ARN -> AccessDenied message")
     args = parser.parse_args()
     latency = Latency(services_ms=Latency.parse_services(args.latency))
-    server = MotoServer(args.host, args.port, latency).start()
+    server = MotoServer(args.host, args.port, latency, json.loads(args.refused_roles)).start()
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

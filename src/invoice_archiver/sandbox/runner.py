@@ -6,12 +6,19 @@
 
 An endpoint already configured in the environment (``AWS_ENDPOINT_URL`` or ``AWS_ENDPOINT_URL_<SERVICE>``)
 is used instead of starting our own for that part; then ``sandbox.moto`` (or ``sandbox.emulator``) is None.
+
+Several payers, each read through its role, one of which STS refuses:
+
+    identity = Identity.payers([InvoiceUnit(PAYER, "unit-1", "EMEA", RECEIVER)])
+    with Sandbox(dataset, identity=identity, refused_roles={identity.role_arn(BROKEN): "no trust"}) as box:
+        box.archive_env()   # {"SOURCE_ROLE_ARNS": "...", ...}: what the archiver needs to read them
+        box.refuse_assume_role(identity.role_arn(OTHER))    # and later: box.allow_assume_role()
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from types import TracebackType
 
@@ -19,7 +26,7 @@ from invoice_archiver.sandbox.dataset import Dataset, default_dataset
 from invoice_archiver.sandbox.emulator import InvoicingEmulator
 from invoice_archiver.sandbox.faults import Faults, Latency
 from invoice_archiver.sandbox.identity import Identity
-from invoice_archiver.sandbox.motoserver import MotoProcess, MotoServer
+from invoice_archiver.sandbox.motoserver import MotoProcess, MotoServer, refusal_message
 
 MOTO_SERVICES = ("S3", "SQS", "DYNAMODB", "EVENTBRIDGE", "STS")
 DEFAULTS = {
@@ -45,8 +52,13 @@ class Sandbox:
         reset_moto: bool = True,
         moto_in_process: bool = True,
         identity: Identity | None = None,
+        refused_roles: Mapping[str, str | None] | None = None,
     ) -> None:
         self.identity = identity  # None: no identity rules (sandbox/identity.py)
+        # role ARN -> message (None: STS's usual one) of the AccessDenied moto's STS answers AssumeRole with
+        self.refused_roles = {
+            arn: message or refusal_message(arn) for arn, message in (refused_roles or {}).items()
+        }
         self.dataset = dataset if dataset is not None else default_dataset()
         self.faults = faults
         self.latency = latency  # cloud-shaped answers (faults.CLOUD) for benchmarks; None: loopback speed
@@ -95,10 +107,12 @@ class Sandbox:
             return
         if not self.moto_in_process:
             # A child process: faster (no shared GIL), but its request log is not visible here.
-            self._moto_process = MotoProcess(self.host, self.moto_port, self.latency).start()
+            self._moto_process = MotoProcess(
+                self.host, self.moto_port, self.latency, self.refused_roles
+            ).start()
             self.moto_url = self._moto_process.url
             return
-        self.moto = MotoServer(self.host, self.moto_port, self.latency).start()
+        self.moto = MotoServer(self.host, self.moto_port, self.latency, self.refused_roles).start()
         self.moto_url = self.moto.url
         if self.reset_moto:
             self.moto.reset_state()
@@ -135,6 +149,44 @@ class Sandbox:
         if self._moto_process is not None:
             self._moto_process.stop()
             self._moto_process = None
+
+    def refuse_assume_role(self, role_arn: str, message: str | None = None) -> None:
+        """From now on moto's STS answers AssumeRole of `role_arn` with AccessDenied (botocore: a
+        ClientError with code `AccessDenied` and `message`). Needs moto in this process."""
+        self._in_process_moto("refuse_assume_role").refuse_assume_role(role_arn, message)
+        self.refused_roles[role_arn] = message or refusal_message(role_arn)
+
+    def allow_assume_role(self, role_arn: str | None = None) -> None:
+        """Let `role_arn` (None: every refused role) be assumed again."""
+        self._in_process_moto("allow_assume_role").allow_assume_role(role_arn)
+        if role_arn is None:
+            self.refused_roles.clear()
+        else:
+            self.refused_roles.pop(role_arn, None)
+
+    def _in_process_moto(self, what: str) -> MotoServer:
+        if self.moto is None:
+            raise RuntimeError(
+                f"{what} needs the sandbox's own moto in this process (started, moto_in_process=True, "
+                "no AWS_ENDPOINT_URL reused); pass refused_roles= to the constructor instead"
+            )
+        return self.moto
+
+    def archive_env(self, *, discover: bool = False) -> dict[str, str]:
+        """The accounts to archive, as the archiver's variables: ``ACCOUNT_IDS`` (the dataset's accounts,
+        read with the base credentials) without enforced identity; with it, ``SOURCE_ROLE_ARNS`` (each
+        payer through its role, each invoice unit's receiver through its management account's role), and
+        with `discover` only the payers plus ``DISCOVER_INVOICE_UNITS=true``."""
+        if self.identity is None or not self.identity.enforce:
+            return {"ACCOUNT_IDS": ",".join(self.dataset.accounts)}
+        env = {
+            "SOURCE_ROLE_ARNS": ",".join(
+                self.identity.source_role_arns(self.dataset.accounts, discover=discover)
+            )
+        }
+        if discover:
+            env["DISCOVER_INVOICE_UNITS"] = "true"
+        return env
 
     def export_lines(self) -> list[str]:
         """``export NAME=value`` lines for a shell (or a parent process reading a pipe)."""

@@ -3,20 +3,36 @@
 Every invoice summary is checked against botocore's own `InvoiceSummary` shape (so `Month: 13` or an
 `InvoiceType` the API does not have is refused), every key is checked against the format (so a typo is
 not silently ignored), and each problem is reported with the invoice it is in.
+
+An optional ``identity`` section sets up several payers (sandbox/identity.py), for example:
+
+    "identity": {"enforce": true, "archive_account": "999999999999", "role_name": "invoice-archiver-reader",
+                 "invoice_units": [{"management_account": "123456789012", "receiver": "345678901234",
+                                    "name": "EMEA"}],
+                 "refuse_assume_role": ["arn:aws:iam::210987654321:role/invoice-archiver-reader"]}
+
+``load_scenario`` returns it with the dataset; ``load`` returns the dataset alone.
 """
 
 from __future__ import annotations
 
 import inspect
 import json
+import re
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from invoice_archiver.models.source import ACCOUNT_ID, ROLE_ARN
 from invoice_archiver.sandbox import shapes
 from invoice_archiver.sandbox.dataset import FORMAT, TIMESTAMP_FIELDS, Dataset, generate
+from invoice_archiver.sandbox.identity import ARCHIVE_ACCOUNT, ROLE_NAME, Identity, InvoiceUnit
 
-TOP_KEYS = ("format", "generate", "invoices", "timeline")
+TOP_KEYS = ("format", "generate", "invoices", "timeline", "identity")
+IDENTITY_KEYS = ("enforce", "archive_account", "role_name", "invoice_units", "refuse_assume_role")
+UNIT_KEYS = ("management_account", "receiver", "name", "unit_id", "linked_accounts", "description")
+ROLE_NAME_PATTERN = re.compile(r"^[\w+=,.@-]{1,64}$", re.ASCII)
 INVOICE_KEYS = ("summary", "document", "supplemental_documents", "access_denied")
 DOCUMENT_KEYS = ("DocumentType", "DocumentId", "size", "format", "omit")
 REQUIRED_SUMMARY = ("AccountId", "InvoiceId", "BillingPeriod")
@@ -27,7 +43,22 @@ class ScenarioError(ValueError):
     """The scenario file cannot be used; the message says where and why, in one line."""
 
 
+@dataclass
+class Scenario:
+    """A scenario file's dataset and, when it has an ``identity`` section, its identity rules and the
+    role ARNs moto's STS refuses to let anyone assume."""
+
+    dataset: Dataset
+    identity: Identity | None = None
+    refused_roles: tuple[str, ...] = field(default=())
+
+
 def load(path: str | Path) -> Dataset:
+    """Read, check and build a scenario's dataset; every problem is a ScenarioError."""
+    return load_scenario(path).dataset
+
+
+def load_scenario(path: str | Path) -> Scenario:
     """Read, check and build a scenario; every problem is a ScenarioError."""
     file = Path(path)
     try:
@@ -40,19 +71,79 @@ def load(path: str | Path) -> Dataset:
         raise ScenarioError("is not UTF-8 text") from None
     except OSError as exc:
         raise ScenarioError(exc.strerror or str(exc)) from None
-    return parse(text)
+    return parse_scenario(text)
 
 
 def parse(text: str) -> Dataset:
+    return parse_scenario(text).dataset
+
+
+def parse_scenario(text: str) -> Scenario:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ScenarioError(f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
     check(data)
     try:
-        return Dataset.from_json(text)
+        dataset = Dataset.from_json(text)
     except (ValueError, TypeError, KeyError) as exc:
         raise ScenarioError(str(exc)) from None
+    if "identity" not in data:
+        return Scenario(dataset)
+    identity, refused = _identity(data["identity"])
+    return Scenario(dataset, identity, refused)
+
+
+def _identity(section: Any) -> tuple[Identity, tuple[str, ...]]:
+    """The checked ``identity`` section: enforced by default, since declaring it means wanting it."""
+    if not isinstance(section, dict):
+        raise ScenarioError("'identity' must be an object")
+    _known_keys(section, IDENTITY_KEYS, "'identity'")
+    enforce = section.get("enforce", True)
+    if not isinstance(enforce, bool):
+        raise ScenarioError("identity.enforce must be true or false")
+    archive = section.get("archive_account", ARCHIVE_ACCOUNT)
+    if not isinstance(archive, str) or not ACCOUNT_ID.match(archive):
+        raise ScenarioError(f"identity.archive_account must be a 12-digit account id, not {archive!r}")
+    role_name = section.get("role_name", ROLE_NAME)
+    if not isinstance(role_name, str) or not ROLE_NAME_PATTERN.match(role_name):
+        raise ScenarioError(f"identity.role_name {role_name!r} is not an IAM role name")
+    units = section.get("invoice_units", [])
+    if not isinstance(units, list):
+        raise ScenarioError("identity.invoice_units must be a list")
+    refused = section.get("refuse_assume_role", [])
+    if not isinstance(refused, list) or not all(isinstance(a, str) and ROLE_ARN.match(a) for a in refused):
+        raise ScenarioError("identity.refuse_assume_role must be a list of IAM role ARNs")
+    identity = Identity.payers(
+        [_unit(number, unit) for number, unit in enumerate(units, start=1)],
+        archive_account=archive,
+        role_name=role_name,
+        enforce=enforce,
+    )
+    return identity, tuple(refused)
+
+
+def _unit(number: int, unit: Any) -> InvoiceUnit:
+    where = f"identity.invoice_units[{number - 1}]"
+    if not isinstance(unit, dict):
+        raise ScenarioError(f"{where} must be an object")
+    _known_keys(unit, UNIT_KEYS, where)
+    accounts = [unit.get("management_account"), unit.get("receiver"), *unit.get("linked_accounts", [])]
+    if not all(isinstance(a, str) and ACCOUNT_ID.match(a) for a in accounts):
+        raise ScenarioError(
+            f"{where}: management_account, receiver and linked_accounts must be 12-digit account ids"
+        )
+    for name in ("name", "unit_id", "description"):
+        if not isinstance(unit.get(name, ""), str):
+            raise ScenarioError(f"{where}.{name} must be a string")
+    return InvoiceUnit(
+        management_account=unit["management_account"],
+        unit_id=unit.get("unit_id") or f"unit-{number}",
+        name=unit.get("name") or f"unit {number}",
+        receiver=unit["receiver"],
+        linked_accounts=tuple(unit.get("linked_accounts", ())),
+        description=unit.get("description", ""),
+    )
 
 
 def check(data: Any) -> None:
