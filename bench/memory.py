@@ -115,7 +115,7 @@ def child(size_mib: int, spool: Path, log_file: Path) -> dict[str, Any]:
     from invoice_archiver.cli.target import LOCAL_DEFAULTS
     from invoice_archiver.dal import clients
     from invoice_archiver.logic.archiving import Archiver
-    from invoice_archiver.logic.listing import to_message
+    from invoice_archiver.logic.invoice_messages import to_message
     from invoice_archiver.sandbox.dataset import generate
     from invoice_archiver.sandbox.documents import document_length, document_sha256
     from invoice_archiver.sandbox.runner import Sandbox
@@ -139,9 +139,10 @@ def child(size_mib: int, spool: Path, log_file: Path) -> dict[str, Any]:
         clients.reset()
         with _logs_to(log_file):
             settings = _provision()
+            invoicing = clients.invoicing(settings.invoicing_region, settings.invoicing_max_attempts)
             archiver = Archiver(
                 settings=settings,
-                invoicing=clients.invoicing(settings.invoicing_region, settings.invoicing_max_attempts),
+                invoicing_for=lambda source: invoicing,
                 s3=clients.s3(),
                 dynamodb=clients.dynamodb(),
             )

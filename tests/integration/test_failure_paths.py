@@ -85,7 +85,7 @@ def test_a_crash_between_upload_and_ledger_write_is_finished_by_the_next_deliver
     later = datetime.now(UTC) + timedelta(seconds=pipeline.settings.lease_seconds + 1)
     archiver = Archiver(
         settings=pipeline.settings,
-        invoicing=clients.invoicing("us-east-1", 3),
+        invoicing_for=lambda source: clients.invoicing("us-east-1", 3),
         s3=clients.s3(),
         dynamodb=dynamodb,
         clock=lambda: later,

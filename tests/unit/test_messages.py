@@ -50,6 +50,7 @@ def test_json_round_trip_is_lossless(make_message: MessageFactory) -> None:
         "summary",
         "reason",
         "listed_at",
+        "role_arn",
     }
 
 

@@ -7,6 +7,7 @@ same code talks to AWS, to moto's server or to the Invoicing emulator without a 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
 _POOL = 32
 # A boto3 Session is not thread-safe: the local runner's workers may ask for a client at the same time.
 _LOCK = threading.Lock()
+# What else caches clients built on these (dal.sources' assumed-role sessions): forgotten with them.
+_ON_RESET: list[Callable[[], None]] = []
 
 
 @cache
@@ -78,7 +81,17 @@ def sts() -> STSClient:
         return session().client("sts")
 
 
+def on_reset(forget: Callable[[], None]) -> None:
+    """Have `reset` call `forget` too: a module that caches clients of its own registers here (it
+    imports this module; this module never imports it)."""
+    if forget not in _ON_RESET:
+        _ON_RESET.append(forget)
+
+
 def reset() -> None:
-    """Forget every cached client (tests that switch endpoints call this)."""
+    """Forget every cached client, and whatever registered with `on_reset` (tests that switch endpoints
+    call this)."""
     for factory in (invoicing, s3, sqs, dynamodb, sts, session, botocore_session):
         factory.cache_clear()
+    for forget in list(_ON_RESET):
+        forget()

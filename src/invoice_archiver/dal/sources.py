@@ -222,6 +222,31 @@ def source_clients(external_id: str = "", allowed_roles: tuple[str, ...] | None 
     return SourceClients(external_id=external_id, allowed_roles=allowed_roles)
 
 
+def invoicing_for(
+    *,
+    external_id: str,
+    allowed_roles: tuple[str, ...],
+    region: str,
+    max_attempts: int,
+    calls_per_second: float = 0.0,
+) -> Callable[[Source], InvoicingClient]:
+    """`source -> its Invoicing client`, through the process's `source_clients(external_id,
+    allowed_roles)` (looked up at each call, so `reset()` takes effect): only `allowed_roles` may ever be
+    assumed, whatever a message names; any other role raises SourceUnavailable (code NotConfigured)."""
+
+    def for_source(source: Source) -> InvoicingClient:
+        cache = source_clients(external_id, tuple(allowed_roles))
+        return cache.invoicing(
+            source, region=region, max_attempts=max_attempts, calls_per_second=calls_per_second
+        )
+
+    return for_source
+
+
 def reset() -> None:
-    """Forget every cached session and client (tests that switch endpoints call this with clients.reset)."""
+    """Forget every cached session and client; `clients.reset()` calls this too (tests that switch
+    endpoints call that)."""
     source_clients.cache_clear()
+
+
+clients.on_reset(reset)

@@ -8,6 +8,12 @@
    revisions are never touched.
 4. Record it in the ledger (revision count, fingerprint, latest summary key, next revisit), then
    announce `Invoice Revised`.
+
+The invoice is read through the message's source, as when it was first archived. A failure leaves it
+ARCHIVED and its archive as it was: the lease is given back with the reason in `last_error`. A
+permanent one (logic.failures.PERMANENT, including an unavailable source, which is also recorded against
+the source) moves the revisit schedule on and counts InvoicesFailed; any other is retried by the next
+delivery and counts InvoicesRetried.
 """
 
 from __future__ import annotations
@@ -17,19 +23,11 @@ from typing import TYPE_CHECKING, Any
 
 from invoice_archiver.constants import DetailType, Metric
 from invoice_archiver.dal import archive, tracking
-from invoice_archiver.dal.downloads import UnsafeUrl
-from invoice_archiver.dal.invoicing import InvoiceUnavailable
 from invoice_archiver.dal.ledger import LedgerKey
-from invoice_archiver.logic import announcements, changes, layout, summaries
-from invoice_archiver.logic.archiving import (
-    ArchiveConflict,
-    Archiver,
-    DocumentsIncomplete,
-    Identity,
-    InvoiceBusy,
-    Outcome,
-)
-from invoice_archiver.logic.notices import redact
+from invoice_archiver.logic import announcements, changes, failures, summaries
+from invoice_archiver.logic.archiving import Archiver, Outcome
+from invoice_archiver.logic.failures import DocumentsIncomplete, InvoiceBusy
+from invoice_archiver.logic.fetching import Identity
 from invoice_archiver.models.documents import ArchivedDocument
 from invoice_archiver.models.messages import InvoiceMessage
 from invoice_archiver.observability import logger, metrics
@@ -56,14 +54,17 @@ def recheck(archiver: Archiver, message: InvoiceMessage, key: LedgerKey) -> Outc
     try:
         documents = archiver.archive_documents(message, known=_known(item))
         outcome, pending = _record(archiver, message, key, owner, item, documents, listed_at)
-    except (InvoiceUnavailable, UnsafeUrl, ArchiveConflict, layout.ContractViolation) as exc:
+    except failures.PERMANENT as exc:
         # Permanent for now: keep what is archived, say why, and move the revisit schedule on.
-        reason = _release(archiver, key, owner, exc, next_check_at=archiver.next_check(message, listed_at))
+        next_check_at = archiver.next_check(message, listed_at)
+        reason = _release(archiver, message, key, owner, exc, next_check_at=next_check_at)
         metrics.add_metric(name=Metric.INVOICES_FAILED, unit="Count", value=1)
         logger.error("archived invoice cannot be re-checked", extra={"reason": reason})
+        if failures.is_source_failure(exc, message):
+            archiver.source_failed(message, reason)
         return Outcome.FAILED
     except Exception as exc:
-        reason = _release(archiver, key, owner, exc, next_check_at=None)
+        reason = _release(archiver, message, key, owner, exc, next_check_at=None)
         metrics.add_metric(name=Metric.INVOICES_RETRIED, unit="Count", value=1)
         logger.warning("re-check will be retried", extra={"reason": reason})
         raise DocumentsIncomplete(reason) from None
@@ -74,10 +75,16 @@ def recheck(archiver: Archiver, message: InvoiceMessage, key: LedgerKey) -> Outc
 
 
 def _release(
-    archiver: Archiver, key: LedgerKey, owner: str, error: Exception, *, next_check_at: datetime | None
+    archiver: Archiver,
+    message: InvoiceMessage,
+    key: LedgerKey,
+    owner: str,
+    error: Exception,
+    *,
+    next_check_at: datetime | None,
 ) -> str:
     """Give the lease back with the (redacted) reason; the invoice stays ARCHIVED. Returns the reason."""
-    reason = redact(f"{type(error).__name__}: {error}")
+    reason = failures.describe(error, message)
     tracking.release_recheck(
         archiver.dynamodb,
         archiver.settings.ledger_table,

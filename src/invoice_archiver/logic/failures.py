@@ -1,0 +1,84 @@
+"""Why a delivery ends without archiving its invoice, and what is recorded about it.
+
+* Permanent (`PERMANENT`): retrying cannot help until a person acts. The API refuses the invoice
+  (not found, access denied), a document URL is unsafe, the archive holds different bytes, the summary
+  breaks the layout's contract, or the invoice's source is unavailable (its role cannot be assumed, is
+  not configured, or is denied GetInvoicePDF). The invoice is recorded FAILED (a re-check keeps it
+  ARCHIVED) and the next scheduled run enqueues it again.
+* Anything else is retried by the next delivery of the message (`DocumentsIncomplete`).
+
+A source failure is recorded against the source too (`dal.source_status`, stage "fetching") and counted
+(metric SourcesFailed), with a reason that names the role: one broken role never blocks other sources.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from invoice_archiver.constants import Metric
+from invoice_archiver.dal import source_status
+from invoice_archiver.dal.downloads import UnsafeUrl
+from invoice_archiver.dal.invoicing import InvoiceUnavailable
+from invoice_archiver.dal.sources import SourceUnavailable
+from invoice_archiver.logic import layout
+from invoice_archiver.logic.notices import redact
+from invoice_archiver.models.messages import InvoiceMessage
+from invoice_archiver.observability import logger, metrics
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+ACCESS_DENIED = "AccessDeniedException"
+
+
+class InvoiceBusy(Exception):
+    """Another worker holds a live lease on this invoice; the message is retried later."""
+
+
+class ArchiveConflict(Exception):
+    """A key already holds different bytes: the archive is never overwritten, a person must look."""
+
+
+class DocumentsIncomplete(Exception):
+    """Downloads kept failing within this delivery's budget; the next delivery tries again."""
+
+
+PERMANENT: tuple[type[Exception], ...] = (
+    SourceUnavailable,
+    InvoiceUnavailable,
+    UnsafeUrl,
+    ArchiveConflict,
+    layout.ContractViolation,
+)
+
+
+def is_source_failure(error: Exception, message: InvoiceMessage) -> bool:
+    """The invoice's source cannot be read: its role cannot be assumed (or is not configured), or the
+    API denies GetInvoicePDF to it."""
+    if isinstance(error, SourceUnavailable):
+        return True
+    return (
+        isinstance(error, InvoiceUnavailable) and error.code == ACCESS_DENIED and message.role_arn is not None
+    )
+
+
+def describe(error: Exception, message: InvoiceMessage) -> str:
+    """The reason recorded and logged (redacted: never a URL or a signature); a source failure names
+    the role, e.g. `source unavailable: cannot assume arn:aws:iam::...: AccessDenied: ...`."""
+    if isinstance(error, SourceUnavailable):
+        text = f"source unavailable: {error}"
+    elif is_source_failure(error, message):
+        text = f"source unavailable: {message.role_arn} is denied GetInvoicePDF: {error}"
+    else:
+        text = f"{type(error).__name__}: {error}"
+    return redact(text)
+
+
+def record_source_failure(
+    dynamodb: DynamoDBClient, table: str, message: InvoiceMessage, *, reason: str, now: datetime
+) -> None:
+    """The source's FAILED record in the ledger, the SourcesFailed metric and an error log line."""
+    source_status.record_failure(dynamodb, table, message.source, reason=reason, stage="fetching", now=now)
+    metrics.add_metric(name=Metric.SOURCES_FAILED, unit="Count", value=1)
+    logger.error("invoice source unavailable", extra={"role_arn": message.role_arn or "", "reason": reason})

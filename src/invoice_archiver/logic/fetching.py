@@ -1,0 +1,162 @@
+"""An invoice's documents into the archive: GetInvoicePDF through the invoice's source, then each
+document downloaded to a spool file (hashed, length checked) and created in S3, never overwritten.
+
+* Every attempt asks GetInvoicePDF for fresh URLs, with the Invoicing client of the message's source
+  (`Archiver.invoicing_for(message.source)`: the function's own credentials, or the payer role's);
+  an expired URL or a broken download gets fresh URLs and another bounded attempt, with a short backoff.
+* Each object is created with IfNoneMatch: * . A key that already holds the same bytes (a crashed
+  earlier attempt) is accepted; different bytes are an `ArchiveConflict`, never replaced.
+* summary.json is written last by the caller (`write_summary`): its arrival means the invoice is complete.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import TYPE_CHECKING, Any
+
+from invoice_archiver.dal import archive, downloads
+from invoice_archiver.dal import invoicing as invoicing_api
+from invoice_archiver.dal.downloads import DownloadFailed
+from invoice_archiver.logic import layout, summaries
+from invoice_archiver.logic.failures import ArchiveConflict, DocumentsIncomplete
+from invoice_archiver.logic.notices import redact, report_undescribed
+from invoice_archiver.models.documents import ArchivedDocument, DocumentRef
+from invoice_archiver.models.messages import InvoiceMessage
+from invoice_archiver.observability import logger
+
+if TYPE_CHECKING:
+    from invoice_archiver.logic.archiving import Archiver
+
+Identity = tuple[str | None, str | None]
+# Backoff between download attempts: a few seconds at most, so a delivery stays far inside its timeout.
+MAX_BACKOFF_SECONDS = 5.0
+
+
+def folder(archiver: Archiver, message: InvoiceMessage) -> str:
+    return layout.invoice_prefix(
+        archiver.settings.archive_prefix, message.account_id, message.period, message.invoice_id
+    )
+
+
+def archive_documents(
+    archiver: Archiver, message: InvoiceMessage, known: dict[Identity, ArchivedDocument] | None = None
+) -> list[ArchivedDocument]:
+    """Every document of the invoice, in S3 and verified; fresh URLs for every attempt.
+
+    `known`: documents the API described in full that are archived already (a re-check); they are
+    not downloaded again. Raises `SourceUnavailable` if the source's role cannot be assumed.
+    """
+    settings = archiver.settings
+    # Documents the API described in full, archived by an earlier attempt of this delivery. One
+    # it did not describe has no identity until it is downloaded: it is simply archived again
+    # (same bytes, same key, accepted as already there).
+    done: dict[Identity, ArchivedDocument] = dict(known or {})
+    last_error = "no attempt made"
+    for attempt in range(settings.download_attempts):
+        if attempt:
+            archiver.sleep(min(MAX_BACKOFF_SECONDS, 0.5 * 2**attempt) * random.uniform(0.5, 1.0))
+        client = archiver.invoicing_for(message.source)
+        refs = invoicing_api.get_documents(client, message.invoice_id)
+        if not refs:
+            last_error = "GetInvoicePDF returned no document URL"
+            continue
+        try:
+            archived = [_document_once(archiver, message, ref, done) for ref in refs]
+        except DownloadFailed as exc:
+            last_error = str(exc)
+            logger.warning(
+                "download failed, fetching fresh URLs",
+                extra={"attempt": attempt + 1, "reason": redact(last_error), "expired": exc.expired},
+            )
+            continue
+        report_undescribed(archived)
+        return archived
+    raise DocumentsIncomplete(
+        f"documents incomplete after {settings.download_attempts} attempts: {last_error}"
+    )
+
+
+def write_summary(archiver: Archiver, message: InvoiceMessage, documents: list[ArchivedDocument]) -> str:
+    """summary.json, create-only; one already there listing fewer of these documents is accepted."""
+    bucket = archiver.settings.archive_bucket
+    key = layout.summary_key(folder(archiver, message))
+    listed = [d.to_record() for d in documents]
+    document = summaries.summary_document(message, listed, archiver.clock())
+    try:
+        summaries.put_summary(archiver.s3, bucket=bucket, key=key, document=document, message=message)
+    except archive.AlreadyExists:
+        existing = archive.get_json(archiver.s3, bucket, key)
+        # Fewer documents than now is an invoice re-archived after documents came late (revisions
+        # list those); anything else it lists that is not here now is a conflict.
+        if not _fingerprint(existing.get("documents", [])) <= _fingerprint(listed):
+            raise ArchiveConflict(f"{key} already lists different documents") from None
+    return key
+
+
+def _document_once(
+    archiver: Archiver, message: InvoiceMessage, ref: DocumentRef, done: dict[Identity, ArchivedDocument]
+) -> ArchivedDocument:
+    identity = None if ref.omitted_by_api else (ref.document_type, ref.document_id)
+    if identity in done:
+        return done[identity]
+    document = _archive_document(archiver, message, ref)
+    if identity is not None:
+        done[identity] = document
+    return document
+
+
+def _archive_document(archiver: Archiver, message: InvoiceMessage, ref: DocumentRef) -> ArchivedDocument:
+    settings = archiver.settings
+    downloads.check_url(ref.url, settings.document_host_suffixes, settings.allow_loopback_document_urls)
+    spooled = downloads.download(ref.url, spool_dir=settings.spool_directory or None)
+    try:
+        key = layout.document_key(
+            folder(archiver, message),
+            ref.document_type,
+            ref.document_id,
+            downloads.extension_for(spooled.content_type),
+            spooled.sha256,
+        )
+        summary = message.summary
+        try:
+            archive.put_new(
+                archiver.s3,
+                bucket=settings.archive_bucket,
+                key=key,
+                body=spooled.file,
+                size=spooled.size,
+                sha256=spooled.sha256,
+                content_type=spooled.content_type,
+                metadata=layout.object_metadata(
+                    summary, ref.document_type, ref.document_id, spooled.size, spooled.sha256
+                ),
+                tagging=layout.tagging_header(layout.object_tags(summary, ref.document_type)),
+                multipart_threshold=settings.multipart_threshold_bytes,
+            )
+        except archive.AlreadyExists:
+            _accept_existing(archiver, key, spooled.sha256, spooled.size)
+        return ArchivedDocument(
+            document_type=ref.document_type,
+            document_id=ref.document_id,
+            key=key,
+            content_type=spooled.content_type,
+            size=spooled.size,
+            sha256=spooled.sha256,
+            omitted_by_api=ref.omitted_by_api,
+            type_recognized=ref.type_recognized,
+        )
+    finally:
+        spooled.close()
+
+
+def _accept_existing(archiver: Archiver, key: str, sha256: str, size: int) -> None:
+    """A key we were about to create exists: fine if it holds these very bytes, else a conflict."""
+    existing = archive.head(archiver.s3, archiver.settings.archive_bucket, key) or {}
+    stored = existing.get("Metadata", {}).get("sha256")
+    if stored != sha256 or existing.get("ContentLength") != size:
+        raise ArchiveConflict(f"{key} already holds different content; it is never overwritten")
+    logger.info("document was archived by an earlier attempt", extra={"key": key})
+
+
+def _fingerprint(documents: list[dict[str, Any]]) -> set[tuple[str, str]]:
+    return {(str(d.get("key")), str(d.get("sha256"))) for d in documents}
