@@ -17,8 +17,6 @@ Each in a fresh child process: the emulator runs in it, moto in a process of its
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 import sys
 import tempfile
 import time
@@ -59,55 +57,25 @@ def run(invoices: int, workers: int, concurrency: int, rate: float, workdir: Pat
 def child(
     mode: str, invoices: int, workers: int, concurrency: int, rate: float, log_file: Path
 ) -> dict[str, Any]:
+    import cloud_pipeline
     import throughput
 
-    from invoice_archiver.cli import resources
     from invoice_archiver.cli.pipeline import run_pass
-    from invoice_archiver.config import load_settings
-    from invoice_archiver.dal import clients
     from invoice_archiver.handlers import fetcher, lister
-    from invoice_archiver.observability import logger
-    from invoice_archiver.sandbox.dataset import generate
-    from invoice_archiver.sandbox.faults import CLOUD, Faults
-    from invoice_archiver.sandbox.runner import Sandbox
+    from invoice_archiver.sandbox.faults import Faults
 
-    spec = throughput.dataset_spec(invoices)["generate"]
-    dataset = generate(
-        seed=spec["seed"],
-        accounts=tuple(spec["accounts"]),
-        periods=tuple((int(p[:4]), int(p[5:])) for p in spec["periods"]),
-        invoices_per_account_period=spec["invoices_per_account_period"],
-        document_size=tuple(spec["document_size"]),
-        supplemental=tuple(spec["supplemental"]),
-    )
-    os.environ.update(
-        {
-            "ARCHIVE_BUCKET": "bench-cloud",
-            "LEDGER_TABLE": "bench-cloud-ledger",
-            "ACCOUNT_IDS": ",".join(dataset.accounts),
-            "ALLOW_LOOPBACK_DOCUMENT_URLS": "true",
-            "POWERTOOLS_TRACE_DISABLED": "true",
-            "INVOICING_RATE_LIMIT": str(rate),
-            "FETCHER_CONCURRENCY": str(concurrency),
-        }
-    )
+    dataset = cloud_pipeline.dataset(invoices)
     faults = Faults(tps_limit={"*": max(1, round(rate))}) if rate else None
     result: dict[str, Any] = {"mode": mode, "rate": rate, "workers": workers, "concurrency": concurrency}
-    with (
-        Sandbox(
-            dataset=dataset, faults=faults, latency=CLOUD, moto_in_process=False, use_existing_endpoints=False
-        ),
-        log_file.open("w") as log,
-        contextlib.redirect_stdout(log),
-    ):
-        logger.registered_handler.setStream(log)  # type: ignore[attr-defined]
-        clients.reset()
-        resources.ensure_bucket("bench-cloud")
-        resources.ensure_table("bench-cloud-ledger")
-        queue_url, dlq_url = resources.ensure_queues("bench-cloud")
-        os.environ.update({"INVOICE_QUEUE_URL": queue_url, "DEAD_LETTER_QUEUE_URL": dlq_url})
-        clients.reset()
-        settings = load_settings()
+    with cloud_pipeline.running(
+        dataset,
+        bucket="bench-cloud",
+        table="bench-cloud-ledger",
+        queue="bench-cloud",
+        log_file=log_file,
+        env={"INVOICING_RATE_LIMIT": str(rate), "FETCHER_CONCURRENCY": str(concurrency)},
+        faults=faults,
+    ) as (settings, _):
         cpu = time.process_time()
         if mode == "sequential":
             started = time.perf_counter()

@@ -17,9 +17,7 @@ number of invoices and are listed apart.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
-import os
 import sys
 import tempfile
 import time
@@ -54,53 +52,24 @@ def measure(invoices: int, workdir: Path) -> dict[str, Any]:
 
 
 def child(invoices: int, log_file: Path) -> dict[str, Any]:
+    import cloud_pipeline
     import throughput
 
-    from invoice_archiver.cli import resources
     from invoice_archiver.cli.pipeline import run_pass
-    from invoice_archiver.config import load_settings
     from invoice_archiver.dal import clients
     from invoice_archiver.handlers import fetcher, lister
-    from invoice_archiver.observability import logger
-    from invoice_archiver.sandbox.dataset import generate
-    from invoice_archiver.sandbox.faults import CLOUD
-    from invoice_archiver.sandbox.runner import Sandbox
 
-    spec = throughput.dataset_spec(invoices)["generate"]
-    dataset = generate(
-        seed=spec["seed"],
-        accounts=tuple(spec["accounts"]),
-        periods=tuple((int(p[:4]), int(p[5:])) for p in spec["periods"]),
-        invoices_per_account_period=spec["invoices_per_account_period"],
-        document_size=tuple(spec["document_size"]),
-        supplemental=tuple(spec["supplemental"]),
-    )
-    os.environ.update(
-        {
-            "ARCHIVE_BUCKET": "cost-archive",
-            "LEDGER_TABLE": "cost-ledger",
-            "ACCOUNT_IDS": ",".join(dataset.accounts),
-            "ALLOW_LOOPBACK_DOCUMENT_URLS": "true",
-            "POWERTOOLS_TRACE_DISABLED": "true",
-            "FETCHER_CONCURRENCY": "4",
-        }
-    )
+    dataset = cloud_pipeline.dataset(invoices)
     requests: Counter[str] = Counter()
     durations: dict[str, list[float]] = {"fetcher": [], "lister": []}
-    with (
-        Sandbox(dataset=dataset, latency=CLOUD, moto_in_process=False, use_existing_endpoints=False),
-        log_file.open("w") as log,
-        contextlib.redirect_stdout(log),
-    ):
-        logger.registered_handler.setStream(log)  # type: ignore[attr-defined]
-        clients.reset()
-        resources.ensure_bucket("cost-archive")
-        resources.ensure_table("cost-ledger")
-        queue_url, dlq_url = resources.ensure_queues("cost-invoices")
-        os.environ.update({"INVOICE_QUEUE_URL": queue_url, "DEAD_LETTER_QUEUE_URL": dlq_url})
-        clients.reset()
-        settings = load_settings()
-
+    with cloud_pipeline.running(
+        dataset,
+        bucket="cost-archive",
+        table="cost-ledger",
+        queue="cost-invoices",
+        log_file=log_file,
+        env={"FETCHER_CONCURRENCY": "4"},
+    ) as (settings, log):
         counting = [True]  # clients copy the session's hooks when created: switch the hook off instead
 
         def count(event_name: str = "", **_: Any) -> None:
