@@ -13,6 +13,10 @@ every listed invoice, an archived one as a re-check (fresh URLs, new documents, 
 changed). --invoice-id re-archives: an ARCHIVED invoice is reopened first, so every document is fetched
 again; deleted objects are re-created, objects that still hold the same bytes are kept, and an object
 replaced by different bytes is reported as a conflict. Nothing is ever overwritten.
+
+Sources read through a role (SOURCE_ROLE_ARNS, DISCOVER_INVOICE_UNITS) are accounts of the archive, but
+the backfill's listing reads with your own credentials only: it refuses to list them (exit 2) rather than
+list the wrong account; --accounts with ACCOUNT_IDS accounts still works.
 """
 
 from __future__ import annotations
@@ -134,6 +138,28 @@ def _list(request: ListRequest, where: target.Target, started: datetime) -> enqu
     return listing
 
 
+def _check_sources(request: ListRequest, where: target.Target) -> None:
+    """The listing (cli/enqueue.py) calls the API with the caller's credentials: a source read through a
+    role would be listed as the caller (AccessDenied in AWS, or the wrong invoices), so it is refused."""
+    through_roles = [s.account_id for s in where.sources]
+    if request.accounts is not None:
+        named = [account for account in request.accounts if account in through_roles]
+        if not named:
+            return
+        blocked = f"--accounts {', '.join(named)} read through SOURCE_ROLE_ARNS roles"
+    elif through_roles or where.discover_invoice_units:
+        blocked = "the archive's sources are read through roles " + (
+            f"(SOURCE_ROLE_ARNS: {', '.join(through_roles)})" if through_roles else "(DISCOVER_INVOICE_UNITS)"
+        )
+    else:
+        return
+    own = ", ".join(where.accounts) or "none configured"
+    raise CliError(
+        f"{blocked}, and backfill lists with your own credentials only: pass --accounts with ACCOUNT_IDS "
+        f"accounts ({own}), or let the scheduled lister archive the sources"
+    )
+
+
 def _rechecks(listing: enqueue.Listing) -> set[enqueue.Listed]:
     """Enqueued archived invoices the fetcher will re-check (settled once re-checked, not before)."""
     return {invoice for invoice, why in listing.enqueued.items() if why in RECHECKED}
@@ -144,6 +170,7 @@ def _on_endpoints(args: argparse.Namespace, request: ListRequest) -> int:
     local.apply_defaults()
     local.provision()
     where = target.resolve(None)
+    _check_sources(request, where)
     print(f"invoice-archiver backfill on {where.describe()}; the fetcher runs in this process")
     counters = COUNTERS
     before = counters.snapshot()
@@ -163,6 +190,7 @@ def _on_endpoints(args: argparse.Namespace, request: ListRequest) -> int:
 
 def _on_stack(args: argparse.Namespace, request: ListRequest) -> int:
     where = target.resolve(args.stack)
+    _check_sources(request, where)
     print(f"invoice-archiver backfill on {where.describe()}")
     started = datetime.now(UTC)
     listing = _list(request, where, started)

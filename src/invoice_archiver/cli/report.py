@@ -92,13 +92,14 @@ def _check_output(text: str | None) -> Path | None:
 
 
 def _accounts(where: target.Target) -> list[str]:
-    """The accounts that have an archive folder (configured ones too, even if still empty)."""
+    """The accounts that have an archive folder, and the archive's accounts even if still empty (ACCOUNT_IDS,
+    SOURCE_ROLE_ARNS, and with DISCOVER_INVOICE_UNITS those in the ledger)."""
     found = []
     paginator = clients.s3().get_paginator("list_objects_v2")
     for page in paginator.paginate(Bucket=where.bucket, Prefix=f"{where.prefix}/account=", Delimiter="/"):
         for common in page.get("CommonPrefixes", []):
             found.append(common["Prefix"].rstrip("/").rpartition("account=")[2])
-    return sorted({*found, *where.accounts})
+    return sorted({*found, *target.archive_accounts(where)})
 
 
 def _read(bucket: str, keys: list[str]) -> list[tuple[str, dict[str, Any]]]:

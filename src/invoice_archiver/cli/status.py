@@ -2,8 +2,11 @@
 
 Reads the ledger and peeks at the dead-letter queue (every message it reads is made visible again at
 once), on a deployed stack (--stack NAME) or on whatever the environment names (LEDGER_TABLE,
-DEAD_LETTER_QUEUE_URL, ACCOUNT_IDS, AWS_ENDPOINT_URL*: e.g. an `invoice-archiver sandbox`, or nothing
-at all after a run-local against one). Exit 1 when an invoice is FAILED, stuck or in the DLQ.
+DEAD_LETTER_QUEUE_URL, ACCOUNT_IDS, SOURCE_ROLE_ARNS, AWS_ENDPOINT_URL*: e.g. an `invoice-archiver
+sandbox`, or nothing at all after a run-local against one). The accounts are those of ACCOUNT_IDS and
+SOURCE_ROLE_ARNS, and with DISCOVER_INVOICE_UNITS=true every account in the ledger. A source the archive
+could not read (its role could not be assumed, or the API denied it) is shown with its role and reason.
+Exit 1 when an invoice is FAILED, stuck or in the DLQ, or a source is FAILED.
 """
 
 from __future__ import annotations
@@ -19,8 +22,8 @@ from invoice_archiver.cli import dlq, target
 from invoice_archiver.cli.arguments import billing_period
 from invoice_archiver.cli.enqueue import Listed
 from invoice_archiver.cli.errors import OK, PROBLEMS, CliError, endpoint_hint
-from invoice_archiver.constants import Status
-from invoice_archiver.dal import clients, ledger
+from invoice_archiver.constants import LEDGER_SORT_KEY, SOURCE_SORT_KEY, Status
+from invoice_archiver.dal import clients, ledger, source_status
 
 # Longer than SQS's whole retry budget (5 receives x 30 min visibility): an invoice still IN_PROGRESS
 # or RETRYING after this is not coming back by itself.
@@ -42,7 +45,8 @@ def register(sub: Any) -> None:
         "--account",
         action="append",
         default=None,
-        help="account id (repeatable; default: the stack's accounts, ACCOUNT_IDS, else the caller's account)",
+        help="account id (repeatable; default: the stack's accounts, ACCOUNT_IDS and SOURCE_ROLE_ARNS, "
+        "else the caller's account)",
     )
     parser.add_argument(
         "--period", type=billing_period, default=None, help="only this billing period, YYYY-MM"
@@ -60,7 +64,7 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     where = target.resolve(args.stack)
     table = args.table or where.table
-    accounts = target.accounts_or_caller(where, args.account)
+    accounts = target.accounts_or_caller(where, args.account, table)
     letters = dlq.peek(clients.sqs(), where.dead_letter_queue_url) if where.dead_letter_queue_url else []
     dead = {letter.invoice: letter for letter in letters if letter.invoice is not None}
     stale_before = datetime.now(UTC) - timedelta(minutes=args.stuck_after)
@@ -100,21 +104,38 @@ def run(args: argparse.Namespace) -> int:
             print(
                 f"! {IN_DLQ:<9} {invoice.account_id} {invoice.period} {invoice.invoice_id}: {letter.reason}"
             )
+    failed_sources = source_status.failed_sources(clients.dynamodb(), table, accounts)
+    for source in failed_sources:
+        print(f"! SOURCE FAILED {source.get('pk')} {_source_reason(source)}")
     in_flight = sum(counts["IN_FLIGHT"] for counts in rows.values())
     if in_flight:
         print(f"{in_flight} invoice(s) in flight: the fetcher is on them (or SQS will redeliver them).")
+    if failed_sources:
+        print(
+            f"{len(failed_sources)} source(s) could not be read: fix the role (its trust policy, ExternalId "
+            "or permissions); the next scheduled run reads the source again and clears this."
+        )
     if problems or depth:
         print(
             f"{len(problems)} invoice(s) need attention, {depth} DLQ message(s): fix the cause, then "
             "`invoice-archiver backfill --invoice-id ...` (or the next scheduled run) archives them."
         )
-        return PROBLEMS
-    return OK
+    return PROBLEMS if problems or depth or failed_sources else OK
+
+
+def _source_reason(source: dict[str, Any]) -> str:
+    role = source.get("role_arn") or "its own credentials"
+    when = f"{source.get('stage', '?')} since {source.get('failed_since', '?')}"
+    return (
+        f"through {role} ({when}, last checked {source.get('checked_at', '?')}): {source.get('reason', '')}"
+    )
 
 
 def _items(table: str, account: str, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The account's invoices in the ledger (not its source record, which shares the partition)."""
     try:
-        return list(ledger.query_period(clients.dynamodb(), table, account, args.period))
+        items = ledger.query_period(clients.dynamodb(), table, account, args.period)
+        return [item for item in items if item.get(LEDGER_SORT_KEY) != SOURCE_SORT_KEY]
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
             raise CliError(

@@ -1,9 +1,14 @@
 """Which archive a command works on: a deployed stack (`--stack NAME`) or the environment.
 
 With `--stack`, the bucket, ledger and queues come from the stack's CloudFormation outputs, and the
-accounts, roles and key prefix from its functions' own configuration (so a backfill lists exactly what
-the schedule lists). Without it, from the variables the functions and `run-local` read (ARCHIVE_BUCKET,
-LEDGER_TABLE, ACCOUNT_IDS, ...), defaulting to the names `run-local` creates on a sandbox.
+accounts, sources, roles and key prefix from its functions' own configuration (so a backfill lists exactly
+what the schedule lists). Without it, from the variables the functions and `run-local` read
+(ARCHIVE_BUCKET, LEDGER_TABLE, ACCOUNT_IDS, SOURCE_ROLE_ARNS, ...), defaulting to the names `run-local`
+creates on a sandbox.
+
+The archive's accounts (`archive_accounts`) are those of ACCOUNT_IDS and of SOURCE_ROLE_ARNS; with
+DISCOVER_INVOICE_UNITS=true also every account the ledger holds, since the receivers the lister discovers
+are not configured anywhere.
 """
 
 from __future__ import annotations
@@ -19,8 +24,10 @@ from botocore.exceptions import ClientError
 
 from invoice_archiver.cli.errors import CliError, endpoint_hint
 from invoice_archiver.config import ConfigError, Settings, load_settings
+from invoice_archiver.constants import LEDGER_PARTITION_KEY
 from invoice_archiver.dal import clients
 from invoice_archiver.infra.constants import OutputKey
+from invoice_archiver.models.source import ACCOUNT_ID, Source
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -44,11 +51,19 @@ class Target:
     table: str
     queue_url: str
     dead_letter_queue_url: str
-    accounts: tuple[str, ...]
+    accounts: tuple[str, ...]  # ACCOUNT_IDS: read with the caller's own credentials
     roles: tuple[str, ...]
     invoicing_region: str
     invoicing_max_attempts: int
     stack: str | None = None
+    sources: tuple[Source, ...] = ()  # SOURCE_ROLE_ARNS: each account read through its role
+    external_id: str = ""  # SOURCE_EXTERNAL_ID
+    discover_invoice_units: bool = False  # DISCOVER_INVOICE_UNITS: receivers found by the lister
+
+    @property
+    def configured_accounts(self) -> tuple[str, ...]:
+        """ACCOUNT_IDS, then the accounts of SOURCE_ROLE_ARNS."""
+        return tuple(dict.fromkeys((*self.accounts, *(s.account_id for s in self.sources))))
 
     def describe(self) -> str:
         where = f"stack {self.stack}" if self.stack else endpoint_hint()
@@ -86,16 +101,58 @@ def resolve(stack: str | None, *, queues: bool = True) -> Target:
         roles=settings.receiver_roles,
         invoicing_region=settings.invoicing_region,
         invoicing_max_attempts=settings.invoicing_max_attempts,
+        sources=settings.source_role_arns,
+        external_id=settings.source_external_id,
+        discover_invoice_units=settings.discover_invoice_units,
     )
 
 
-def accounts_or_caller(target: Target, explicit: list[str] | None) -> list[str]:
-    """--account values, else the target's accounts, else the caller's own (as the lister defaults)."""
+def archive_accounts(target: Target, table: str | None = None) -> list[str]:
+    """The configured accounts (ACCOUNT_IDS, SOURCE_ROLE_ARNS); with DISCOVER_INVOICE_UNITS also every
+    account in the ledger `table` (default: the target's)."""
+    accounts = list(target.configured_accounts)
+    if target.discover_invoice_units:
+        accounts += ledger_accounts(table or target.table)
+    return list(dict.fromkeys(accounts))
+
+
+def accounts_or_caller(target: Target, explicit: list[str] | None, table: str | None = None) -> list[str]:
+    """--account values, else the archive's accounts, else the caller's own (as the lister defaults)."""
     if explicit:
         return list(dict.fromkeys(explicit))
-    if target.accounts:
-        return list(target.accounts)
+    accounts = archive_accounts(target, table)
+    if accounts:
+        return accounts
     return [str(clients.sts().get_caller_identity()["Account"])]
+
+
+def ledger_accounts(table: str) -> list[str]:
+    """Every account the ledger holds an item of (an invoice, or a source's record).
+
+    A Scan of the whole table, projecting the partition key: DynamoDB has no "distinct partition keys"
+    call, and with DISCOVER_INVOICE_UNITS the receivers exist nowhere else. It is acceptable for status,
+    report and verify, which an operator runs now and then; note that a Scan is billed on the items' full
+    size (a projection saves bandwidth, not read units), about 1 RCU per 8 KB of ledger.
+    """
+    found: set[str] = set()
+    paginator = clients.dynamodb().get_paginator("scan")
+    try:
+        for page in paginator.paginate(
+            TableName=table,
+            ProjectionExpression="#pk",
+            ExpressionAttributeNames={"#pk": LEDGER_PARTITION_KEY},
+        ):
+            for item in page.get("Items", []):
+                value = item.get(LEDGER_PARTITION_KEY, {}).get("S", "")
+                if ACCOUNT_ID.match(value):
+                    found.add(value)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            raise CliError(
+                f"ledger table {table!r} not found ({endpoint_hint()}): pass --stack NAME or set LEDGER_TABLE"
+            ) from None
+        raise
+    return sorted(found)
 
 
 def _local_queue_url(name: str) -> str:
@@ -164,4 +221,9 @@ def _from_stack(stack: str, settings: Settings) -> Target:
         invoicing_region=deployed.invoicing_region,
         invoicing_max_attempts=deployed.invoicing_max_attempts,
         stack=stack,
+        sources=deployed.source_role_arns if functions else settings.source_role_arns,
+        external_id=deployed.source_external_id if functions else settings.source_external_id,
+        discover_invoice_units=(
+            deployed.discover_invoice_units if functions else settings.discover_invoice_units
+        ),
     )

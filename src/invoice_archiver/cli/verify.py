@@ -5,6 +5,9 @@ the ledger, with summary.json, with the SHA-256 checksum S3 stored when it was c
 `sha256` metadata. It reports missing objects, bytes that differ, keys with extra versions (an
 overwrite), invoice folders without summary.json and objects that belong to no invoice, each with its
 key. Exit 0 when clean, 1 when there are problems.
+
+The accounts are those with objects in the archive and those of ACCOUNT_IDS and SOURCE_ROLE_ARNS (and with
+DISCOVER_INVOICE_UNITS=true every account in the ledger), unless --account names some.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from invoice_archiver.cli.verification import (
     unexpected_objects,
     was_archived,
 )
+from invoice_archiver.constants import LEDGER_SORT_KEY, SOURCE_SORT_KEY
 from invoice_archiver.dal import clients, ledger
 from invoice_archiver.models.period import BillingPeriod
 
@@ -55,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     where = target.resolve(args.stack, queues=False)
     found = _histories(where.bucket, where.prefix, args.account, args.period)
     scope = Scope(where.bucket, where.prefix, found, args.workers)
-    accounts = list(dict.fromkeys(args.account or [*_accounts_in(found), *where.accounts]))
+    accounts = list(dict.fromkeys(args.account or [*_accounts_in(found), *target.archive_accounts(where)]))
     items = [item for account in accounts for item in _ledger(where.table, account, args.period)]
     findings = Findings()
     unexpected_objects(scope, items, findings)
@@ -119,8 +123,10 @@ def _accounts_in(found: dict[str, Any]) -> list[str]:
 
 
 def _ledger(table: str, account: str, period: BillingPeriod | None) -> list[dict[str, Any]]:
+    """The account's invoices in the ledger (not its source record, which shares the partition)."""
     try:
-        return list(ledger.query_period(clients.dynamodb(), table, account, period))
+        items = ledger.query_period(clients.dynamodb(), table, account, period)
+        return [item for item in items if item.get(LEDGER_SORT_KEY) != SOURCE_SORT_KEY]
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
             raise CliError(
