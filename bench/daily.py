@@ -145,7 +145,7 @@ def seed_ledger() -> int:
     from invoice_archiver.dal import clients
     from invoice_archiver.dal import invoicing as invoicing_api
     from invoice_archiver.logic.changes import fingerprint, next_check
-    from invoice_archiver.logic.listing import to_message
+    from invoice_archiver.logic.invoice_messages import to_message
     from invoice_archiver.logic.planning import SummaryQuery
     from invoice_archiver.models.period import BillingPeriod
 

@@ -62,6 +62,22 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "SQS queue the lister sends one message per invoice to.",
     ),
     EnvVar(
+        "LISTING_QUEUE_URL",
+        "listing_queue_url",
+        ("lister",),
+        False,
+        "SQS queue a listing that outgrows its invocation continues through (the lister consumes it); "
+        "empty: a listing runs to the end of its invocation.",
+    ),
+    EnvVar(
+        "LISTING_RESERVE_SECONDS",
+        "listing_reserve_seconds",
+        ("lister",),
+        False,
+        "With fewer seconds than this left of its invocation, the lister stops between pages and hands "
+        "the rest of the listing to LISTING_QUEUE_URL (default 60).",
+    ),
+    EnvVar(
         "DEAD_LETTER_QUEUE_URL",
         "dead_letter_queue_url",
         ("lister", "fetcher"),
@@ -194,10 +210,11 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar(
         "INVOICING_RATE_LIMIT",
         "invoicing_rate_limit",
-        ("fetcher",),
+        ("lister", "fetcher"),
         False,
         "Most Invoicing API calls per second per operation this process makes (0: no ceiling, back off on "
-        "throttling only). Deployed: the account's limit divided by the fetcher's maximum concurrency.",
+        "throttling only). Deployed: for each fetcher the account's limit divided by the fetcher's maximum "
+        "concurrency; for the lister, the only caller of ListInvoiceSummaries, the whole limit.",
     ),
     EnvVar(
         "FETCHER_CONCURRENCY",
@@ -250,6 +267,8 @@ class Settings(BaseModel):
     archive_prefix: str = "invoices"
     ledger_table: str = ""
     invoice_queue_url: str = ""
+    listing_queue_url: str = ""
+    listing_reserve_seconds: float = Field(default=60.0, ge=0.0, le=840.0)
     dead_letter_queue_url: str = ""
     account_ids: CsvList = ()
     receiver_roles: CsvList = ()

@@ -32,6 +32,7 @@ EXPECTED_SKIPS: dict[str, dict[tuple[str, str], set[str]]] = {
         ("AWS::DynamoDB::Table", "StorageLedgerTable"): {"CKV_AWS_119"},
         ("AWS::SQS::Queue", "PipelineDeadLetterQueue"): {"CKV_AWS_27"},
         ("AWS::SQS::Queue", "PipelineInvoiceQueue"): {"CKV_AWS_27"},
+        ("AWS::SQS::Queue", "PipelineListingQueue"): {"CKV_AWS_27"},
         ("AWS::SQS::Queue", "ScheduleDeadLetterQueue"): {"CKV_AWS_27"},
         ("AWS::Logs::LogGroup", "PipelineListerLogGroup"): {"CKV_AWS_158"},
         ("AWS::Logs::LogGroup", "PipelineFetcherLogGroup"): {"CKV_AWS_158"},

@@ -137,3 +137,16 @@ def test_a_bad_source_setting_stops_the_synth_naming_the_key(overrides: dict[str
         build_app(cdk.App(context={**cdk_json_context(), **overrides}))
     assert "context key '" in str(caught.value)
     assert message in str(caught.value)
+
+
+def test_with_discovery_the_lister_may_list_invoice_units_with_its_own_credentials(
+    with_sources: Synth,
+) -> None:
+    [listing] = [
+        s for s in statements(with_sources, "PipelineListerPermissions") if s.get("Sid") == "ListInvoices"
+    ]
+    assert listing["Action"] == [
+        "invoicing:ListInvoiceSummaries",
+        "invoicing:ListInvoiceUnits",
+        "aws-portal:ViewBilling",
+    ]

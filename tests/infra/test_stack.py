@@ -149,10 +149,38 @@ def test_invoice_queue_visibility_is_six_times_fetcher_timeout_and_redrives_to_t
             "RedrivePolicy": {"deadLetterTargetArn": getatt(dlq), "maxReceiveCount": 5},
         },
     )
-    _, queue = default.only(
-        "AWS::SQS::Queue", RedrivePolicy={"deadLetterTargetArn": getatt(dlq), "maxReceiveCount": 5}
-    )
+    queue = default.template.to_json()["Resources"][
+        default.logical_id("PipelineInvoiceQueue", "AWS::SQS::Queue")
+    ]
+    assert queue["Properties"]["RedrivePolicy"] == {"deadLetterTargetArn": getatt(dlq), "maxReceiveCount": 5}
     assert queue["Properties"]["VisibilityTimeout"] >= 6 * timeout
+
+
+def test_listings_continue_through_a_queue_the_lister_consumes_one_at_a_time(default: Synth) -> None:
+    # Given the lister's timeout and the listing queue
+    lister_id, lister = function(default, LISTER_HANDLER)
+    listing = default.logical_id("PipelineListingQueue", "AWS::SQS::Queue")
+    dlq = default.logical_id("PipelineDeadLetterQueue", "AWS::SQS::Queue")
+    queue = default.template.to_json()["Resources"][listing]["Properties"]
+    # Then a continuation is redelivered only after the invocation that took it is over, and a
+    # continuation that keeps failing goes to the DLQ
+    assert queue["VisibilityTimeout"] == lister["Properties"]["Timeout"] + 60
+    assert queue["RedrivePolicy"] == {"deadLetterTargetArn": getatt(dlq), "maxReceiveCount": 5}
+    assert queue["SqsManagedSseEnabled"] is True
+    # And the lister reads it one record per invocation
+    default.template.has_resource_properties(
+        "AWS::Lambda::EventSourceMapping",
+        {
+            "EventSourceArn": getatt(listing),
+            "FunctionName": {"Ref": lister_id},
+            "BatchSize": 1,
+            "ScalingConfig": {"MaximumConcurrency": 2},
+        },
+    )
+    # And the lister knows where to continue, and when to stop (60 s before its timeout)
+    env = lister["Properties"]["Environment"]["Variables"]
+    assert env["LISTING_QUEUE_URL"] == {"Ref": listing}
+    assert env["LISTING_RESERVE_SECONDS"] == "60"
 
 
 @pytest.mark.parametrize("prefix", ["PipelineDeadLetterQueue", "ScheduleDeadLetterQueue"])
@@ -240,6 +268,13 @@ def test_lister_permissions_are_exactly_these(default: Synth) -> None:
             "Action": "sqs:SendMessage",
             "Resource": getatt(queue),
         },
+        # A listing that nears its invocation's end continues through the listing queue
+        {
+            "Sid": "ContinueListing",
+            "Effect": "Allow",
+            "Action": "sqs:SendMessage",
+            "Resource": getatt(default.logical_id("PipelineListingQueue", "AWS::SQS::Queue")),
+        },
         # A summary that cannot become a message is quarantined to the DLQ, with its reason
         {
             "Sid": "QuarantineToDeadLetterQueue",
@@ -254,10 +289,28 @@ def test_lister_permissions_are_exactly_these(default: Synth) -> None:
             "Action": "dynamodb:Query",
             "Resource": getatt(default.logical_id("StorageLedgerTable", "AWS::DynamoDB::Table")),
         },
+        # A source's FAILED record, written with its reason and cleared when it lists cleanly again
+        {
+            "Sid": "RecordSourceStatus",
+            "Effect": "Allow",
+            "Action": ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+            "Resource": getatt(default.logical_id("StorageLedgerTable", "AWS::DynamoDB::Table")),
+        },
     ]
-    # CDK's own addition for active tracing, and nothing else
+    # CDK's additions: X-Ray for tracing, and the event source's consume permissions on the listing queue
     assert policy_statements(default, "PipelineListerRoleDefaultPolicy") == [
         {"Action": ["xray:PutTelemetryRecords", "xray:PutTraceSegments"], "Effect": "Allow", "Resource": "*"},
+        {
+            "Action": [
+                "sqs:ChangeMessageVisibility",
+                "sqs:DeleteMessage",
+                "sqs:GetQueueAttributes",
+                "sqs:GetQueueUrl",
+                "sqs:ReceiveMessage",
+            ],
+            "Effect": "Allow",
+            "Resource": getatt(default.logical_id("PipelineListingQueue", "AWS::SQS::Queue")),
+        },
     ]
 
 
@@ -617,7 +670,22 @@ def test_alarm_on_function_errors_and_throttles(default: Synth, handler: str, me
 
 def test_alarm_on_failed_invoices(default: Synth) -> None:
     _alarm(default, Metric.INVOICES_FAILED, METRICS_NAMESPACE, [{"Name": "service", "Value": SERVICE_NAME}])
-    assert len(default.resources("AWS::CloudWatch::Alarm")) == 8
+    assert len(default.resources("AWS::CloudWatch::Alarm")) == 9
+
+
+def test_alarm_when_a_source_cannot_be_read(default: Synth) -> None:
+    default.template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "MetricName": Metric.SOURCES_FAILED,
+            "Namespace": METRICS_NAMESPACE,
+            "Dimensions": [{"Name": "service", "Value": SERVICE_NAME}],
+            "Statistic": "Maximum",
+            "Threshold": 0,
+            "ComparisonOperator": "GreaterThanThreshold",
+            "TreatMissingData": "notBreaching",
+        },
+    )
 
 
 def test_alarm_when_an_account_has_no_invoice_for_last_month_by_the_configured_day(default: Synth) -> None:
@@ -655,3 +723,15 @@ def test_dashboard_shows_the_pipeline_metrics(default: Synth) -> None:
 def test_outputs_use_the_constant_keys(default: Synth) -> None:
     outputs = default.template.find_outputs("*")
     assert set(outputs) == {value for key, value in vars(OutputKey).items() if not key.startswith("_")}
+
+
+def test_tracing_can_be_turned_off_and_then_nothing_of_x_ray_is_granted(synth_with: Any) -> None:
+    # Given tracing_enabled false
+    untraced = synth_with({"tracing_enabled": False})
+    # Then neither function traces, and no policy mentions X-Ray
+    for _, resource in untraced.resources("AWS::Lambda::Function").items():
+        assert "TracingConfig" not in resource["Properties"]
+        # and Powertools' Tracer is told, so the X-Ray SDK is never imported at cold start
+        assert resource["Properties"]["Environment"]["Variables"]["POWERTOOLS_TRACE_DISABLED"] == "true"
+    for resource in untraced.resources("AWS::IAM::Policy").values():
+        assert "xray" not in str(resource["Properties"]["PolicyDocument"])

@@ -21,7 +21,7 @@ from invoice_archiver.cli.pipeline import PassReport, run_pass
 from invoice_archiver.config import Settings, load_settings
 from invoice_archiver.dal import clients, invoicing
 from invoice_archiver.handlers import environment, fetcher
-from invoice_archiver.logic.listing import to_message
+from invoice_archiver.logic.invoice_messages import to_message
 from invoice_archiver.models.documents import INVOICE_DOCUMENT
 from invoice_archiver.observability import logger
 from invoice_archiver.sandbox.dataset import Dataset, Invoice
@@ -155,6 +155,7 @@ def make_pipeline(
         queue_url, dlq_url = resources.ensure_queues("invoices-test")
         monkeypatch.setenv("INVOICE_QUEUE_URL", queue_url)
         monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", dlq_url)
+        monkeypatch.setenv("LISTING_QUEUE_URL", resources.ensure_listing_queue("listing-test", dlq_url))
         _reset_caches()
         logs = io.StringIO()
         handler.setStream(logs)

@@ -12,6 +12,8 @@ from .factories import ACCOUNT, FULLWIDTH_ACCOUNT, OTHER_ACCOUNT, QUEUE_URL, Env
 LISTER_VARS = [
     "LEDGER_TABLE",
     "INVOICE_QUEUE_URL",
+    "LISTING_QUEUE_URL",
+    "LISTING_RESERVE_SECONDS",
     "DEAD_LETTER_QUEUE_URL",
     "ACCOUNT_IDS",
     "RECEIVER_ROLES",
@@ -22,6 +24,7 @@ LISTER_VARS = [
     "INVOICING_REGION",
     "INVOICING_MAX_ATTEMPTS",
     "MISSING_INVOICE_DAY",
+    "INVOICING_RATE_LIMIT",
 ]
 FETCHER_VARS = [
     "ARCHIVE_BUCKET",
@@ -369,6 +372,8 @@ def test_each_variable_reaches_its_field(make_env: EnvFactory) -> None:
         "ARCHIVE_PREFIX": "p",
         "LEDGER_TABLE": "t",
         "INVOICE_QUEUE_URL": "q",
+        "LISTING_QUEUE_URL": "l",
+        "LISTING_RESERVE_SECONDS": "7",
         "DEAD_LETTER_QUEUE_URL": "d",
         "ACCOUNT_IDS": ACCOUNT,
         "RECEIVER_ROLES": "BUYER",

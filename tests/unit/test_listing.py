@@ -13,7 +13,8 @@ from dateutil.tz import tzutc
 
 from invoice_archiver.dal import wire
 from invoice_archiver.logic.changes import fingerprint
-from invoice_archiver.logic.listing import jsonable, run_listing, to_message
+from invoice_archiver.logic.invoice_messages import jsonable, to_message
+from invoice_archiver.logic.listing import run_listing
 from invoice_archiver.logic.planning import SummaryQuery
 from invoice_archiver.models.messages import InvoiceMessage
 from invoice_archiver.models.period import BillingPeriod
@@ -157,7 +158,7 @@ def test_run_listing_sends_one_message_per_invoice_in_batches_of_ten(make_summar
 
     # When listed
     try:
-        result = run_listing(queries, invoicing=invoicing, sqs=sqs, queue_url=QUEUE_URL)  # type: ignore[arg-type]
+        result = run_listing(queries, invoicing_for=lambda _: invoicing, sqs=sqs, queue_url=QUEUE_URL)  # type: ignore[arg-type, return-value]
     finally:
         metrics.clear_metrics()
 
@@ -231,7 +232,7 @@ def test_run_listing_enqueues_only_what_is_new_changed_not_archived_or_due(
     try:
         result = run_listing(
             [query],
-            invoicing=FakeInvoicing({"2025-06": [summaries]}),  # type: ignore[arg-type]
+            invoicing_for=lambda _: FakeInvoicing({"2025-06": [summaries]}),  # type: ignore[arg-type, return-value]
             sqs=sqs,  # type: ignore[arg-type]
             queue_url=QUEUE_URL,
             ledger=ledger,  # type: ignore[arg-type]

@@ -26,10 +26,13 @@ from invoice_archiver.logic.planning import (
 )
 from invoice_archiver.models.period import BillingPeriod
 from invoice_archiver.models.requests import ListRequest
+from invoice_archiver.models.source import Source
 
 from .factories import ACCOUNT, OTHER_ACCOUNT
 
 THIRD_ACCOUNT = "555555555555"
+
+TWO_SOURCES = [Source(ACCOUNT), Source(OTHER_ACCOUNT)]
 
 
 def at(text: str) -> datetime:
@@ -75,7 +78,7 @@ def test_scheduled_periods_without_lookback_and_across_years() -> None:
 
 def test_scheduled_without_roles_is_one_unfiltered_query_per_account_and_period() -> None:
     # Given two accounts, no roles and one period of look-back
-    queries = plan_scheduled(at("2025-03-02"), [ACCOUNT, OTHER_ACCOUNT], [], 1)
+    queries = plan_scheduled(at("2025-03-02"), TWO_SOURCES, [], 1)
 
     # Then account x period queries, none with a ReceiverRole filter
     assert [(q.account_id, str(q.billing_period)) for q in queries] == [
@@ -93,7 +96,9 @@ def test_scheduled_without_roles_is_one_unfiltered_query_per_account_and_period(
 
 def test_scheduled_with_roles_is_accounts_times_roles_times_periods() -> None:
     # Given two accounts, two roles and periods all after ReceiverRole data starts
-    queries = plan_scheduled(at("2025-10-05"), [ACCOUNT, OTHER_ACCOUNT], ["SELLER", "BUYER"], 1)
+    queries = plan_scheduled(
+        at("2025-10-05"), TWO_SOURCES, ["SELLER", "BUYER"], 1
+    )
 
     # Then every combination, once
     combos = Counter((q.account_id, q.receiver_role, str(q.billing_period)) for q in queries)
@@ -111,7 +116,7 @@ def test_scheduled_with_roles_is_accounts_times_roles_times_periods() -> None:
 
 def test_scheduled_with_roles_skips_periods_before_role_data() -> None:
     # Given a tick in August 2025 with four periods of look-back (April to July)
-    queries = plan_scheduled(at("2025-08-01"), [ACCOUNT], ["BUYER"], 3)
+    queries = plan_scheduled(at("2025-08-01"), [Source(ACCOUNT)], ["BUYER"], 3)
 
     # Then only June and July are listed: April and May predate ReceiverRole data
     assert periods_of(queries) == ["2025-06", "2025-07"]
@@ -119,19 +124,19 @@ def test_scheduled_with_roles_skips_periods_before_role_data() -> None:
 
 
 def test_scheduled_without_roles_does_not_skip_early_periods() -> None:
-    queries = plan_scheduled(at("2025-08-01"), [ACCOUNT], [], 3)
+    queries = plan_scheduled(at("2025-08-01"), [Source(ACCOUNT)], [], 3)
     assert periods_of(queries) == ["2025-04", "2025-05", "2025-06", "2025-07"]
 
 
 def test_scheduled_with_roles_before_role_data_plans_nothing_rather_than_failing() -> None:
     # Given an early deployment whose whole look-back predates role data
     # When planned, Then no query (and no error: that is not this run's fault)
-    assert plan_scheduled(at("2025-05-15"), [ACCOUNT], ["SELLER"], 2) == []
+    assert plan_scheduled(at("2025-05-15"), [Source(ACCOUNT)], ["SELLER"], 2) == []
 
 
 def test_scheduled_plan_sizes_over_many_ticks() -> None:
     # Given ticks every month from 2024 to 2027 and look-backs 0..5
-    accounts = [ACCOUNT, OTHER_ACCOUNT, THIRD_ACCOUNT]
+    accounts = [Source(ACCOUNT), Source(OTHER_ACCOUNT), Source(THIRD_ACCOUNT)]
     roles = ["SELLER", "RESELLER", "BUYER"]
     for months in range(48):
         now = at(f"{2024 + months // 12}-{months % 12 + 1:02d}-01T00:30")
@@ -161,7 +166,7 @@ def test_request_periods_are_merged_deduplicated_and_sorted() -> None:
     )
 
     # When planned for one account without roles
-    queries = plan_request(request, [ACCOUNT], [])
+    queries = plan_request(request, [Source(ACCOUNT)], [])
 
     # Then each period once, oldest first
     assert periods_of(queries) == ["2025-06", "2025-07", "2025-08"]
@@ -173,7 +178,7 @@ def test_request_with_roles_and_an_early_period_names_the_period() -> None:
 
     # When planned, Then PlanningError naming both early periods (and not June)
     with pytest.raises(PlanningError) as caught:
-        plan_request(request, [ACCOUNT], ["SELLER"])
+        plan_request(request, [Source(ACCOUNT)], ["SELLER"])
     message = str(caught.value)
     assert "2025-04, 2025-05" in message
     assert "2025-06," not in message
@@ -184,7 +189,7 @@ def test_request_with_roles_and_an_early_period_names_the_period() -> None:
 def test_request_with_roles_and_an_early_range_names_the_periods() -> None:
     request = make_list_request(from_period="2025-05", to_period="2025-07")
     with pytest.raises(PlanningError, match=r"cannot list 2025-05 with receiver roles BUYER"):
-        plan_request(request, [ACCOUNT], ["BUYER"])
+        plan_request(request, [Source(ACCOUNT)], ["BUYER"])
 
 
 def test_request_with_roles_and_early_issued_from_names_the_date() -> None:
@@ -193,12 +198,12 @@ def test_request_with_roles_and_early_issued_from_names_the_date() -> None:
 
     # When planned, Then PlanningError naming issued_from
     with pytest.raises(PlanningError, match=r"issued_from 2025-05-31 is earlier"):
-        plan_request(request, [ACCOUNT], ["RESELLER"])
+        plan_request(request, [Source(ACCOUNT)], ["RESELLER"])
 
 
 def test_request_with_roles_from_the_first_day_of_role_data_is_fine() -> None:
     request = make_list_request(billing_periods=["2025-06"], issued_from="2025-06-01", issued_to="2025-06-02")
-    queries = plan_request(request, [ACCOUNT], ["RESELLER"])
+    queries = plan_request(request, [Source(ACCOUNT)], ["RESELLER"])
     assert {q.receiver_role for q in queries} == {"RESELLER"}
 
 
@@ -206,13 +211,13 @@ def test_planning_error_is_raised_before_any_query_is_returned() -> None:
     # Given a mostly valid request with one early period: the whole plan is refused (no partial run)
     request = make_list_request(billing_periods=["2025-07", "2025-08", "2025-01"], invoice_ids=["X"])
     with pytest.raises(PlanningError, match="2025-01"):
-        plan_request(request, [ACCOUNT, OTHER_ACCOUNT], ["BUYER"])
+        plan_request(request, TWO_SOURCES, ["BUYER"])
     assert issubclass(PlanningError, ValueError)
 
 
 def test_without_roles_early_periods_and_dates_are_fine() -> None:
     request = make_list_request(billing_periods=["2024-01"], issued_from="2024-01-01", issued_to="2024-02-01")
-    queries = plan_request(request, [ACCOUNT], [])
+    queries = plan_request(request, [Source(ACCOUNT)], [])
     assert [q.receiver_role for q in queries] == [None, None]
 
 
@@ -221,12 +226,14 @@ def test_request_accounts_override_the_configured_ones() -> None:
     request = make_list_request(billing_periods=["2025-06"], accounts=[THIRD_ACCOUNT])
 
     # When planned, Then only C is queried
-    queries = plan_request(request, [ACCOUNT, OTHER_ACCOUNT], [])
+    queries = plan_request(request, TWO_SOURCES, [])
     assert [q.account_id for q in queries] == [THIRD_ACCOUNT]
 
 
 def test_configured_accounts_apply_when_the_request_names_none() -> None:
-    queries = plan_request(make_list_request(billing_periods=["2025-06"]), [ACCOUNT, OTHER_ACCOUNT], [])
+    queries = plan_request(
+        make_list_request(billing_periods=["2025-06"]), TWO_SOURCES, []
+    )
     assert [q.account_id for q in queries] == [ACCOUNT, OTHER_ACCOUNT]
 
 
@@ -235,7 +242,7 @@ def test_request_roles_override_the_configured_ones() -> None:
     request = make_list_request(billing_periods=["2025-06"], receiver_roles=["BUYER"])
 
     # When planned, Then BUYER only
-    queries = plan_request(request, [ACCOUNT], ["SELLER"])
+    queries = plan_request(request, [Source(ACCOUNT)], ["SELLER"])
     assert [q.receiver_role for q in queries] == ["BUYER"]
 
 
@@ -244,14 +251,14 @@ def test_empty_request_roles_drop_the_configured_roles_and_their_period_rule() -
     request = make_list_request(billing_periods=["2024-03"], receiver_roles=[])
 
     # When planned, Then one unfiltered query and no PlanningError
-    queries = plan_request(request, [ACCOUNT], ["SELLER", "BUYER"])
+    queries = plan_request(request, [Source(ACCOUNT)], ["SELLER", "BUYER"])
     assert [(q.receiver_role, str(q.billing_period)) for q in queries] == [(None, "2024-03")]
 
 
 def test_request_roles_trigger_the_period_rule_even_without_configured_roles() -> None:
     request = make_list_request(billing_periods=["2025-05"], receiver_roles=["SELLER"])
     with pytest.raises(PlanningError, match="2025-05"):
-        plan_request(request, [ACCOUNT], [])
+        plan_request(request, [Source(ACCOUNT)], [])
 
 
 def test_invoice_ids_become_deduplicated_invoice_id_selector_queries() -> None:
@@ -259,7 +266,7 @@ def test_invoice_ids_become_deduplicated_invoice_id_selector_queries() -> None:
     request = make_list_request(invoice_ids=["INV-2", "INV-1", "INV-2", "INV-3", "INV-1"])
 
     # When planned
-    queries = plan_request(request, [ACCOUNT, OTHER_ACCOUNT], ["SELLER"])
+    queries = plan_request(request, TWO_SOURCES, ["SELLER"])
 
     # Then one INVOICE_ID query per distinct id, first-seen order, with no account, role or filter
     assert [q.invoice_id for q in queries] == ["INV-2", "INV-1", "INV-3"]
@@ -274,7 +281,7 @@ def test_invoice_ids_become_deduplicated_invoice_id_selector_queries() -> None:
 def test_issued_range_is_split_per_role_and_account() -> None:
     # Given a three-month issue range, two accounts, and no roles
     request = make_list_request(issued_from="2025-06-15", issued_to="2025-09-10")
-    queries = plan_request(request, [ACCOUNT, OTHER_ACCOUNT], [])
+    queries = plan_request(request, TWO_SOURCES, [])
 
     # Then each account gets the four calendar-month windows
     windows = [(q.account_id, q.window) for q in queries]
@@ -285,7 +292,7 @@ def test_issued_range_is_split_per_role_and_account() -> None:
     )
 
     # And with two roles, each role x account gets one window (at most five years apart)
-    with_roles = plan_request(request, [ACCOUNT, OTHER_ACCOUNT], ["SELLER", "BUYER"])
+    with_roles = plan_request(request, TWO_SOURCES, ["SELLER", "BUYER"])
     assert Counter((q.account_id, q.receiver_role) for q in with_roles) == {
         (a, r): 1 for a in (ACCOUNT, OTHER_ACCOUNT) for r in ("SELLER", "BUYER")
     }
@@ -297,7 +304,7 @@ def test_issued_range_is_split_per_role_and_account() -> None:
 def test_request_with_no_accounts_and_no_invoice_ids_is_a_planning_error() -> None:
     request = make_list_request(billing_periods=["2025-06"], accounts=[])
     with pytest.raises(PlanningError, match="nothing to list"):
-        plan_request(request, [ACCOUNT], [])
+        plan_request(request, [Source(ACCOUNT)], [])
 
 
 def test_invoice_ids_need_no_accounts() -> None:
@@ -308,7 +315,7 @@ def test_invoice_ids_need_no_accounts() -> None:
 def test_backwards_period_range_is_refused() -> None:
     request = make_list_request(from_period="2025-08", to_period="2025-06")
     with pytest.raises(ValueError, match="before it starts"):
-        plan_request(request, [ACCOUNT], [])
+        plan_request(request, [Source(ACCOUNT)], [])
 
 
 def test_repeated_request_accounts_and_roles_plan_each_query_once() -> None:

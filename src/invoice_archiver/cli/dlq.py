@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from invoice_archiver.cli.enqueue import Listed
+from invoice_archiver.models.continuation import ListingContinuation
 from invoice_archiver.models.messages import InvoiceMessage
 
 if TYPE_CHECKING:
@@ -65,8 +66,8 @@ def peek(sqs: SQSClient, url: str, limit: int = PEEK_LIMIT) -> list[DeadLetter]:
                     }
                 )
                 attributes: dict[str, Any] = dict(message.get("MessageAttributes", {}))
-                reason = attributes.get("ErrorReason", {}).get("StringValue") or (
-                    "redriven by SQS after its deliveries failed"
+                reason = attributes.get("ErrorReason", {}).get("StringValue") or _redriven(
+                    message.get("Body", "")
                 )
                 letters[message["MessageId"]] = DeadLetter(
                     message["MessageId"], _invoice(message.get("Body", "")), reason
@@ -75,6 +76,17 @@ def peek(sqs: SQSClient, url: str, limit: int = PEEK_LIMIT) -> list[DeadLetter]:
         for start in range(0, len(handles), 10):
             sqs.change_message_visibility_batch(QueueUrl=url, Entries=handles[start : start + 10])
     return list(letters.values())
+
+
+def _redriven(body: str) -> str:
+    try:
+        continuation = ListingContinuation.model_validate_json(body)
+    except ValidationError:
+        return "redriven by SQS after its deliveries failed"
+    return (
+        f"a listing stopped: its continuation (piece {continuation.piece}, query "
+        f"{continuation.query_index + 1}) failed every delivery; run the lister's request again"
+    )
 
 
 def _invoice(body: str) -> Listed | None:

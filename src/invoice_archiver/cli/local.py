@@ -32,7 +32,7 @@ def apply_defaults() -> None:
 
 
 def provision() -> Settings:
-    """Create the bucket, table, queue and DLQ named by the configuration, when missing; then check the
+    """Create the bucket, table, queues and DLQ named by the configuration, when missing; then check the
     configuration each function would check at cold start."""
     try:
         settings = load_settings()
@@ -42,6 +42,10 @@ def provision() -> Settings:
             queue_url, dlq_url = resources.ensure_queues(LOCAL_QUEUE_NAME)
             os.environ["INVOICE_QUEUE_URL"] = queue_url
             os.environ.setdefault("DEAD_LETTER_QUEUE_URL", dlq_url)
+        if not os.environ.get("LISTING_QUEUE_URL"):
+            os.environ["LISTING_QUEUE_URL"] = resources.ensure_listing_queue(
+                f"{LOCAL_QUEUE_NAME}-listing", os.environ.get("DEAD_LETTER_QUEUE_URL", "")
+            )
         settings = load_settings()
         load_settings(function="lister")
         load_settings(function="fetcher")

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from invoice_archiver.cli.api_counters import COUNTERS, ApiCounters
-from invoice_archiver.cli.event_source import DrainStats, EventSourceMapping
+from invoice_archiver.cli.event_source import DrainStats, EventSourceMapping, to_record
 from invoice_archiver.cli.lambda_context import LocalContext
 from invoice_archiver.cli.progress import Tracker
 from invoice_archiver.config import Settings
@@ -98,7 +98,9 @@ def run_pass(
     started = time.monotonic()
     dlq_before = _dlq_depth(settings.dead_letter_queue_url)
 
-    listing = lister.handler(event, LocalContext("invoice-archiver-lister"))
+    listing = drain_listing(
+        lister.handler(event, LocalContext("invoice-archiver-lister")), settings.listing_queue_url
+    )
     # Incremental runs enqueue only what is new, changed or due: the fetcher has that many to do.
     enqueued = int(listing.get("messages_sent", listing["invoices_listed"]))
     drain = drain_queue(settings.invoice_queue_url, workers, tracker, enqueued, retry_delay=retry_delay)
@@ -117,6 +119,38 @@ def run_pass(
         report.nothing_listed_because = why_nothing_listed(report.periods, report.accounts, roles, started_at)
     _count_from_ledger(report, settings, started_at)
     return report
+
+
+# How long a continuation the lister sent may take to become visible (a redelivery: the queue's timeout).
+CONTINUATION_WAIT_SECONDS = 60
+
+
+def drain_listing(
+    response: dict[str, Any], listing_queue_url: str, *, timeout_seconds: int = 300
+) -> dict[str, Any]:
+    """While the lister says its listing continues, hand it the continuation from the listing queue, one
+    record per invocation as the stack's event source mapping does; the last piece's response."""
+    if not response.get("continued"):
+        return response
+    sqs = clients.sqs()
+    arn = sqs.get_queue_attributes(QueueUrl=listing_queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    waiting_since = time.monotonic()
+    while response.get("continued"):
+        messages = sqs.receive_message(
+            QueueUrl=listing_queue_url, MaxNumberOfMessages=1, WaitTimeSeconds=1
+        ).get("Messages", [])
+        if not messages:
+            if time.monotonic() - waiting_since > CONTINUATION_WAIT_SECONDS:
+                raise RuntimeError(f"the listing continues, but {listing_queue_url} holds no continuation")
+            continue
+        waiting_since = time.monotonic()
+        record = to_record(messages[0], arn, "us-east-1")
+        context = LocalContext("invoice-archiver-lister", timeout_seconds=timeout_seconds)
+        response = lister.handler({"Records": [record]}, context)
+        sqs.delete_message(QueueUrl=listing_queue_url, ReceiptHandle=messages[0]["ReceiptHandle"])
+    return response
 
 
 def drain_queue(

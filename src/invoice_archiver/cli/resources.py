@@ -79,6 +79,20 @@ def ensure_queues(name: str, visibility_timeout: int = 60) -> tuple[str, str]:
     return queue_url, dlq_url
 
 
+def ensure_listing_queue(name: str, dead_letter_queue_url: str, visibility_timeout: int = 960) -> str:
+    """The listing queue (continuations of listings that outgrow an invocation), redriven to the DLQ."""
+    sqs = clients.sqs()
+    attributes = {"VisibilityTimeout": str(visibility_timeout)}
+    if dead_letter_queue_url:
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dead_letter_queue_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        attributes["RedrivePolicy"] = json.dumps(
+            {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVE_COUNT}
+        )
+    return sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+
+
 def ensure_all(bucket: str, table: str, queue_name: str) -> LocalResources:
     ensure_bucket(bucket)
     ensure_table(table)

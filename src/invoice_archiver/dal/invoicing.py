@@ -87,6 +87,12 @@ DOCUMENTS = Needs(
         "InvoicePDF.SupplementalDocuments.DocumentUrlExpirationDate",
     ),
 )
+UNITS = Needs(
+    "invoicing",
+    "ListInvoiceUnits",
+    request=("MaxResults", "NextToken"),
+    response=("NextToken", "InvoiceUnits.InvoiceReceiver", "InvoiceUnits.Name"),
+)
 PERMANENT_ERRORS = frozenset({"ResourceNotFoundException", "AccessDeniedException", "ValidationException"})
 
 
@@ -99,7 +105,16 @@ class InvoiceUnavailable(Exception):
 
 
 def iter_summaries(client: InvoicingClient, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """Every invoice summary the query matches, page by page (MaxResults 100).
+    """Every invoice summary the query matches, page by page (see `iter_pages`)."""
+    for summaries, _ in iter_pages(client, request):
+        yield from summaries
+
+
+def iter_pages(
+    client: InvoicingClient, request: dict[str, Any], next_token: str | None = None
+) -> Iterator[tuple[list[dict[str, Any]], str | None]]:
+    """Each page of summaries the query matches (MaxResults 100), with the NextToken that continues
+    after it (None after the last page); `next_token` resumes a query where an earlier page left off.
 
     A member the API sent that the loaded SDK does not model (one AWS added after this botocore) is not
     dropped: the summary keeps its raw JSON under UNMODELED_KEY, by dotted path, and it is logged and
@@ -107,23 +122,46 @@ def iter_summaries(client: InvoicingClient, request: dict[str, Any]) -> Iterator
     """
     wire.keep_raw_bodies(client, "before-parse.invoicing.ListInvoiceSummaries")
     params = {**request, "MaxResults": PAGE_SIZE}
+    if next_token:
+        params["NextToken"] = next_token
     while True:
         page = client.list_invoice_summaries(**params)
         raw = wire.last_raw_json().get("InvoiceSummaries") or []
-        for index, parsed in enumerate(page.get("InvoiceSummaries", [])):
-            summary = dict(parsed)
-            extra = wire.unmodeled(raw[index], summary) if index < len(raw) else {}
-            if extra:
-                summary[UNMODELED_KEY] = extra
-                logger.warning(
-                    "the API sent summary members this SDK does not model; kept raw",
-                    extra={"invoice_id": summary.get("InvoiceId"), "members": sorted(extra)},
-                )
-                metrics.add_metric(name=Metric.UNMODELED_FIELDS, unit="Count", value=len(extra))
-            yield summary
+        summaries = [
+            _with_unmodeled(dict(parsed), raw[index] if index < len(raw) else None)
+            for index, parsed in enumerate(page.get("InvoiceSummaries", []))
+        ]
+        token = page.get("NextToken") or None
+        yield summaries, token
+        if token is None:
+            return
+        params["NextToken"] = token
+
+
+def _with_unmodeled(summary: dict[str, Any], raw: dict[str, Any] | None) -> dict[str, Any]:
+    extra = wire.unmodeled(raw, summary) if raw is not None else {}
+    if extra:
+        summary[UNMODELED_KEY] = extra
+        logger.warning(
+            "the API sent summary members this SDK does not model; kept raw",
+            extra={"invoice_id": summary.get("InvoiceId"), "members": sorted(extra)},
+        )
+        metrics.add_metric(name=Metric.UNMODELED_FIELDS, unit="Count", value=len(extra))
+    return summary
+
+
+def invoice_unit_receivers(client: InvoicingClient) -> list[str]:
+    """The receiver account of every invoice unit the caller manages (ListInvoiceUnits, all pages)."""
+    receivers: list[str] = []
+    params: dict[str, Any] = {"MaxResults": 500}
+    while True:
+        page = client.list_invoice_units(**params)
+        receivers += [
+            unit["InvoiceReceiver"] for unit in page.get("InvoiceUnits", []) if "InvoiceReceiver" in unit
+        ]
         token = page.get("NextToken")
         if not token:
-            return
+            return list(dict.fromkeys(receivers))
         params["NextToken"] = token
 
 

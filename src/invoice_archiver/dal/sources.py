@@ -243,6 +243,32 @@ def invoicing_for(
     return for_source
 
 
+def invoicing_for_role(
+    *,
+    external_id: str,
+    allowed_roles: tuple[str, ...],
+    region: str,
+    max_attempts: int,
+    calls_per_second: float = 0.0,
+) -> Callable[[str | None], InvoicingClient]:
+    """`role ARN (None: own credentials) -> an Invoicing client`, for the listing, whose queries name
+    the credentials they run with (an invoice id is not yet known to belong to an account)."""
+    for_source = invoicing_for(
+        external_id=external_id,
+        allowed_roles=allowed_roles,
+        region=region,
+        max_attempts=max_attempts,
+        calls_per_second=calls_per_second,
+    )
+
+    def for_role(role_arn: str | None) -> InvoicingClient:
+        if role_arn is None:
+            return clients.invoicing(region, max_attempts, calls_per_second)
+        return for_source(Source.of_role(role_arn))
+
+    return for_role
+
+
 def reset() -> None:
     """Forget every cached session and client; `clients.reset()` calls this too (tests that switch
     endpoints call that)."""

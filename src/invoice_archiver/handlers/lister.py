@@ -1,19 +1,21 @@
 """Lister Lambda: a scheduled tick (or an explicit re-run) -> one SQS message per invoice that is new,
-changed, not yet archived or due for a revisit (compared with the ledger)."""
+changed, not yet archived or due for a revisit (compared with the ledger). A listing that outgrows its
+invocation continues through the listing queue, which this function consumes too."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
 
 from invoice_archiver.constants import Metric
-from invoice_archiver.dal import clients, invoicing, queue, sdk, tracking
+from invoice_archiver.dal import clients, invoicing, queue, sdk, source_status, sources, tracking
 from invoice_archiver.handlers.environment import init_environment, settings
-from invoice_archiver.logic.listing import LedgerView, plan, run_listing
-from invoice_archiver.logic.missing import accounts_without_invoice
-from invoice_archiver.models.requests import ListRequest, ScheduledEvent, parse_lister_event
+from invoice_archiver.logic.listing_job import ListingJob
+from invoice_archiver.models.continuation import ListingContinuation
+from invoice_archiver.models.source import role_arns
 from invoice_archiver.observability import logger, metrics, tracer
 
 # Cold start: fail initialisation, naming what is missing, if the loaded SDK is older than the API.
@@ -21,10 +23,15 @@ sdk.ensure(
     clients.botocore_session(),
     [
         invoicing.LISTING,
+        invoicing.UNITS,
         queue.SENDING,
         queue.QUARANTINING,
         tracking.LISTING,
+        *source_status.RECORDING,
         sdk.Needs("sts", "GetCallerIdentity", response=("Account",)),
+        sdk.Needs(
+            "sts", "AssumeRole", request=("RoleArn", "RoleSessionName", "ExternalId", "DurationSeconds")
+        ),
     ],
 )
 
@@ -33,35 +40,59 @@ def _caller_account() -> str:
     return str(clients.sts().get_caller_identity()["Account"])
 
 
+def job(context: LambdaContext) -> ListingJob:
+    config = settings("lister")
+    return ListingJob(
+        config,
+        invoicing_for=sources.invoicing_for_role(
+            external_id=config.source_external_id,
+            allowed_roles=role_arns(config.source_role_arns),
+            region=config.invoicing_region,
+            max_attempts=config.invoicing_max_attempts,
+            calls_per_second=config.invoicing_rate_limit,
+        ),
+        sqs=clients.sqs(),
+        dynamodb=clients.dynamodb(),
+        caller_account=_caller_account,
+        time_left=lambda: context.get_remaining_time_in_millis() / 1000,
+    )
+
+
 @init_environment("lister")
 @logger.inject_lambda_context(log_event=False)
 @metrics.log_metrics
 @tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    config = settings("lister")
-    request = parse_lister_event(event)
-    queries = plan(request, config, _caller_account)
-    scheduled = isinstance(request, ScheduledEvent)
-    now = request.time if isinstance(request, ScheduledEvent) else datetime.now(UTC)
-    result = run_listing(
-        queries,
-        invoicing=clients.invoicing(config.invoicing_region, config.invoicing_max_attempts),
-        sqs=clients.sqs(),
-        queue_url=config.invoice_queue_url,
-        ledger=LedgerView(clients.dynamodb(), config.ledger_table),
-        now=now,
-        recheck=isinstance(request, ListRequest) and request.recheck,
-        dead_letter_queue_url=config.dead_letter_queue_url,
-    )
-    response = result.as_dict()
-    if scheduled:
-        missing = accounts_without_invoice(
-            result.listed_per_period, result.accounts, now, config.missing_invoice_day
-        )
-        if missing is not None:
-            metrics.add_metric(name=Metric.ACCOUNTS_WITHOUT_INVOICE, unit="Count", value=len(missing))
-            response["accounts_without_invoice"] = missing
-            if missing:
-                logger.warning("no invoice for the last complete billing period", extra={"accounts": missing})
-    logger.info("listing done", extra=response)
+    listing = job(context)
+    if "Records" not in event:
+        response = listing.start(event)
+    else:  # the listing queue: one continuation per record (the stack sets batch size 1)
+        response = {}
+        for record in event["Records"]:
+            continuation = _continuation(record)
+            if continuation is not None:
+                response = listing.resume(continuation)
+    logger.info("listing done" if not response.get("continued") else "listing piece done", extra=response)
     return response
+
+
+def _continuation(record: dict[str, Any]) -> ListingContinuation | None:
+    """The record's continuation; a malformed one goes to the DLQ with its reason (never retried)."""
+    try:
+        return ListingContinuation.model_validate_json(record.get("body") or "")
+    except ValidationError as exc:
+        reason = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
+        logger.error("malformed listing continuation", extra={"reason": reason})
+        dead_letter_queue = settings("lister").dead_letter_queue_url
+        if not dead_letter_queue:
+            raise ValueError(f"malformed listing continuation: {reason}") from None
+        queue.quarantine(
+            clients.sqs(),
+            dead_letter_queue,
+            record.get("body") or json.dumps(None),
+            reason=reason,
+            source_id=str(record.get("messageId", "")),
+            error_type="BadContinuation",
+        )
+        metrics.add_metric(name=Metric.MESSAGES_QUARANTINED, unit="Count", value=1)
+        return None

@@ -13,7 +13,9 @@ class StackEnvironmentError(ValueError):
     """The stack tried to set a variable no function reads, or left a required one unset."""
 
 
-def function_environment(function: Function, values: Mapping[str, str], *, log_level: str) -> dict[str, str]:
+def function_environment(
+    function: Function, values: Mapping[str, str], *, log_level: str, tracing: bool = True
+) -> dict[str, str]:
     """The env vars of one function: every variable it reads (by ENV_VARS), plus Powertools' own.
 
     `values` maps invoice_archiver.config field names to strings; it may hold fields of other functions (one
@@ -36,6 +38,8 @@ def function_environment(function: Function, values: Mapping[str, str], *, log_l
             raise StackEnvironmentError(f"{var.name} is required by the {function} and must not be empty")
         environment[var.name] = value
     environment.update(powertools_environment(function, log_level))
+    if not tracing:  # Powertools' Tracer (and the X-Ray SDK's import) stays out of every cold start
+        environment["POWERTOOLS_TRACE_DISABLED"] = "true"
     return environment
 
 

@@ -102,6 +102,14 @@ class Monitoring(Construct):
                 f"A configured account has no invoice for the last complete billing period by day "
                 f"{settings.missing_invoice_day} of the month",
             ),
+            # Per run from the lister, per invoice from the fetcher: a role that cannot be assumed, or the
+            # Invoicing API denying a source. The ledger's source record says which and why.
+            self._above_zero(
+                "SourcesFailed",
+                invoice_metric(Metric.SOURCES_FAILED, period=Duration.hours(1), statistic="Maximum"),
+                "A source (payer account or invoice-unit receiver) could not be read; "
+                "`invoice-archiver status` names it and the reason",
+            ),
         ]
         action = actions.SnsAction(self.topic)
         for alarm in self.alarms:
@@ -190,6 +198,7 @@ class Monitoring(Construct):
                 title="Accounts without an invoice for the last month",
                 width=12,
                 left=[invoice_metric(Metric.ACCOUNTS_WITHOUT_INVOICE, period=day, statistic="Maximum")],
+                right=[invoice_metric(Metric.SOURCES_FAILED, period=day, statistic="Maximum")],
             ),
         )
         dashboard.add_widgets(

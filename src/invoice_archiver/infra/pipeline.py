@@ -103,9 +103,23 @@ class Pipeline(Construct):
                 queue=self.dead_letter_queue, max_receive_count=settings.max_receive_count
             ),
         )
+        # A listing that outgrows one invocation continues here; the lister consumes it.
+        self.listing_queue = sqs.Queue(
+            self,
+            "ListingQueue",
+            encryption=sqs.QueueEncryption.KMS if key else sqs.QueueEncryption.SQS_MANAGED,
+            encryption_master_key=key,
+            enforce_ssl=True,
+            retention_period=Duration.days(INVOICE_QUEUE_RETENTION_DAYS),
+            visibility_timeout=Duration.seconds(settings.listing_visibility_timeout_seconds),
+            dead_letter_queue=sqs.DeadLetterQueue(
+                queue=self.dead_letter_queue, max_receive_count=settings.max_receive_count
+            ),
+        )
         if key is None:
             checkov.skip(self.dead_letter_queue, checkov.QUEUE_SQS_MANAGED_SSE)
             checkov.skip(self.invoice_queue, checkov.QUEUE_SQS_MANAGED_SSE)
+            checkov.skip(self.listing_queue, checkov.QUEUE_SQS_MANAGED_SSE)
 
         runtime = lambda_.Runtime.PYTHON_3_14
         powertools = lambda_.LayerVersion.from_layer_version_arn(
@@ -138,6 +152,7 @@ class Pipeline(Construct):
             "archive_bucket": storage.archive_bucket.bucket_name,
             "ledger_table": storage.ledger_table.table_name,
             "invoice_queue_url": self.invoice_queue.queue_url,
+            "listing_queue_url": self.listing_queue.queue_url,
             "dead_letter_queue_url": self.dead_letter_queue.queue_url,
             # Default: the account the stack is deployed in; with sources configured, only those.
             "account_ids": ",".join(settings.account_ids) or (stack.account if own else ""),
@@ -156,7 +171,13 @@ class Pipeline(Construct):
             runtime=runtime,
             layers=layers,
             code=code,
-            environment=function_environment("lister", values, log_level=settings.log_level),
+            # The lister is the only caller of ListInvoiceSummaries: the account's whole limit is its own.
+            environment=function_environment(
+                "lister",
+                {**values, "invoicing_rate_limit": f"{settings.invoicing_calls_per_second:g}"},
+                log_level=settings.log_level,
+                tracing=settings.tracing_enabled,
+            ),
         )
         self.fetcher = self._function(
             "Fetcher",
@@ -169,7 +190,9 @@ class Pipeline(Construct):
             runtime=runtime,
             layers=layers,
             code=code,
-            environment=function_environment("fetcher", values, log_level=settings.log_level),
+            environment=function_environment(
+                "fetcher", values, log_level=settings.log_level, tracing=settings.tracing_enabled
+            ),
         )
 
         self._grant_lister(storage)
@@ -185,6 +208,10 @@ class Pipeline(Construct):
                 report_batch_item_failures=True,
                 max_concurrency=settings.fetcher_max_concurrency,
             )
+        )
+        # Continuations: one at a time per listing (batch size 1); Lambda's minimum concurrency is 2.
+        self.lister.add_event_source(
+            sources.SqsEventSource(self.listing_queue, batch_size=1, max_concurrency=2)
         )
 
     # Functions -----------------------------------------------------------------------------------
@@ -234,7 +261,7 @@ class Pipeline(Construct):
             role=role,
             log_group=log_group,
             logging_format=lambda_.LoggingFormat.JSON,
-            tracing=lambda_.Tracing.ACTIVE,
+            tracing=lambda_.Tracing.ACTIVE if self._settings.tracing_enabled else lambda_.Tracing.DISABLED,
         )
         cfn_function = fn.node.default_child
         assert isinstance(cfn_function, lambda_.CfnFunction)
@@ -255,8 +282,9 @@ class Pipeline(Construct):
                 )
             ],
         )
-        # X-Ray's statement is in the role's DefaultPolicy (CDK adds it for active tracing).
-        acknowledge(role, "AwsSolutions-IAM5", XRAY_WILDCARD_REASON, findings=("Resource::*",))
+        if self._settings.tracing_enabled:
+            # X-Ray's statement is in the role's DefaultPolicy (CDK adds it for active tracing).
+            acknowledge(role, "AwsSolutions-IAM5", XRAY_WILDCARD_REASON, findings=("Resource::*",))
         acknowledge(
             self._policy(function),
             "AwsSolutions-IAM5",
@@ -294,13 +322,24 @@ class Pipeline(Construct):
         statements = [
             iam.PolicyStatement(
                 sid="ListInvoices",
-                actions=["invoicing:ListInvoiceSummaries", "aws-portal:ViewBilling"],
+                actions=[
+                    "invoicing:ListInvoiceSummaries",
+                    # Invoice-unit discovery with the function's own credentials (ACCOUNT_IDS sources).
+                    *(["invoicing:ListInvoiceUnits"] if self._settings.discover_invoice_units else []),
+                    "aws-portal:ViewBilling",
+                ],
                 resources=["*"],  # no resource-level permissions: see INVOICING_WILDCARD_REASON
             ),
             iam.PolicyStatement(
                 sid="SendToInvoiceQueue",
                 actions=["sqs:SendMessage"],
                 resources=[self.invoice_queue.queue_arn],
+            ),
+            iam.PolicyStatement(
+                # A listing that nears the end of its invocation continues through this queue.
+                sid="ContinueListing",
+                actions=["sqs:SendMessage"],
+                resources=[self.listing_queue.queue_arn],
             ),
             iam.PolicyStatement(
                 # A summary that cannot become a message goes to the DLQ with its reason.
@@ -312,6 +351,12 @@ class Pipeline(Construct):
                 # One Query per account and billing period: what is archived, and as what.
                 sid="ReadLedger",
                 actions=["dynamodb:Query"],
+                resources=[storage.ledger_table.table_arn],
+            ),
+            iam.PolicyStatement(
+                # A source's own record: FAILED with its reason, cleared once it lists cleanly again.
+                sid="RecordSourceStatus",
+                actions=["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
                 resources=[storage.ledger_table.table_arn],
             ),
         ]

@@ -95,6 +95,7 @@ class DeploySettings(BaseModel):
     revisit_days: DayList = _FUNCTION_DEFAULTS.revisit_days
     event_bus_name: str = _FUNCTION_DEFAULTS.event_bus_name
     missing_invoice_day: int = _FUNCTION_DEFAULTS.missing_invoice_day
+    listing_reserve_seconds: float = _FUNCTION_DEFAULTS.listing_reserve_seconds
 
     # Schedule: daily (incremental runs are cheap: unchanged invoices cost one ledger read each)
     schedule_expression: str = "cron(0 6 * * ? *)"
@@ -106,6 +107,8 @@ class DeploySettings(BaseModel):
     powertools_layer_version: int = Field(default=38, ge=1)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_retention_days: int = 90
+    # X-Ray active tracing on both functions; off also spares each cold start the X-Ray SDK's import.
+    tracing_enabled: bool = True
     lister_timeout_seconds: int = Field(default=600, ge=30, le=900)
     lister_memory_mb: int = Field(default=256, ge=128, le=10_240)
     fetcher_timeout_seconds: int = Field(default=300, ge=30, le=900)
@@ -179,6 +182,11 @@ class DeploySettings(BaseModel):
                 "lifecycle_archive_days: must be at least 30 days after lifecycle_infrequent_access_days "
                 "(STANDARD_IA bills a 30-day minimum), or 0"
             )
+        if self.listing_reserve_seconds > self.lister_timeout_seconds / 2:
+            raise ValueError(
+                "listing_reserve_seconds: must be at most half of lister_timeout_seconds "
+                "(the rest of each invocation is for listing)"
+            )
         lease = self.effective_lease_seconds
         if lease < self.fetcher_timeout_seconds:
             raise ValueError("lease_seconds: must be at least fetcher_timeout_seconds")
@@ -204,6 +212,11 @@ class DeploySettings(BaseModel):
         """INVOICING_RATE_LIMIT: each fetcher process's share of the account's Invoicing limit. Lambda
         runs at most fetcher_max_concurrency fetchers, each its own process with its own pacer."""
         return self.invoicing_calls_per_second / self.fetcher_max_concurrency
+
+    @property
+    def listing_visibility_timeout_seconds(self) -> int:
+        """The listing queue's: a continuation is redelivered only after its lister invocation is over."""
+        return self.lister_timeout_seconds + 60
 
     @property
     def visibility_timeout_seconds(self) -> int:
@@ -234,6 +247,7 @@ class DeploySettings(BaseModel):
             "revisit_days": ",".join(map(str, self.revisit_days)) or "none",
             "event_bus_name": self.event_bus_name,
             "missing_invoice_day": str(self.missing_invoice_day),
+            "listing_reserve_seconds": f"{self.listing_reserve_seconds:g}",
         }
 
 

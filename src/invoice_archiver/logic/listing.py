@@ -1,38 +1,46 @@
 """The lister's work: run the planned queries and fan out, as one SQS message each, the invoices that
 need the fetcher: new, changed, not yet ARCHIVED, due for a revisit, or with an unsent event.
 
-What "changed" means is decided against the ledger, read with one Query per account and billing
-period (the first time a summary of that period is listed; see `LedgerView`). Without a ledger view
-every listed invoice is enqueued, as a full re-check would.
+What "changed" means is decided against the ledger (`LedgerView`); without one every listed invoice is
+enqueued, as a full re-check would. Each query runs with its source's credentials; a source that cannot
+be read (its role cannot be assumed, or the API denies it) fails alone, with its reason. Given
+`time_left`, a listing stops between pages when its invocation nears its end and says where to resume
+(`ListingResult.resume_at`): the query and the NextToken of the page after the last one it enqueued.
 """
 
 from __future__ import annotations
 
-import json
-import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from decimal import Decimal
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from invoice_archiver.config import Settings
+from botocore.exceptions import ClientError
+
 from invoice_archiver.constants import Metric
 from invoice_archiver.dal import invoicing as invoicing_api
-from invoice_archiver.dal import queue, tracking
+from invoice_archiver.dal import queue
+from invoice_archiver.dal.sources import SourceUnavailable
 from invoice_archiver.logic.changes import Reason, fingerprint, why_enqueue
+from invoice_archiver.logic.invoice_messages import quarantine_summary, to_message
+from invoice_archiver.logic.ledger_view import LedgerView
 from invoice_archiver.logic.notices import redact
-from invoice_archiver.logic.planning import SummaryQuery, plan_request, plan_scheduled
-from invoice_archiver.models.messages import InvoiceMessage, contains_url
-from invoice_archiver.models.period import BillingPeriod
-from invoice_archiver.models.requests import ListRequest, ScheduledEvent
+from invoice_archiver.logic.planning import SummaryQuery
+from invoice_archiver.models.messages import InvoiceMessage
 from invoice_archiver.observability import logger, metrics
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_invoicing import InvoicingClient
     from mypy_boto3_sqs import SQSClient
+
+# The Invoicing client for a role (None: the function's own credentials).
+InvoicingFor = Callable[[str | None], "InvoicingClient"]
+Page = tuple[list[dict[str, Any]], str | None]
+# Errors that say "these credentials may not read this": the source fails, the others go on.
+DENIED = frozenset(
+    {"AccessDeniedException", "AccessDenied", "UnrecognizedClientException", "ExpiredTokenException"}
+)
 
 
 @dataclass
@@ -51,6 +59,12 @@ class ListingResult:
     listed_per_period: Counter[str] = field(default_factory=Counter)
     # Summaries that could not become a message (quarantined to the DLQ with the reason).
     quarantined: int = 0
+    # Sources that could not be read, by account, with why (their queries were skipped).
+    failed_sources: dict[str, str] = field(default_factory=dict)
+    # Queries finished (a continuation resumes at the next one).
+    queries_done: int = 0
+    # Where to resume when the listing stopped for time: (query index, NextToken); None when done.
+    resume_at: tuple[int, str | None] | None = None
 
     @property
     def unchanged(self) -> int:
@@ -69,132 +83,124 @@ class ListingResult:
             "ledger_seconds": round(self.ledger_seconds, 3),
             "periods": self.periods,
             "accounts": self.accounts,
+            **({"failed_sources": dict(sorted(self.failed_sources.items()))} if self.failed_sources else {}),
         }
 
 
-class LedgerView:
-    """The ledger as the lister needs it: one eventually consistent Query per account and period,
-    made the first time a summary of that account and period is listed, then kept for the run."""
+class ListingObserver:
+    """Hooks for a caller that follows the listing (the CLI's backfill); each does nothing here."""
 
-    def __init__(self, dynamodb: DynamoDBClient, table: str) -> None:
-        self._dynamodb = dynamodb
-        self._table = table
-        self._periods: dict[tuple[str, str], tracking.PeriodView] = {}
-        self.seconds = 0.0
+    def listed(self, message: InvoiceMessage, reason: str | None) -> None:
+        """One invoice listed (the first time in this run), with why it is enqueued (None: unchanged)."""
 
-    def item(self, message: InvoiceMessage) -> dict[str, Any] | None:
-        place = (message.account_id, message.billing_period)
-        view = self._periods.get(place)
-        if view is None:
-            started = time.monotonic()
-            view = tracking.read_period(self._dynamodb, self._table, message.account_id, message.period)
-            self.seconds += time.monotonic() - started
-            self._periods[place] = view
-        return view.items.get(message.invoice_id)
+    def before_send(self, messages: list[InvoiceMessage]) -> None:
+        """A batch of messages is about to be sent."""
 
-    @property
-    def queries(self) -> int:
-        return len(self._periods)
-
-    @property
-    def read_units(self) -> float:
-        return sum(view.read_units for view in self._periods.values())
-
-
-def jsonable(value: Any) -> Any:
-    """A boto3 response as plain JSON: timezone-aware ISO 8601 datetimes, Decimals as strings."""
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, dict):
-        return {key: jsonable(item) for key, item in value.items() if key != "ResponseMetadata"}
-    if isinstance(value, list | tuple):
-        return [jsonable(item) for item in value]
-    return value
-
-
-def to_message(
-    summary: dict[str, Any], *, reason: str | None = None, listed_at: datetime | None = None
-) -> InvoiceMessage:
-    clean = jsonable(summary)
-    if contains_url(clean):
-        raise ValueError(f"invoice {clean.get('InvoiceId')} summary holds a URL; refusing to enqueue it")
-    return InvoiceMessage(
-        account_id=clean["AccountId"],
-        invoice_id=clean["InvoiceId"],
-        billing_period=str(BillingPeriod.from_api(clean["BillingPeriod"])),
-        summary=clean,
-        reason=reason,
-        listed_at=listed_at,
-    )
-
-
-def plan(
-    request: ScheduledEvent | ListRequest, settings: Settings, default_account: Callable[[], str]
-) -> list[SummaryQuery]:
-    accounts: Sequence[str] = settings.account_ids or (default_account(),)
-    if isinstance(request, ScheduledEvent):
-        return plan_scheduled(request.time, accounts, settings.receiver_roles, settings.lookback_periods)
-    return plan_request(request, accounts, settings.receiver_roles)
+    def query_done(self, query: SummaryQuery) -> None:
+        """A query's last page is done."""
 
 
 def run_listing(
     queries: Sequence[SummaryQuery],
     *,
-    invoicing: InvoicingClient,
+    invoicing_for: InvoicingFor,
     sqs: SQSClient,
     queue_url: str,
     ledger: LedgerView | None = None,
     now: datetime | None = None,
     recheck: bool = False,
     dead_letter_queue_url: str = "",
+    start: tuple[int, str | None] = (0, None),
+    skip_sources: Sequence[str] = (),
+    time_left: Callable[[], float] | None = None,
+    reserve_seconds: float = 0.0,
+    observer: ListingObserver | None = None,
 ) -> ListingResult:
-    """Page through every query, query by query, and send one message per invoice that needs the
-    fetcher, ten to a SendMessageBatch call.
+    """Page through the queries from `start` (query index, NextToken), and send one message per
+    invoice that needs the fetcher, ten to a SendMessageBatch call.
 
     ledger: compare each summary with the ledger (None: enqueue every listed invoice).
     now: the run's time (the scheduled event's), against which revisits fall due; default: now.
     recheck: enqueue every listed invoice, ARCHIVED ones as a re-check (fresh GetInvoicePDF).
     dead_letter_queue_url: where a summary that cannot become a message goes, with its reason; it is
     counted (SummariesQuarantined) and never stops the listing of the others.
+    skip_sources: accounts that already failed in this run (an earlier piece): their queries are skipped.
+    time_left, reserve_seconds: before each page, if fewer seconds than the reserve are left, stop with
+    `resume_at` set; every message of the pages done is sent first.
     """
     now = now or datetime.now(UTC)
+    observer = observer or ListingObserver()
     result = ListingResult(queries=len(queries))
     result.periods = sorted({str(q.billing_period) for q in queries if q.billing_period})
     result.accounts = sorted({q.account_id for q in queries if q.account_id})
-    pending: list[str] = []
+    failed_roles: dict[str, str] = {}
+    skipped = set(skip_sources)
+    seen: set[tuple[str, str]] = set()
+    pending: list[InvoiceMessage] = []
 
     def flush() -> None:
         if pending:
-            result.messages_sent += queue.send_batch(sqs, queue_url, pending)
+            observer.before_send(list(pending))
+            result.messages_sent += queue.send_batch(sqs, queue_url, [m.model_dump_json() for m in pending])
             pending.clear()
 
-    for query in queries:
+    def out_of_time() -> bool:
+        return time_left is not None and time_left() < reserve_seconds
+
+    index, token = start
+    while index < len(queries):
+        query = queries[index]
+        if query.account_id in skipped or query.account_id in result.failed_sources:
+            index, token = index + 1, None
+            continue
+        if query.role_arn in failed_roles:
+            _fail_source(result, query, failed_roles[query.role_arn])
+            index, token = index + 1, None
+            continue
         found = enqueued = 0
-        for summary in invoicing_api.iter_summaries(invoicing, query.request()):
-            found += 1
-            try:
-                message = to_message(summary, listed_at=now)
-            except (ValueError, KeyError, TypeError) as exc:  # pydantic's ValidationError is a ValueError
-                _quarantine(sqs, dead_letter_queue_url, summary, exc, query)
-                result.quarantined += 1
-                continue
-            result.listed_per_period[f"{message.account_id}#{message.billing_period}"] += 1
-            reason = _reason(message, ledger, now, recheck)
-            if reason is None:
-                continue
-            result.reasons[reason] += 1
-            enqueued += 1
-            pending.append(message.model_copy(update={"reason": str(reason)}).model_dump_json())
-            if len(pending) == queue.BATCH_SIZE:
-                flush()
+        cut: str | None = None  # the NextToken of the page the query stopped before, for time
+        try:
+            pages = invoicing_api.iter_pages(invoicing_for(query.role_arn), query.request(), token)
+            for summaries, next_token in _until(pages, out_of_time):
+                cut = next_token
+                for summary in summaries:
+                    found += 1
+                    message = _message(summary, now, query, sqs, dead_letter_queue_url, result)
+                    if message is None or (message.account_id, message.invoice_id) in seen:
+                        continue
+                    seen.add((message.account_id, message.invoice_id))
+                    result.listed_per_period[f"{message.account_id}#{message.billing_period}"] += 1
+                    reason = _reason(message, ledger, now, recheck)
+                    observer.listed(message, None if reason is None else str(reason))
+                    if reason is None:
+                        continue
+                    result.reasons[reason] += 1
+                    enqueued += 1
+                    pending.append(message.model_copy(update={"reason": str(reason)}))
+                    if len(pending) == queue.BATCH_SIZE:
+                        flush()
+        except SourceUnavailable as exc:
+            cut = None
+            failed_roles[exc.role_arn] = str(exc)
+            _fail_source(result, query, str(exc))
+        except ClientError as exc:
+            if _error_code(exc) not in DENIED:
+                raise
+            cut = None
+            _denied(result, query, exc)
         result.invoices_listed += found
         logger.info(
             "listed invoices", extra={"query": query.describe(), "invoices": found, "enqueued": enqueued}
         )
+        if cut is not None:  # stopped for time before this page
+            result.resume_at = (index, cut)
+            break
+        result.queries_done += 1
+        observer.query_done(query)
+        index, token = index + 1, None
+        if index < len(queries) and out_of_time():
+            result.resume_at = (index, None)
+            break
     flush()
     if ledger is not None:
         result.ledger_queries, result.ledger_read_units = ledger.queries, ledger.read_units
@@ -204,22 +210,53 @@ def run_listing(
     return result
 
 
-def _quarantine(
-    sqs: SQSClient, dead_letter_queue_url: str, summary: dict[str, Any], error: Exception, query: SummaryQuery
-) -> None:
-    """One summary that cannot be enqueued: to the DLQ with why (redacted: never a URL), logged, counted."""
-    reason = redact(f"{type(error).__name__}: {error}")[: queue.MAX_ATTRIBUTE_LENGTH]
-    invoice = redact(repr(summary.get("InvoiceId")))[:200]
-    metrics.add_metric(name=Metric.SUMMARIES_QUARANTINED, unit="Count", value=1)
+def _until(pages: Iterator[Page], out_of_time: Callable[[], bool]) -> Iterator[Page]:
+    """The pages, each with the NextToken after it; when out of time, stops before the next page (the
+    last token yielded is then where the query resumes)."""
+    for summaries, token in pages:
+        yield summaries, token
+        if token is not None and out_of_time():
+            return
+
+
+def _message(
+    summary: dict[str, Any],
+    now: datetime,
+    query: SummaryQuery,
+    sqs: SQSClient,
+    dead_letter_queue_url: str,
+    result: ListingResult,
+) -> InvoiceMessage | None:
+    try:
+        return to_message(summary, listed_at=now, role_arn=query.role_arn)
+    except (ValueError, KeyError, TypeError) as exc:  # pydantic's ValidationError is a ValueError
+        quarantine_summary(sqs, dead_letter_queue_url, summary, exc, query.describe())
+        result.quarantined += 1
+        return None
+
+
+def _error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _denied(result: ListingResult, query: SummaryQuery, exc: ClientError) -> None:
+    error = exc.response.get("Error", {})
+    reason = redact(f"{error.get('Code', '')}: {error.get('Message', '')}")
+    if query.account_id is None:
+        # An invoice id looked for with every set of credentials: this one may not see it.
+        logger.info("invoice not readable with these credentials", extra={"query": query.describe()})
+        return
+    _fail_source(result, query, reason)
+
+
+def _fail_source(result: ListingResult, query: SummaryQuery, reason: str) -> None:
+    if query.account_id is None or query.account_id in result.failed_sources:
+        return
+    result.failed_sources[query.account_id] = reason
     logger.error(
-        "invoice summary cannot be enqueued; quarantined",
-        extra={"invoice_id": invoice, "query": query.describe(), "reason": reason},
+        "source cannot be read; its other queries are skipped",
+        extra={"account_id": query.account_id, "role_arn": query.role_arn, "reason": reason},
     )
-    if dead_letter_queue_url:
-        body = redact(json.dumps({"summary": jsonable(summary)}, default=str, ensure_ascii=False))
-        queue.quarantine(
-            sqs, dead_letter_queue_url, body, reason=reason, source_id=invoice, error_type="BadSummary"
-        )
 
 
 def _reason(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -10,6 +11,7 @@ from typing import Any
 from invoice_archiver.constants import RECEIVER_ROLE_DATA_START
 from invoice_archiver.models.period import BillingPeriod, last_complete_period, period_range
 from invoice_archiver.models.requests import ListRequest
+from invoice_archiver.models.source import Source
 
 ROLE_DATA_START = BillingPeriod(*RECEIVER_ROLE_DATA_START)
 MAX_ROLE_WINDOW_YEARS = 5
@@ -21,13 +23,22 @@ class PlanningError(ValueError):
 
 @dataclass(frozen=True)
 class SummaryQuery:
-    """One paginated ListInvoiceSummaries query."""
+    """One paginated ListInvoiceSummaries query, made with the credentials of `role_arn` (None: the
+    function's own)."""
 
     account_id: str | None = None
     invoice_id: str | None = None
     receiver_role: str | None = None
     billing_period: BillingPeriod | None = None
     window: tuple[datetime, datetime] | None = None
+    role_arn: str | None = None
+
+    @property
+    def source(self) -> Source | None:
+        """The source whose credentials make the query (None for an invoice id with own credentials)."""
+        if self.account_id is not None:
+            return Source(self.account_id, self.role_arn)
+        return None
 
     def request(self) -> dict[str, Any]:
         if self.invoice_id is not None:
@@ -53,7 +64,30 @@ class SummaryQuery:
             parts.append(f"issued {self.window[0]:%Y-%m-%d}..{self.window[1]:%Y-%m-%d}")
         if self.receiver_role:
             parts.append(f"role {self.receiver_role}")
+        if self.role_arn:
+            parts.append(f"through {self.role_arn}")
         return ", ".join(parts)
+
+    def fingerprint_part(self) -> str:
+        return repr(
+            (
+                self.account_id,
+                self.invoice_id,
+                self.receiver_role,
+                self.billing_period,
+                self.window,
+                self.role_arn,
+            )
+        )
+
+
+def plan_fingerprint(queries: Sequence[SummaryQuery]) -> str:
+    """SHA-256 of the planned queries, in order: a continuation resumes only the plan it was cut from."""
+    digest = hashlib.sha256()
+    for query in queries:
+        digest.update(query.fingerprint_part().encode())
+        digest.update(b"\n")
+    return digest.hexdigest()
 
 
 def scheduled_periods(now: datetime, lookback: int) -> list[BillingPeriod]:
@@ -63,23 +97,35 @@ def scheduled_periods(now: datetime, lookback: int) -> list[BillingPeriod]:
 
 
 def plan_scheduled(
-    now: datetime, accounts: Sequence[str], roles: Sequence[str], lookback: int
+    now: datetime, sources: Sequence[Source], roles: Sequence[str], lookback: int
 ) -> list[SummaryQuery]:
     """A scheduled run. Role queries skip periods before ReceiverRole data exists (the look-back
     of an early deployment may reach back that far; that is not an error of this run)."""
     periods = scheduled_periods(now, lookback)
     return [
-        SummaryQuery(account_id=account, receiver_role=role, billing_period=period)
-        for account in accounts
+        SummaryQuery(
+            account_id=source.account_id, receiver_role=role, billing_period=period, role_arn=source.role_arn
+        )
+        for source in sources
         for role in (roles or (None,))
         for period in periods
         if role is None or period >= ROLE_DATA_START
     ]
 
 
-def plan_request(request: ListRequest, accounts: Sequence[str], roles: Sequence[str]) -> list[SummaryQuery]:
-    """An explicit run. Every query is checked before any is made."""
-    accounts = tuple(dict.fromkeys(request.accounts if request.accounts is not None else accounts))
+def request_sources(request: ListRequest, sources: Sequence[Source]) -> tuple[Source, ...]:
+    """The sources of an explicit run: the configured ones, or the request's accounts, each read through
+    its configured role if it has one (else with the function's own credentials)."""
+    if request.accounts is None:
+        return tuple(dict.fromkeys(sources))
+    roles = {source.account_id: source.role_arn for source in sources}
+    return tuple(Source(account, roles.get(account)) for account in dict.fromkeys(request.accounts))
+
+
+def plan_request(request: ListRequest, sources: Sequence[Source], roles: Sequence[str]) -> list[SummaryQuery]:
+    """An explicit run. Every query is checked before any is made. An invoice id is looked for with
+    each distinct set of credentials (own, and each role): which payer issued it is not known."""
+    chosen = request_sources(request, sources)
     roles = tuple(dict.fromkeys(request.receiver_roles if request.receiver_roles is not None else roles))
     role_options: tuple[str | None, ...] = tuple(roles) or (None,)
 
@@ -103,16 +149,26 @@ def plan_request(request: ListRequest, accounts: Sequence[str], roles: Sequence[
             )
 
     queries = [
-        SummaryQuery(account_id=account, receiver_role=role, billing_period=period)
-        for account in accounts
+        SummaryQuery(account_id=s.account_id, receiver_role=role, billing_period=period, role_arn=s.role_arn)
+        for s in chosen
         for role in role_options
         for period in periods
     ]
     if request.issued_from and request.issued_to:
         for role in role_options:
             for window in split_windows(request.issued_from, request.issued_to, with_role=role is not None):
-                queries += [SummaryQuery(account_id=a, receiver_role=role, window=window) for a in accounts]
-    queries += [SummaryQuery(invoice_id=invoice_id) for invoice_id in dict.fromkeys(request.invoice_ids)]
+                queries += [
+                    SummaryQuery(
+                        account_id=s.account_id, receiver_role=role, window=window, role_arn=s.role_arn
+                    )
+                    for s in chosen
+                ]
+    credentials = tuple(dict.fromkeys(s.role_arn for s in chosen)) or (None,)
+    queries += [
+        SummaryQuery(invoice_id=invoice_id, role_arn=role_arn)
+        for invoice_id in dict.fromkeys(request.invoice_ids)
+        for role_arn in credentials
+    ]
     if not queries:
         raise PlanningError("nothing to list: no accounts are configured")
     return queries

@@ -36,6 +36,14 @@ class Source:
         if self.role_arn is not None and not ROLE_ARN.match(self.role_arn):
             raise ValueError(f"not an IAM role ARN: {self.role_arn!r}")
 
+    @classmethod
+    def of_role(cls, role_arn: str) -> Source:
+        """The role's own account, read through the role."""
+        match = ROLE_ARN.match(role_arn)
+        if match is None:
+            raise ValueError(f"not an IAM role ARN: {role_arn!r}")
+        return cls(match.group(1), role_arn)
+
     @property
     def role_account_id(self) -> str | None:
         """The account the role lives in (the payer), or None for the function's own credentials."""
