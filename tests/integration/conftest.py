@@ -86,7 +86,8 @@ class Pipeline:
     def ledger(self) -> dict[str, dict[str, Any]]:
         table = boto3.resource("dynamodb").Table(self.settings.ledger_table)
         items = table.scan(ConsistentRead=True)["Items"]
-        return {str(item["invoice_id"]): item for item in items}
+        # Invoices only: a source's own record (sk SOURCE, see dal/source_status.py) has no invoice id.
+        return {str(item["invoice_id"]): item for item in items if "invoice_id" in item}
 
     def object_keys(self) -> list[str]:
         paginator = clients.s3().get_paginator("list_objects_v2")
