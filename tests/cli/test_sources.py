@@ -15,6 +15,7 @@ from invoice_archiver.dal import source_status
 from invoice_archiver.infra.constants import OutputKey
 from invoice_archiver.models.source import Source
 from invoice_archiver.sandbox.dataset import generate
+from invoice_archiver.sandbox.identity import Identity, InvoiceUnit
 from tests.cli.conftest import BUCKET, TABLE, Local, _stack_template
 
 PAYER, OTHER_PAYER, RECEIVER = "123456789012", "210987654321", "345678901234"
@@ -148,33 +149,27 @@ def test_status_on_a_stack_reads_the_sources_of_its_functions(archived: Local) -
     assert f"! SOURCE FAILED {RECEIVER} through {ROLE}" in result.stdout
 
 
-@pytest.mark.parametrize(
-    ("env", "args", "message"),
-    [
-        (AS_SOURCES, [], f"(SOURCE_ROLE_ARNS: {PAYER}, {OTHER_PAYER}, {RECEIVER})"),
-        (
-            {**AS_SOURCES, "ACCOUNT_IDS": "999999999999"},
-            ["--accounts", RECEIVER],
-            f"--accounts {RECEIVER} read",
-        ),
-        ({"ACCOUNT_IDS": "", "DISCOVER_INVOICE_UNITS": "true"}, [], "(DISCOVER_INVOICE_UNITS)"),
-    ],
-)
-def test_backfill_refuses_to_list_sources_with_its_own_credentials(
-    make_local: Callable[..., Local], env: dict[str, str], args: list[str], message: str
+@pytest.mark.parametrize("discover", [False, True], ids=["receiver-configured", "receiver-discovered"])
+def test_backfill_lists_and_fetches_each_source_through_its_role(
+    make_local: Callable[..., Local], discover: bool
 ) -> None:
-    # Given sources read through roles
-    local = make_local(DATASET)
+    # Given an archive account whose own credentials read no invoice, and payers read through roles
+    identity = Identity.payers([InvoiceUnit(PAYER, "unit-1", "EMEA", RECEIVER)])
+    local = make_local(DATASET, identity=identity)
+    sources = f"{ROLE},{OTHER_ROLE}" if discover else SOURCES
+    env = {**AS_SOURCES, "SOURCE_ROLE_ARNS": sources, "DISCOVER_INVOICE_UNITS": str(discover).lower()}
 
-    # When a backfill would list them
-    result = local.cli("backfill", "--from", "2026-09", "--to", "2026-09", *args, **env)
+    # When a backfill runs
+    result = local.cli("backfill", "--from", "2026-09", "--to", "2026-09", **env)
 
-    # Then it refuses in one line (exit 2) and nothing is archived or enqueued
-    assert result.returncode == 2, result.stdout + result.stderr
-    [line] = result.stderr.strip().splitlines()
-    assert message in line
-    assert "backfill lists with your own credentials only" in line
-    assert local.object_keys() == []
+    # Then every invoice of the three accounts is listed and archived, and no call was denied
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"Listed {len(DATASET.invoices)} invoices" in result.stdout
+    summaries = [k for k in local.object_keys() if k.endswith("/summary.json")]
+    assert len(summaries) == len(DATASET.invoices)
+    assert {f"account={i.account_id}" for i in DATASET.invoices} == {k.split("/")[1] for k in summaries}
+    assert local.box.emulator is not None
+    assert local.box.emulator.stats.denied == 0
 
 
 def test_an_account_in_both_account_ids_and_sources_is_a_usage_error(local: Local) -> None:
@@ -182,3 +177,21 @@ def test_an_account_in_both_account_ids_and_sources_is_a_usage_error(local: Loca
     assert result.returncode == 2
     [line] = result.stderr.strip().splitlines()
     assert "also in ACCOUNT_IDS" in line
+
+
+def test_backfill_with_a_role_that_cannot_be_assumed_archives_the_rest_and_exits_1(
+    make_local: Callable[..., Local],
+) -> None:
+    # Given three sources, one through a role STS refuses
+    local = make_local(DATASET, identity=Identity.payers(), refused_roles={OTHER_ROLE: "not trusted"})
+    env = {**AS_SOURCES, "SOURCE_ROLE_ARNS": f"{ROLE},{OTHER_ROLE}", "ACCOUNT_IDS": ""}
+
+    # When a backfill runs
+    result = local.cli("backfill", "--from", "2026-09", "--to", "2026-09", **env)
+
+    # Then it names the source and why, archives the readable payer, and exits 1
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"! Source {OTHER_PAYER} cannot be read, skipped: cannot assume {OTHER_ROLE}" in result.stdout
+    assert "not trusted" in result.stdout
+    archived = {k.split("/")[1] for k in local.object_keys() if k.endswith("/summary.json")}
+    assert archived == {f"account={PAYER}"}

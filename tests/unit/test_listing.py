@@ -12,6 +12,7 @@ import pytest
 from dateutil.tz import tzutc
 
 from invoice_archiver.dal import wire
+from invoice_archiver.dal.sources import SourceUnavailable
 from invoice_archiver.logic.changes import fingerprint
 from invoice_archiver.logic.invoice_messages import jsonable, to_message
 from invoice_archiver.logic.listing import run_listing
@@ -252,3 +253,119 @@ def test_run_listing_enqueues_only_what_is_new_changed_not_archived_or_due(
     assert {m.listed_at for m in messages} == {now}
     assert (result.unchanged, result.ledger_queries, result.messages_sent) == (1, 1, 4)
     assert result.listed_per_period == {f"{ACCOUNT}#2025-06": 5}
+
+
+# --- stopping for time, resuming, and sources that cannot be read --------------------------------------
+
+
+class Clock:
+    """Seconds left of an invocation: one second fewer each time it is asked."""
+
+    def __init__(self, seconds: int) -> None:
+        self.seconds = seconds
+
+    def __call__(self) -> float:
+        self.seconds -= 1
+        return float(self.seconds)
+
+
+def three_pages(make_summary: SummaryFactory, prefix: str) -> list[list[dict[str, Any]]]:
+    return [[make_summary(InvoiceId=f"{prefix}-{p}{n}") for n in range(2)] for p in range(3)]
+
+
+def test_a_listing_stops_before_a_page_when_time_runs_short_and_resumes_from_its_token(
+    make_summary: SummaryFactory,
+) -> None:
+    # Given one query of three pages, and time for two pages before the reserve
+    invoicing = FakeInvoicing({"2025-06": three_pages(make_summary, "A")})
+    query = [SummaryQuery(account_id=ACCOUNT, billing_period=BillingPeriod(2025, 6))]
+    sqs = RecordingSqs()
+    try:
+        # When listed with a 1 s reserve and 2 s left (asked after each page: 1 left, then 0)
+        first = run_listing(
+            query,
+            invoicing_for=lambda _: invoicing,  # type: ignore[arg-type, return-value]
+            sqs=sqs,  # type: ignore[arg-type]
+            queue_url=QUEUE_URL,
+            time_left=Clock(2),
+            reserve_seconds=1,
+        )
+        # Then it stopped before the third page, having sent the first two, and says where to resume
+        assert first.resume_at == (0, "2")
+        assert first.queries_done == 0
+        assert [m["InvoiceId"] for m in _sent(sqs)] == ["A-00", "A-01", "A-10", "A-11"]
+
+        # When resumed from there
+        rest = run_listing(
+            query,
+            invoicing_for=lambda _: invoicing,  # type: ignore[arg-type, return-value]
+            sqs=sqs,  # type: ignore[arg-type]
+            queue_url=QUEUE_URL,
+            start=first.resume_at,
+        )
+    finally:
+        metrics.clear_metrics()
+    # Then the API is asked for the third page only, and the listing is done
+    assert invoicing.requests[-1]["NextToken"] == "2"
+    assert len(invoicing.requests) == 3
+    assert (rest.resume_at, rest.queries_done) == (None, 1)
+    assert [m["InvoiceId"] for m in _sent(sqs)][4:] == ["A-20", "A-21"]
+
+
+def test_a_listing_that_runs_short_between_queries_resumes_at_the_next_query(
+    make_summary: SummaryFactory,
+) -> None:
+    invoicing = FakeInvoicing({"2025-06": [[make_summary(InvoiceId="J")]], "2025-07": [[make_summary()]]})
+    queries = [
+        SummaryQuery(account_id=ACCOUNT, billing_period=BillingPeriod(2025, 6)),
+        SummaryQuery(account_id=ACCOUNT, billing_period=BillingPeriod(2025, 7)),
+    ]
+    try:
+        result = run_listing(
+            queries,
+            invoicing_for=lambda _: invoicing,  # type: ignore[arg-type, return-value]
+            sqs=RecordingSqs(),  # type: ignore[arg-type]
+            queue_url=QUEUE_URL,
+            time_left=Clock(1),
+            reserve_seconds=1,
+        )
+    finally:
+        metrics.clear_metrics()
+    assert (result.resume_at, result.queries_done, result.messages_sent) == ((1, None), 1, 1)
+
+
+def test_a_source_that_cannot_be_read_fails_alone_and_its_other_queries_are_skipped(
+    make_summary: SummaryFactory,
+) -> None:
+    # Given two accounts: one through a role STS refuses, one with the function's own credentials
+    broken = "arn:aws:iam::222222222222:role/reader"
+    own = FakeInvoicing({"2025-06": [[make_summary(InvoiceId="OWN")]]})
+    asked: list[str | None] = []
+
+    def invoicing_for(role_arn: str | None) -> Any:
+        asked.append(role_arn)
+        if role_arn == broken:
+            raise SourceUnavailable(broken, "AccessDenied: not trusted", "AccessDenied")
+        return own
+
+    queries = [
+        SummaryQuery(account_id="222222222222", billing_period=BillingPeriod(2025, m), role_arn=broken)
+        for m in (6, 7)
+    ] + [SummaryQuery(account_id=ACCOUNT, billing_period=BillingPeriod(2025, 6))]
+    sqs = RecordingSqs()
+    try:
+        result = run_listing(queries, invoicing_for=invoicing_for, sqs=sqs, queue_url=QUEUE_URL)  # type: ignore[arg-type]
+    finally:
+        metrics.clear_metrics()
+
+    # Then the broken source is recorded once with its reason, asked for once, and the other is listed
+    assert result.failed_sources == {
+        "222222222222": "cannot assume " + broken + ": AccessDenied: not trusted"
+    }
+    assert asked == [broken, None]
+    assert [m["InvoiceId"] for m in _sent(sqs)] == ["OWN"]
+    assert result.queries_done == 3
+
+
+def _sent(sqs: RecordingSqs) -> list[dict[str, Any]]:
+    return [json.loads(body)["summary"] for batch in sqs.batches for body in batch]

@@ -135,29 +135,14 @@ def _list(request: ListRequest, where: target.Target, started: datetime) -> enqu
         accounts = sorted({q.account_id for q in queries if q.account_id})
         roles = request.receiver_roles or where.roles
         print(f"Nothing listed: {why_nothing_listed(periods, accounts, roles, started)}.")
-    return listing
-
-
-def _check_sources(request: ListRequest, where: target.Target) -> None:
-    """The listing (cli/enqueue.py) calls the API with the caller's credentials: a source read through a
-    role would be listed as the caller (AccessDenied in AWS, or the wrong invoices), so it is refused."""
-    through_roles = [s.account_id for s in where.sources]
-    if request.accounts is not None:
-        named = [account for account in request.accounts if account in through_roles]
-        if not named:
-            return
-        blocked = f"--accounts {', '.join(named)} read through SOURCE_ROLE_ARNS roles"
-    elif through_roles or where.discover_invoice_units:
-        blocked = "the archive's sources are read through roles " + (
-            f"(SOURCE_ROLE_ARNS: {', '.join(through_roles)})" if through_roles else "(DISCOVER_INVOICE_UNITS)"
+    for account, reason in sorted(listing.failed_sources.items()):
+        print(f"! Source {account} cannot be read, skipped: {reason}")
+    if listing.quarantined:
+        print(
+            f"! {listing.quarantined} summaries could not become a message; "
+            "they are in the DLQ with the reason"
         )
-    else:
-        return
-    own = ", ".join(where.accounts) or "none configured"
-    raise CliError(
-        f"{blocked}, and backfill lists with your own credentials only: pass --accounts with ACCOUNT_IDS "
-        f"accounts ({own}), or let the scheduled lister archive the sources"
-    )
+    return listing
 
 
 def _rechecks(listing: enqueue.Listing) -> set[enqueue.Listed]:
@@ -170,7 +155,6 @@ def _on_endpoints(args: argparse.Namespace, request: ListRequest) -> int:
     local.apply_defaults()
     local.provision()
     where = target.resolve(None)
-    _check_sources(request, where)
     print(f"invoice-archiver backfill on {where.describe()}; the fetcher runs in this process")
     counters = COUNTERS
     before = counters.snapshot()
@@ -185,26 +169,25 @@ def _on_endpoints(args: argparse.Namespace, request: ListRequest) -> int:
     _mark_dead_letters(result, where)
     _print_result(result, len(listing.listed), counters.since(before))
     print(f"Function logs: {args.log_file}")
-    return OK if result.clean else PROBLEMS
+    return OK if result.clean and not (listing.failed_sources or listing.quarantined) else PROBLEMS
 
 
 def _on_stack(args: argparse.Namespace, request: ListRequest) -> int:
     where = target.resolve(args.stack)
-    _check_sources(request, where)
     print(f"invoice-archiver backfill on {where.describe()}")
     started = datetime.now(UTC)
     listing = _list(request, where, started)
     if args.no_wait or not listing.enqueued:
         if listing.enqueued:
             print(f"Not waiting; follow with: invoice-archiver status --stack {args.stack}")
-        return OK
+        return PROBLEMS if listing.failed_sources or listing.quarantined else OK
     try:
         result = _follow(listing, where, started, args.timeout)
     except KeyboardInterrupt:
         print(f"Stopped following; the stack keeps archiving: invoice-archiver status --stack {args.stack}")
         raise
     _print_result(result, len(listing.listed))
-    return OK if result.clean else PROBLEMS
+    return OK if result.clean and not (listing.failed_sources or listing.quarantined) else PROBLEMS
 
 
 def _follow(

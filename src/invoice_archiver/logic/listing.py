@@ -61,7 +61,7 @@ class ListingResult:
     quarantined: int = 0
     # Sources that could not be read, by account, with why (their queries were skipped).
     failed_sources: dict[str, str] = field(default_factory=dict)
-    # Queries finished (a continuation resumes at the next one).
+    # Queries finished, or skipped for a source that failed (a continuation resumes at the next one).
     queries_done: int = 0
     # Where to resume when the listing stopped for time: (query index, NextToken); None when done.
     resume_at: tuple[int, str | None] | None = None
@@ -151,11 +151,11 @@ def run_listing(
     while index < len(queries):
         query = queries[index]
         if query.account_id in skipped or query.account_id in result.failed_sources:
-            index, token = index + 1, None
+            index, token, result.queries_done = index + 1, None, result.queries_done + 1
             continue
         if query.role_arn in failed_roles:
             _fail_source(result, query, failed_roles[query.role_arn])
-            index, token = index + 1, None
+            index, token, result.queries_done = index + 1, None, result.queries_done + 1
             continue
         found = enqueued = 0
         cut: str | None = None  # the NextToken of the page the query stopped before, for time
