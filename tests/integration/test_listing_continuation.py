@@ -69,7 +69,7 @@ def test_thirty_thousand_invoices_list_across_several_invocations_each_enqueued_
     listing_queue = pipeline.settings.listing_queue_url
 
     # When the schedule fires, and each continuation is handed to the lister as the event source would
-    event = scheduled_event(datetime(2026, 10, 5, 6, tzinfo=UTC))
+    event = scheduled_event(datetime(2026, 10, 12, 6, tzinfo=UTC))  # after MISSING_INVOICE_DAY (10)
     first = invoke(event, timeout_seconds=100)
     responses = [first]
     enqueued: list[dict[str, Any]] = receive_all(invoice_queue)

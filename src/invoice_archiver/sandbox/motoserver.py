@@ -272,6 +272,46 @@ def speed_up_moto() -> None:
     for module in (moto.core.utils, moto.sqs.models):
         module.unix_time = unix_time  # type: ignore[attr-defined]
         module.unix_time_millis = unix_time_millis  # type: ignore[attr-defined]
+    _send_without_counting()
+
+
+_SENDING = threading.local()
+
+
+def _send_without_counting() -> None:
+    """moto's SendMessage reads `queue.attributes` for one flag, and ReceiveMessage reads the retention
+    period through GetQueueAttributes for every message it considers; that property counts every message
+    in the queue (visible, delayed, in flight) each time, so N messages cost O(N^2). While a thread
+    sends, the property answers with the flag alone, and the retention check reads the period itself;
+    everywhere else the property is moto's own."""
+    from moto.sqs.models import Queue, SQSBackend
+
+    if getattr(SQSBackend.send_message, "_invoice_archiver_patched", False):
+        return
+    full: Callable[[Any], dict[str, Any]] = vars(Queue)["attributes"].fget
+    original_send = SQSBackend.send_message
+
+    def attributes(queue: Any) -> dict[str, Any]:
+        if getattr(_SENDING, "active", False):
+            return {"ContentBasedDeduplication": str(bool(queue.content_based_deduplication)).lower()}
+        return full(queue)
+
+    def send_message(self: Any, *args: Any, **kwargs: Any) -> Any:
+        _SENDING.active = True
+        try:
+            return original_send(self, *args, **kwargs)
+        finally:
+            _SENDING.active = False
+
+    def retained(self: Any, queue_name: str, message: Any) -> bool:
+        # moto's own reads the period through GetQueueAttributes (three full counts) per message received
+        period = int(self.get_queue(queue_name).message_retention_period)
+        return bool(period + message.sent_timestamp / 1000 > time.time())
+
+    send_message._invoice_archiver_patched = True  # type: ignore[attr-defined]
+    Queue.attributes = property(attributes)  # type: ignore[assignment,method-assign]
+    SQSBackend.send_message = send_message  # type: ignore[method-assign]
+    SQSBackend.is_message_valid_based_on_retention_period = retained  # type: ignore[method-assign]
 
 
 class MotoServer:

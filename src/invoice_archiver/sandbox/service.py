@@ -107,6 +107,9 @@ class InvoicingService:
         self._clock = clock
         # The dataset as of the clock (its timeline applied), rebuilt when another change falls due.
         self._state: tuple[int, Dataset, list[Invoice], dict[str, list[Invoice]]] | None = None
+        # The invoices a query matches, per query, for the dataset's current state: paging through a
+        # large listing filters the dataset once per query, not once per page.
+        self._matching: dict[str, tuple[list[Invoice], list[Invoice]]] = {}
 
     def current(self) -> tuple[Dataset, list[Invoice], dict[str, list[Invoice]]]:
         """The dataset now, its invoices newest first (then by id), and its invoices by id segment."""
@@ -131,12 +134,23 @@ class InvoicingService:
         query = _parse_query(body)
         offset = self._decode_token(body["NextToken"], query) if "NextToken" in body else 0
         limit = body.get("MaxResults", DEFAULT_MAX_RESULTS)
-        matching = [inv for inv in self.current()[1] if query.matches(inv)]
+        matching = self._matches(query)
         page = matching[offset : offset + limit]
         result: dict[str, Any] = {"InvoiceSummaries": [wire_summary(inv) for inv in page]}
         if offset + limit < len(matching):
             result["NextToken"] = self._encode_token(offset + limit, query)
         return result
+
+    def _matches(self, query: _Query) -> list[Invoice]:
+        ordered = self.current()[1]
+        cached = self._matching.get(query.key())
+        if cached is not None and cached[0] is ordered:
+            return cached[1]
+        matching = [inv for inv in ordered if query.matches(inv)]
+        if len(self._matching) >= 64:
+            self._matching.clear()
+        self._matching[query.key()] = (ordered, matching)
+        return matching
 
     def _encode_token(self, offset: int, query: _Query) -> str:
         payload = json.dumps({"o": offset, "q": _digest(query.key()), "t": int(self._clock().timestamp())})
