@@ -96,9 +96,7 @@ def test_scheduled_without_roles_is_one_unfiltered_query_per_account_and_period(
 
 def test_scheduled_with_roles_is_accounts_times_roles_times_periods() -> None:
     # Given two accounts, two roles and periods all after ReceiverRole data starts
-    queries = plan_scheduled(
-        at("2025-10-05"), TWO_SOURCES, ["SELLER", "BUYER"], 1
-    )
+    queries = plan_scheduled(at("2025-10-05"), TWO_SOURCES, ["SELLER", "BUYER"], 1)
 
     # Then every combination, once
     combos = Counter((q.account_id, q.receiver_role, str(q.billing_period)) for q in queries)
@@ -231,9 +229,7 @@ def test_request_accounts_override_the_configured_ones() -> None:
 
 
 def test_configured_accounts_apply_when_the_request_names_none() -> None:
-    queries = plan_request(
-        make_list_request(billing_periods=["2025-06"]), TWO_SOURCES, []
-    )
+    queries = plan_request(make_list_request(billing_periods=["2025-06"]), TWO_SOURCES, [])
     assert [q.account_id for q in queries] == [ACCOUNT, OTHER_ACCOUNT]
 
 

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
 from invoice_archiver.constants import LEDGER_PARTITION_KEY, LEDGER_SORT_KEY
 from invoice_archiver.dal import clients
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs.literals import QueueAttributeNameType
 
 MAX_RECEIVE_COUNT = 5
 
@@ -82,7 +86,7 @@ def ensure_queues(name: str, visibility_timeout: int = 60) -> tuple[str, str]:
 def ensure_listing_queue(name: str, dead_letter_queue_url: str, visibility_timeout: int = 960) -> str:
     """The listing queue (continuations of listings that outgrow an invocation), redriven to the DLQ."""
     sqs = clients.sqs()
-    attributes = {"VisibilityTimeout": str(visibility_timeout)}
+    attributes: dict[QueueAttributeNameType, str] = {"VisibilityTimeout": str(visibility_timeout)}
     if dead_letter_queue_url:
         dlq_arn = sqs.get_queue_attributes(QueueUrl=dead_letter_queue_url, AttributeNames=["QueueArn"])[
             "Attributes"

@@ -10,13 +10,13 @@ It never holds credentials or URLs: a NextToken is an opaque cursor of the API.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from invoice_archiver.models.source import Source
 
-KIND = "invoice-archiver/listing-continuation"
+KIND: Final = "invoice-archiver/listing-continuation"
 
 
 class ListingTotals(BaseModel):
