@@ -164,11 +164,6 @@ def test_a_recheck_denied_by_get_invoice_pdf_keeps_the_invoice_archived_and_says
     assert "last_error" not in ledger_item(payers, invoice)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="dal.tracking.release_recheck cannot remove next_check_at: a permanent failure at the last "
-    "revisit leaves the past revisit due, so every scheduled run re-enqueues and re-fails the invoice",
-)
 def test_a_permanent_recheck_failure_at_the_last_revisit_ends_the_schedule(payers: Pipeline) -> None:
     # Given an invoice archived with only its last revisit (issue + 30 days) left
     invoice = next(i for i in payers.dataset.invoices if i.account_id == PAYER)

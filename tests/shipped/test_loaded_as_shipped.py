@@ -76,6 +76,7 @@ def deployed(make_sandbox: Callable[..., Sandbox]) -> tuple[Sandbox, dict[str, s
         "AWS::DynamoDB::Table": local.table,
         "PipelineInvoiceQueue": local.queue_url,
         "PipelineDeadLetterQueue": local.dead_letter_queue_url,
+        "PipelineListingQueue": local.listing_queue_url,
         "AWS::AccountId": ",".join(ACCOUNTS),
     }
 

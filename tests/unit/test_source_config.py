@@ -112,3 +112,15 @@ def test_discover_invoice_units_is_a_boolean(make_env: EnvFactory, value: str, e
 def test_discover_invoice_units_refuses_anything_else(make_env: EnvFactory) -> None:
     with pytest.raises(ConfigError, match="DISCOVER_INVOICE_UNITS"):
         load_settings(make_env(DISCOVER_INVOICE_UNITS="sometimes"))
+
+
+@pytest.mark.parametrize(
+    ("account", "role"),
+    [
+        ("123456789012", "arn:aws:iam::123456789012:role/reader\n"),
+        ("123456789012\n", None),
+    ],
+)
+def test_a_trailing_newline_is_not_part_of_an_account_or_a_role(account: str, role: str | None) -> None:
+    with pytest.raises(ValueError, match="not"):
+        Source(account, role)

@@ -42,6 +42,7 @@ class PassReport:
     drain: DrainStats | None = None
     api: ApiCounters = field(default_factory=ApiCounters)
     nothing_listed_because: str = ""
+    failed_sources: dict[str, str] = field(default_factory=dict)  # account -> why it cannot be read
 
     @property
     def invoices_per_second(self) -> float:
@@ -49,7 +50,7 @@ class PassReport:
 
     @property
     def clean(self) -> bool:
-        return self.failed == 0 and self.unresolved == 0 and self.quarantined == 0
+        return self.failed == 0 and self.unresolved == 0 and self.quarantined == 0 and not self.failed_sources
 
 
 def scheduled_event(now: datetime) -> dict[str, Any]:
@@ -113,6 +114,7 @@ def run_pass(
         quarantined=_dlq_depth(settings.dead_letter_queue_url) - dlq_before,
         drain=drain,
         api=counters.since(before),
+        failed_sources=dict(listing.get("failed_sources", {})),
     )
     if report.listed == 0:
         roles = event.get("receiver_roles") or settings.receiver_roles

@@ -23,6 +23,7 @@ class LocalResources:
     table: str
     queue_url: str
     dead_letter_queue_url: str
+    listing_queue_url: str
 
 
 def ensure_bucket(name: str) -> None:
@@ -101,4 +102,10 @@ def ensure_all(bucket: str, table: str, queue_name: str) -> LocalResources:
     ensure_bucket(bucket)
     ensure_table(table)
     queue_url, dlq_url = ensure_queues(queue_name)
-    return LocalResources(bucket=bucket, table=table, queue_url=queue_url, dead_letter_queue_url=dlq_url)
+    return LocalResources(
+        bucket=bucket,
+        table=table,
+        queue_url=queue_url,
+        dead_letter_queue_url=dlq_url,
+        listing_queue_url=ensure_listing_queue(f"{queue_name}-listing", dlq_url),
+    )

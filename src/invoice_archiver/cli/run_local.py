@@ -95,7 +95,10 @@ def _print_intro(box: Any, settings: Settings) -> None:
         if name.startswith("AWS_ENDPOINT_URL"):
             print(f"  {name}={value}")
     print(f"  bucket {settings.archive_bucket}, ledger {settings.ledger_table}")
-    print(f"  accounts {', '.join(settings.account_ids) or '(the caller account)'}")
+    sources = [*settings.account_ids, *(str(s) for s in settings.source_role_arns)]
+    if settings.discover_invoice_units:
+        sources.append("(and their invoice units' receivers)")
+    print(f"  accounts {', '.join(sources) or '(the caller account)'}")
     if box.emulator is not None:
         print(f"  dataset: {box.dataset.describe()}")
 
@@ -129,6 +132,8 @@ def _print_report(number: int, report: PassReport, box: Any) -> None:
             print(f"  The sandbox's dataset holds: {box.dataset.describe()}.")
     elif report.archived == 0 and report.skipped and not report.failed:
         print("  Nothing new: every listed invoice was already archived.")
+    for account, reason in sorted(report.failed_sources.items()):
+        print(f"  ! source {account} cannot be read, skipped: {reason}")
     for invoice_id, error in report.failures[:10]:
         print(f"  ! {invoice_id}: {error}")
     if len(report.failures) > 10:

@@ -180,22 +180,27 @@ def release_recheck(
     owner: str,
     now: datetime,
     error: str,
+    move_schedule: bool,
     next_check_at: datetime | None,
 ) -> None:
     """Give the lease back after a failed re-check; the invoice stays ARCHIVED, the reason is kept.
 
-    `next_check_at` moves the revisit schedule on (a permanent error), or None keeps it as it is.
+    `move_schedule` (a permanent error) sets the next revisit to `next_check_at`, or ends the schedule
+    when it is None (as a successful last revisit does); otherwise the schedule is kept as it is.
     """
     values: dict[str, Any] = {":error": error[:MAX_ERROR_LENGTH], ":now": now.isoformat(), ":owner": owner}
     update = "SET last_error = :error, updated_at = :now"
-    if next_check_at is not None:
+    remove = "REMOVE lease_owner, lease_expires_at"
+    if move_schedule and next_check_at is not None:
         values[":next_check"] = next_check_at.isoformat()
         update += ", next_check_at = :next_check"
+    elif move_schedule:
+        remove += ", next_check_at"
     try:
         client.update_item(
             TableName=table,
             Key=key.item_key(),
-            UpdateExpression=update + " REMOVE lease_owner, lease_expires_at",
+            UpdateExpression=f"{update} {remove}",
             ConditionExpression="lease_owner = :owner",
             ExpressionAttributeValues=_values(values),
         )

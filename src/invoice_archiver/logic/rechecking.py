@@ -57,14 +57,14 @@ def recheck(archiver: Archiver, message: InvoiceMessage, key: LedgerKey) -> Outc
     except failures.PERMANENT as exc:
         # Permanent for now: keep what is archived, say why, and move the revisit schedule on.
         next_check_at = archiver.next_check(message, listed_at)
-        reason = _release(archiver, message, key, owner, exc, next_check_at=next_check_at)
+        reason = _release(archiver, message, key, owner, exc, move_schedule=True, next_check_at=next_check_at)
         metrics.add_metric(name=Metric.INVOICES_FAILED, unit="Count", value=1)
         logger.error("archived invoice cannot be re-checked", extra={"reason": reason})
         if failures.is_source_failure(exc, message):
             archiver.source_failed(message, reason)
         return Outcome.FAILED
     except Exception as exc:
-        reason = _release(archiver, message, key, owner, exc, next_check_at=None)
+        reason = _release(archiver, message, key, owner, exc, move_schedule=False, next_check_at=None)
         metrics.add_metric(name=Metric.INVOICES_RETRIED, unit="Count", value=1)
         logger.warning("re-check will be retried", extra={"reason": reason})
         raise DocumentsIncomplete(reason) from None
@@ -81,6 +81,7 @@ def _release(
     owner: str,
     error: Exception,
     *,
+    move_schedule: bool,
     next_check_at: datetime | None,
 ) -> str:
     """Give the lease back with the (redacted) reason; the invoice stays ARCHIVED. Returns the reason."""
@@ -92,6 +93,7 @@ def _release(
         owner=owner,
         now=archiver.clock(),
         error=reason,
+        move_schedule=move_schedule,
         next_check_at=next_check_at,
     )
     return reason

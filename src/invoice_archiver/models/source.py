@@ -15,12 +15,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-# ASCII only: `\d` and `\w` would accept other scripts' digits and letters, which AWS does not.
+# ASCII only: `\d` and `\w` would accept other scripts' digits and letters, which AWS does not. `\Z`,
+# not `$`, which would let a trailing newline through. A comma, which IAM allows in role names, is refused:
+# SOURCE_ROLE_ARNS is a comma-separated list, so such a role could never be named in it.
 ROLE_ARN = re.compile(
-    r"^arn:aws(?:-cn|-us-gov)?:iam::(\d{12}):role/(?:[\w+=.@-]+/)*[\w+=.@-]{1,64}$", re.ASCII
+    r"^arn:aws(?:-cn|-us-gov)?:iam::(\d{12}):role/(?:[\w+=.@-]+/)*[\w+=.@-]{1,64}\Z", re.ASCII
 )
-ACCOUNT_ID = re.compile(r"^\d{12}$", re.ASCII)
-EXTERNAL_ID = re.compile(r"^[\w+=,.@:/-]{2,1224}$", re.ASCII)
+ACCOUNT_ID = re.compile(r"^\d{12}\Z", re.ASCII)
+EXTERNAL_ID = re.compile(r"^[\w+=,.@:/-]{2,1224}\Z", re.ASCII)
 
 
 @dataclass(frozen=True)
