@@ -14,10 +14,9 @@ from pydantic import ValidationError
 from invoice_archiver.constants import Metric
 from invoice_archiver.dal import archive, clients, events, invoicing, ledger, queue, sdk, sources
 from invoice_archiver.handlers.batch import ConcurrentBatchProcessor
-from invoice_archiver.handlers.environment import init_environment, settings
+from invoice_archiver.handlers.environment import init_environment, settings, source_options
 from invoice_archiver.logic.archiving import Archiver
 from invoice_archiver.models.messages import InvoiceMessage
-from invoice_archiver.models.source import role_arns
 from invoice_archiver.observability import logger, metrics, tracer
 
 # Cold start: fail initialisation, naming what is missing, if the loaded SDK is older than the API.
@@ -32,13 +31,7 @@ def archiver() -> Archiver:
     config = settings("fetcher")
     return Archiver(
         settings=config,
-        invoicing_for=sources.invoicing_for(
-            external_id=config.source_external_id,
-            allowed_roles=role_arns(config.source_role_arns),
-            region=config.invoicing_region,
-            max_attempts=config.invoicing_max_attempts,
-            calls_per_second=config.invoicing_rate_limit,
-        ),
+        invoicing_for=sources.invoicing_for(**source_options(config)),
         s3=clients.s3(),
         dynamodb=clients.dynamodb(),
     )

@@ -12,10 +12,9 @@ from pydantic import ValidationError
 
 from invoice_archiver.constants import Metric
 from invoice_archiver.dal import clients, invoicing, queue, sdk, source_status, sources, tracking
-from invoice_archiver.handlers.environment import init_environment, settings
+from invoice_archiver.handlers.environment import init_environment, settings, source_options
 from invoice_archiver.logic.listing_job import ListingJob
 from invoice_archiver.models.continuation import ListingContinuation
-from invoice_archiver.models.source import role_arns
 from invoice_archiver.observability import logger, metrics, tracer
 
 # Cold start: fail initialisation, naming what is missing, if the loaded SDK is older than the API.
@@ -44,13 +43,7 @@ def job(context: LambdaContext) -> ListingJob:
     config = settings("lister")
     return ListingJob(
         config,
-        invoicing_for=sources.invoicing_for_role(
-            external_id=config.source_external_id,
-            allowed_roles=role_arns(config.source_role_arns),
-            region=config.invoicing_region,
-            max_attempts=config.invoicing_max_attempts,
-            calls_per_second=config.invoicing_rate_limit,
-        ),
+        invoicing_for=sources.invoicing_for_role(**source_options(config)),
         sqs=clients.sqs(),
         dynamodb=clients.dynamodb(),
         caller_account=_caller_account,

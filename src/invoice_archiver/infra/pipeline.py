@@ -91,31 +91,9 @@ class Pipeline(Construct):
             enforce_ssl=True,
             retention_period=Duration.days(DLQ_RETENTION_DAYS),
         )
-        self.invoice_queue = sqs.Queue(
-            self,
-            "InvoiceQueue",
-            encryption=sqs.QueueEncryption.KMS if key else sqs.QueueEncryption.SQS_MANAGED,
-            encryption_master_key=key,
-            enforce_ssl=True,
-            retention_period=Duration.days(INVOICE_QUEUE_RETENTION_DAYS),
-            visibility_timeout=Duration.seconds(settings.visibility_timeout_seconds),
-            dead_letter_queue=sqs.DeadLetterQueue(
-                queue=self.dead_letter_queue, max_receive_count=settings.max_receive_count
-            ),
-        )
+        self.invoice_queue = self._work_queue("InvoiceQueue", settings.visibility_timeout_seconds)
         # A listing that outgrows one invocation continues here; the lister consumes it.
-        self.listing_queue = sqs.Queue(
-            self,
-            "ListingQueue",
-            encryption=sqs.QueueEncryption.KMS if key else sqs.QueueEncryption.SQS_MANAGED,
-            encryption_master_key=key,
-            enforce_ssl=True,
-            retention_period=Duration.days(INVOICE_QUEUE_RETENTION_DAYS),
-            visibility_timeout=Duration.seconds(settings.listing_visibility_timeout_seconds),
-            dead_letter_queue=sqs.DeadLetterQueue(
-                queue=self.dead_letter_queue, max_receive_count=settings.max_receive_count
-            ),
-        )
+        self.listing_queue = self._work_queue("ListingQueue", settings.listing_visibility_timeout_seconds)
         if key is None:
             checkov.skip(self.dead_letter_queue, checkov.QUEUE_SQS_MANAGED_SSE)
             checkov.skip(self.invoice_queue, checkov.QUEUE_SQS_MANAGED_SSE)
@@ -212,6 +190,21 @@ class Pipeline(Construct):
         # Continuations: one at a time per listing (batch size 1); Lambda's minimum concurrency is 2.
         self.lister.add_event_source(
             sources.SqsEventSource(self.listing_queue, batch_size=1, max_concurrency=2)
+        )
+
+    def _work_queue(self, construct_id: str, visibility_seconds: int) -> sqs.Queue:
+        """A queue a function consumes: encrypted, TLS only, redriven to the DLQ after max_receive_count."""
+        return sqs.Queue(
+            self,
+            construct_id,
+            encryption=sqs.QueueEncryption.KMS if self._key else sqs.QueueEncryption.SQS_MANAGED,
+            encryption_master_key=self._key,
+            enforce_ssl=True,
+            retention_period=Duration.days(INVOICE_QUEUE_RETENTION_DAYS),
+            visibility_timeout=Duration.seconds(visibility_seconds),
+            dead_letter_queue=sqs.DeadLetterQueue(
+                queue=self.dead_letter_queue, max_receive_count=self._settings.max_receive_count
+            ),
         )
 
     # Functions -----------------------------------------------------------------------------------
