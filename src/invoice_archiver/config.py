@@ -88,9 +88,10 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar(
         "ACCOUNT_IDS",
         "account_ids",
-        ("lister",),
+        ("lister", "fetcher"),
         False,
-        "Comma-separated 12-digit account ids to archive (default: the account the lister runs in).",
+        "Comma-separated 12-digit account ids to archive, read with the function's own credentials "
+        "(default: the account the functions run in). The fetcher archives no other account.",
     ),
     EnvVar(
         "RECEIVER_ROLES",
@@ -117,9 +118,10 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar(
         "DISCOVER_INVOICE_UNITS",
         "discover_invoice_units",
-        ("lister",),
+        ("lister", "fetcher"),
         False,
-        "`true`: the lister calls ListInvoiceUnits in each source and archives each unit's receiver account.",
+        "`true`: the lister calls ListInvoiceUnits in each source and archives each unit's receiver account "
+        "(the fetcher checks a message's receiver the same way).",
     ),
     EnvVar(
         "LOOKBACK_PERIODS",

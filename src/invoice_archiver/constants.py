@@ -57,6 +57,7 @@ class Metric:
     EVENTS_PUBLISHED: Final = "EventsPublished"
     ACCOUNTS_WITHOUT_INVOICE: Final = "AccountsWithoutInvoice"
     SOURCES_FAILED: Final = "SourcesFailed"
+    SOURCES_REFUSED: Final = "SourcesRefused"
     LISTING_CONTINUED: Final = "ListingContinued"
 
 

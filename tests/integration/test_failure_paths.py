@@ -11,6 +11,7 @@ import pytest
 
 from invoice_archiver.dal import clients
 from invoice_archiver.logic.archiving import Archiver
+from invoice_archiver.logic.sourcing import KnownSources
 from invoice_archiver.models.messages import InvoiceMessage
 from invoice_archiver.sandbox.dataset import generate
 from invoice_archiver.sandbox.faults import Faults
@@ -88,6 +89,7 @@ def test_a_crash_between_upload_and_ledger_write_is_finished_by_the_next_deliver
         invoicing_for=lambda source: clients.invoicing("us-east-1", 3),
         s3=clients.s3(),
         dynamodb=dynamodb,
+        sources=KnownSources(pipeline.settings, lambda role: clients.invoicing("us-east-1", 3), str),
         clock=lambda: later,
     )
     outcome = archiver.archive(InvoiceMessage.model_validate_json(body))
@@ -122,7 +124,7 @@ def test_a_poison_message_goes_to_the_dlq_with_its_reason_and_the_rest_of_the_ba
     reasons = {q["body"]: q["attributes"]["ErrorReason"]["StringValue"] for q in quarantined}
     assert "json" in reasons["{not json"].lower()
     assert "account_id" in reasons[wrong_schema]
-    assert "summary" in reasons[wrong_schema]
+    assert "billing_period" in reasons[wrong_schema]
     assert all(q["attributes"]["ErrorType"]["StringValue"] == "MalformedMessage" for q in quarantined)
 
 
@@ -154,7 +156,7 @@ def test_not_found_and_access_denied_are_recorded_as_failed_with_the_reason_not_
     pipeline = make_pipeline(dataset)
     denied = next(i for i in dataset.invoices if i.access_denied)
     ghost = json.loads(message_for(dataset.invoices[0].invoice_id))
-    ghost["invoice_id"] = ghost["summary"]["InvoiceId"] = "DOES-NOT-EXIST-1"
+    ghost["invoice_id"] = "DOES-NOT-EXIST-1"
 
     # When the fetcher gets both
     response = pipeline.fetch([message_for(denied.invoice_id), json.dumps(ghost)])
@@ -165,7 +167,7 @@ def test_not_found_and_access_denied_are_recorded_as_failed_with_the_reason_not_
     assert ledger[denied.invoice_id]["status"] == "FAILED"
     assert "AccessDeniedException" in ledger[denied.invoice_id]["last_error"]
     assert ledger["DOES-NOT-EXIST-1"]["status"] == "FAILED"
-    assert "ResourceNotFoundException" in ledger["DOES-NOT-EXIST-1"]["last_error"]
+    assert "the Invoicing API lists no invoice DOES-NOT-EXIST-1" in ledger["DOES-NOT-EXIST-1"]["last_error"]
     assert pipeline.object_keys() == []
 
 

@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 from moto.sts.models import sts_backends
-from pydantic_core import to_jsonable_python
 
 from invoice_archiver.dal import clients, invoicing, ledger, source_status
 from invoice_archiver.dal.sources import ROLE_SESSION_NAME, SourceClients
@@ -49,22 +48,15 @@ def first_invoice(pipeline: Pipeline, account: str) -> Invoice:
     return next(i for i in pipeline.dataset.invoices if i.account_id == account and i.supplemental)
 
 
-def message_through(role_arn: str | None, invoice: Invoice, *, read_as: str | None = None) -> str:
-    """The lister's message for `invoice`, naming `role_arn`: its summary listed through `read_as`
-    (default: `role_arn`), which may read the invoice's account."""
-    reader = SourceClients(session_name="test-lister")  # the test's own: any role, no external id
-    client = reader.invoicing(
-        Source(invoice.account_id, read_as or role_arn), region="us-east-1", max_attempts=3
-    )
-    request = {"Selector": {"ResourceType": "INVOICE_ID", "Value": invoice.invoice_id}}
-    [summary] = list(invoicing.iter_summaries(client, request))
+def message_through(role_arn: str | None, invoice: Invoice) -> str:
+    """The lister's message for `invoice`, naming `role_arn`: a pointer, as the lister sends it."""
     return InvoiceMessage(
         account_id=invoice.account_id,
         invoice_id=invoice.invoice_id,
         billing_period=str(BillingPeriod(*invoice.billing_period)),
-        summary=to_jsonable_python(summary),
+        reason="new",
         role_arn=role_arn,
-    ).model_dump_json()
+    ).body()
 
 
 def assumed_by_archiver(account: str) -> list[Any]:
@@ -107,10 +99,12 @@ def test_an_invoice_is_fetched_with_its_payer_roles_credentials_and_archived(pay
     # When the fetcher handles it
     response = payers.fetch([body])
 
-    # Then it is archived, byte for byte, through the role's GetInvoicePDF: the emulator denied nothing
+    # Then it is archived, byte for byte, confirmed (ListInvoiceSummaries) and fetched (GetInvoicePDF)
+    # through the role: the emulator denied nothing
     assert response == {"batchItemFailures": []}
     assert_archived(payers, [invoice])
     stats = emulator_stats(payers)
+    assert stats["calls"].get("ListInvoiceSummaries", 0) == 1
     assert stats["calls"].get("GetInvoicePDF", 0) >= 1
     assert stats["denied"] == 0
     # And the fetcher assumed the role once, in the archiver's session, with the external id
@@ -122,18 +116,19 @@ def test_an_invoice_is_fetched_with_its_payer_roles_credentials_and_archived(pay
     assert source_status.failed_sources(clients.dynamodb(), table, [PAYER, OTHER_PAYER, RECEIVER]) == []
 
 
-def test_a_message_naming_an_unconfigured_role_fails_alone_with_its_reason(
-    payers: Pipeline, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("account", "role"),
+    [(RECEIVER, NOT_CONFIGURED), (PAYER, OTHER_ROLE), (PAYER, None)],
+    ids=["a-role-not-configured", "a-configured-role-for-another-account", "own-credentials-for-a-payer"],
+)
+def test_a_message_naming_a_source_that_is_not_configured_is_refused_and_nothing_is_read(
+    payers: Pipeline, capsys: pytest.CaptureFixture[str], account: str, role: str | None
 ) -> None:
-    # Given a batch: two invoices of configured payers, and one whose message names a role that
-    # SOURCE_ROLE_ARNS does not hold (the message says so; the configuration decides)
+    # Given a batch: two invoices of configured payers, and one whose message pairs an account with a
+    # role the configuration does not pair it with (the message says so; the configuration decides)
     good = [first_invoice(payers, PAYER), first_invoice(payers, OTHER_PAYER)]
-    stray = first_invoice(payers, RECEIVER)
-    bodies = [
-        message_through(ROLE, good[0]),
-        message_through(NOT_CONFIGURED, stray),
-        message_through(OTHER_ROLE, good[1]),
-    ]
+    stray = next(i for i in payers.dataset.invoices if i.account_id == account and i not in good)
+    bodies = [message_through(ROLE, good[0]), message_through(role, stray), message_through(OTHER_ROLE, good[1])]
     assumptions_before = len(assumed_by_archiver(RECEIVER))
     capsys.readouterr()
 
@@ -143,25 +138,26 @@ def test_a_message_naming_an_unconfigured_role_fails_alone_with_its_reason(
     # Then nothing is retried: the two good invoices are archived ...
     assert response == {"batchItemFailures": []}
     assert_archived(payers, good)
-    # ... the stray one is FAILED, its reason naming the role and why, and the role was never assumed
-    item = ledger_item(payers, stray)
-    assert item["status"] == "FAILED"
-    assert item["last_error"] == (
-        f"source unavailable: cannot assume {NOT_CONFIGURED}: not one of the configured SOURCE_ROLE_ARNS"
+    # ... the stray message is in the DLQ with its reason, and nothing was read or written for it:
+    # no role assumed, no ledger item, no object, no source record
+    [refused] = payers.queue_bodies(payers.settings.dead_letter_queue_url)
+    assert refused["body"] == bodies[1]
+    assert refused["attributes"]["ErrorType"]["StringValue"] == "SourceRefused"
+    through = role or "the function's own credentials"
+    assert refused["attributes"]["ErrorReason"]["StringValue"] == (
+        f"account {account} through {through} is not a source of this archive: not configured "
+        "(ACCOUNT_IDS, SOURCE_ROLE_ARNS)"
     )
-    assert "lease_owner" not in item
     assert len(assumed_by_archiver(RECEIVER)) == assumptions_before
+    key = ledger.LedgerKey(stray.account_id, BillingPeriod(*stray.billing_period), stray.invoice_id)
+    assert ledger.get(clients.dynamodb(), payers.settings.ledger_table, key) is None
     assert not [k for k in payers.object_keys() if stray.invoice_id in k]
-    # ... and the source's own record says so, at the fetching stage
-    [record] = source_status.failed_sources(
-        clients.dynamodb(), payers.settings.ledger_table, [PAYER, OTHER_PAYER, RECEIVER]
-    )
-    assert (record["role_arn"], record["stage"], record["status"]) == (NOT_CONFIGURED, "fetching", "FAILED")
-    assert record["reason"] == item["last_error"]
-    # ... counted once as a failed source and once as a failed invoice
+    table = payers.settings.ledger_table
+    assert source_status.failed_sources(clients.dynamodb(), table, [PAYER, OTHER_PAYER, RECEIVER]) == []
+    # ... counted as a refused source, not as a failed one
     emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
-    assert sum(sum(m.get("SourcesFailed", [])) for m in emitted) == 1
-    assert sum(sum(m.get("InvoicesFailed", [])) for m in emitted) == 1
+    assert sum(sum(m.get("SourcesRefused", [])) for m in emitted) == 1
+    assert sum(sum(m.get("SourcesFailed", [])) for m in emitted) == 0
 
 
 def test_a_role_sts_refuses_fails_its_invoice_with_the_access_denied_reason(payers: Pipeline) -> None:
@@ -186,22 +182,33 @@ def test_a_role_sts_refuses_fails_its_invoice_with_the_access_denied_reason(paye
     assert (record["role_arn"], record["stage"]) == (OTHER_ROLE, "fetching")
 
 
-def test_an_invoice_read_through_a_role_the_api_denies_names_the_role(payers: Pipeline) -> None:
-    # Given a message naming a configured role that cannot read the invoice's account (another payer's)
-    invoice = first_invoice(payers, PAYER)
-    body = message_through(OTHER_ROLE, invoice, read_as=ROLE)
+def test_an_invoice_read_through_a_configured_role_the_api_denies_names_the_role(
+    make_pipeline: Callable[..., Pipeline],
+) -> None:
+    # Given a payer configured, by mistake, to be read through another payer's role: a configured
+    # source, which the API denies (that role may not read this payer's invoices)
+    pipeline = make_pipeline(
+        identity=Identity.payers(),
+        env={
+            "ACCOUNT_IDS": RECEIVER,
+            "SOURCE_ROLE_ARNS": f"{PAYER}={OTHER_ROLE}",
+            "SOURCE_EXTERNAL_ID": EXTERNAL_ID,
+        },
+    )
+    invoice = first_invoice(pipeline, PAYER)
 
-    # When the fetcher handles it
-    response = payers.fetch([body])
+    # When the fetcher handles its invoice
+    response = pipeline.fetch([message_through(OTHER_ROLE, invoice)])
 
-    # Then GetInvoicePDF was denied once (AccessDeniedException is permanent), the invoice is FAILED
-    # with a reason naming the role, and the source is recorded as failing
+    # Then the API was asked once and said no (AccessDeniedException is permanent): the invoice is
+    # FAILED with a reason naming the role, nothing was written to S3, and the source is recorded
     assert response == {"batchItemFailures": []}
-    assert emulator_stats(payers)["denied"] == 1
-    item = ledger_item(payers, invoice)
+    assert emulator_stats(pipeline)["denied"] == 1
+    item = ledger_item(pipeline, invoice)
     assert item["status"] == "FAILED"
     assert str(item["last_error"]).startswith(
-        f"source unavailable: {OTHER_ROLE} is denied GetInvoicePDF: AccessDeniedException: "
+        f"source unavailable: {OTHER_ROLE} is denied by the Invoicing API: AccessDeniedException: "
     )
-    [record] = source_status.failed_sources(clients.dynamodb(), payers.settings.ledger_table, [PAYER])
+    assert pipeline.object_keys() == []
+    [record] = source_status.failed_sources(clients.dynamodb(), pipeline.settings.ledger_table, [PAYER])
     assert (record["role_arn"], record["reason"]) == (OTHER_ROLE, item["last_error"])

@@ -44,12 +44,11 @@ def test_a_scheduled_tick_lists_the_last_complete_period_and_the_lookback(
     messages = _queued(pipeline)
     assert sorted(str(m["invoice_id"]) for m in messages) == sorted(expected)
     assert result["invoices_listed"] == result["messages_sent"] == len(expected)
-    # ... each carrying the full summary with amounts as strings and aware timestamps, never a URL
+    # ... each a pointer: the invoice's identity, its source, why and when, never a fact or a URL
     for message in messages:
-        summary = message["summary"]
-        assert isinstance(summary, dict)
-        assert isinstance(summary["BaseCurrencyAmount"]["TotalAmount"], str)
-        assert datetime.fromisoformat(summary["IssuedDate"]).tzinfo is not None
+        assert set(message) == {"version", "account_id", "invoice_id", "billing_period", "reason", "listed_at"}
+        assert message["version"] == 2
+        assert datetime.fromisoformat(str(message["listed_at"])).tzinfo is not None
         assert "http" not in json.dumps(message)
 
 

@@ -2,7 +2,7 @@
 
 What the re-check promises when it fails: the invoice stays ARCHIVED and its archive is not touched;
 the lease is given back; the reason is kept in the ledger's `last_error`. A permanent failure (here
-GetInvoicePDF denied) returns FAILED, counts InvoicesFailed and moves the revisit schedule on; any
+the API denying the source it is now configured with) returns FAILED, counts InvoicesFailed and moves the revisit schedule on; any
 other (here a download that keeps failing) counts InvoicesRetried and is retried by SQS.
 """
 
@@ -23,7 +23,7 @@ from invoice_archiver.sandbox.dataset import Dataset, Invoice
 from invoice_archiver.sandbox.faults import Faults
 from invoice_archiver.sandbox.identity import Identity
 from invoice_archiver.sandbox.timeline import SandboxClock
-from tests.integration.conftest import Pipeline, message_for
+from tests.integration.conftest import Pipeline, _reset_caches, message_for
 from tests.integration.test_fetch_through_role import (
     EXTERNAL_ID,
     OTHER_PAYER,
@@ -90,6 +90,21 @@ def payers(make_pipeline: Callable[..., Pipeline]) -> Pipeline:
     )
 
 
+def reconfigure(monkeypatch: pytest.MonkeyPatch, **env: str) -> None:
+    """A new deployment's configuration (the functions read it at their next cold start)."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    _reset_caches()
+
+
+# A configuration that reads PAYER through a role or credentials the API denies it to (a mistake).
+MISCONFIGURED = {
+    OTHER_ROLE: {"ACCOUNT_IDS": RECEIVER, "SOURCE_ROLE_ARNS": f"{PAYER}={OTHER_ROLE},{OTHER_ROLE}"},
+    None: {"ACCOUNT_IDS": f"{RECEIVER},{PAYER}", "SOURCE_ROLE_ARNS": OTHER_ROLE},
+}
+CONFIGURED = {"ACCOUNT_IDS": RECEIVER, "SOURCE_ROLE_ARNS": f"{ROLE},{OTHER_ROLE}"}
+
+
 @pytest.mark.parametrize(
     ("recheck_role", "source_failure"),
     [
@@ -97,8 +112,12 @@ def payers(make_pipeline: Callable[..., Pipeline]) -> Pipeline:
         pytest.param(None, False, id="with-the-functions-own-credentials"),
     ],
 )
-def test_a_recheck_denied_by_get_invoice_pdf_keeps_the_invoice_archived_and_says_why(
-    payers: Pipeline, capsys: pytest.CaptureFixture[str], recheck_role: str | None, source_failure: bool
+def test_a_recheck_the_api_denies_keeps_the_invoice_archived_and_says_why(
+    payers: Pipeline,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    recheck_role: str | None,
+    source_failure: bool,
 ) -> None:
     # Given an invoice archived through its payer's role, its first revisit scheduled (issue + 1 day)
     invoice = next(i for i in payers.dataset.invoices if i.account_id == PAYER and i.supplemental)
@@ -115,15 +134,16 @@ def test_a_recheck_denied_by_get_invoice_pdf_keeps_the_invoice_archived_and_says
     payers.sandbox.emulator.reset_stats()
     capsys.readouterr()
 
-    # When a re-check of it is read with credentials the API denies the invoice to
+    # When the configuration now reads PAYER with credentials the API denies it to, and a re-check comes
+    reconfigure(monkeypatch, **MISCONFIGURED[recheck_role])
     recheck = with_fields(
-        message_through(recheck_role, invoice, read_as=ROLE),
+        message_through(recheck_role, invoice),
         reason=Reason.RECHECK.value,
         listed_at=(issued + timedelta(days=2)).isoformat(),
     )
     response = payers.fetch([recheck])
 
-    # Then GetInvoicePDF was denied, and the delivery is not retried (it is permanent until a person acts)
+    # Then the API denied it, and the delivery is not retried (it is permanent until a person acts)
     assert payers.sandbox.emulator.stats.snapshot()["denied"] == 1
     assert response == {"batchItemFailures": []}
     # And the invoice is still ARCHIVED as it was, its archive untouched, its lease given back
@@ -135,7 +155,7 @@ def test_a_recheck_denied_by_get_invoice_pdf_keeps_the_invoice_archived_and_says
     # And the failure is visible: the reason in the ledger, the revisit schedule moved on, the metrics
     if source_failure:
         assert str(after["last_error"]).startswith(
-            f"source unavailable: {OTHER_ROLE} is denied GetInvoicePDF: AccessDeniedException: "
+            f"source unavailable: {OTHER_ROLE} is denied by the Invoicing API: AccessDeniedException: "
         )
     else:
         assert str(after["last_error"]).startswith("InvoiceUnavailable: AccessDeniedException: ")
@@ -154,7 +174,8 @@ def test_a_recheck_denied_by_get_invoice_pdf_keeps_the_invoice_archived_and_says
     else:
         assert failed == []
 
-    # And a later re-check that can read it again succeeds and clears the reason
+    # And once the configuration is mended, a later re-check succeeds and clears the reason
+    reconfigure(monkeypatch, **CONFIGURED)
     again = with_fields(
         message_through(ROLE, invoice),
         reason=Reason.RECHECK.value,
@@ -164,7 +185,9 @@ def test_a_recheck_denied_by_get_invoice_pdf_keeps_the_invoice_archived_and_says
     assert "last_error" not in ledger_item(payers, invoice)
 
 
-def test_a_permanent_recheck_failure_at_the_last_revisit_ends_the_schedule(payers: Pipeline) -> None:
+def test_a_permanent_recheck_failure_at_the_last_revisit_ends_the_schedule(
+    payers: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Given an invoice archived with only its last revisit (issue + 30 days) left
     invoice = next(i for i in payers.dataset.invoices if i.account_id == PAYER)
     issued = invoice.issued_date
@@ -172,9 +195,10 @@ def test_a_permanent_recheck_failure_at_the_last_revisit_ends_the_schedule(payer
     assert payers.fetch([body]) == {"batchItemFailures": []}
     assert ledger_item(payers, invoice)["next_check_at"] == (issued + timedelta(days=30)).isoformat()
 
-    # When that revisit is due and GetInvoicePDF is denied
+    # When that revisit is due and the API denies the source PAYER is now configured with
+    reconfigure(monkeypatch, **MISCONFIGURED[OTHER_ROLE])
     due = with_fields(
-        message_through(OTHER_ROLE, invoice, read_as=ROLE),
+        message_through(OTHER_ROLE, invoice),
         reason=Reason.DUE.value,
         listed_at=(issued + timedelta(days=31)).isoformat(),
     )

@@ -7,6 +7,7 @@ and each function runs in a separate interpreter whose packages are only those o
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -58,13 +59,18 @@ def runtime_floor() -> Path:
     digest = hashlib.sha256(FLOOR_LOCK.read_bytes() + sys.version.encode()).hexdigest()[:16]
     home = REPO_ROOT / ".cache" / "lambda-runtime" / digest
     python = home / "bin" / "python"
-    if not (home / ".complete").exists():
-        venv.create(home, with_pip=True, clear=True)
-        subprocess.run(
-            [str(python), "-m", "pip", "install", "--quiet", "--no-deps", "-r", str(FLOOR_LOCK)],
-            check=True,
-        )
-        (home / ".complete").touch()
+    home.parent.mkdir(parents=True, exist_ok=True)
+    # Both xdist workers reach this on a fresh machine: one builds while the other waits (two pip
+    # installs into one venv at once break each other).
+    with open(home.parent / f"{digest}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (home / ".complete").exists():
+            venv.create(home, with_pip=True, clear=True)
+            subprocess.run(
+                [str(python), "-m", "pip", "install", "--quiet", "--no-deps", "-r", str(FLOOR_LOCK)],
+                check=True,
+            )
+            (home / ".complete").touch()
     return python
 
 

@@ -62,7 +62,8 @@ def make_summary() -> SummaryFactory:
 
 @pytest.fixture
 def make_message() -> MessageFactory:
-    """``make_message(**overrides)``: a valid InvoiceMessage; summary ids follow the message ids."""
+    """``make_message(**overrides)``: a valid InvoiceMessage, a version 2 pointer; with ``version=1`` (or a
+    ``summary``) the legacy form that carried its summary, whose ids follow the message's by default."""
 
     def factory(**overrides: Any) -> InvoiceMessage:
         fields: dict[str, Any] = {
@@ -71,6 +72,9 @@ def make_message() -> MessageFactory:
             "billing_period": "2025-06",
         }
         fields.update(overrides)
+        if fields.get("version") != 1 and "summary" not in fields:
+            return InvoiceMessage(**fields)
+        fields["version"] = fields.get("version", 1)
         summary = fields.pop("summary", None)
         if summary is None:
             summary = {

@@ -53,12 +53,15 @@ def test_the_lister_enqueues_only_what_needs_the_fetcher(
 def test_the_fetcher_rechecks_a_change_or_a_revisit_still_due_and_skips_duplicates() -> None:
     due = archived(next_check_at=(NOW - timedelta(hours=1)).isoformat())
     moved_on = archived(next_check_at=(NOW + timedelta(days=2)).isoformat())
-    assert recheck_wanted(PRINT, due, "due", NOW)
-    assert not recheck_wanted(PRINT, moved_on, "due", NOW)  # a duplicate delivery after the revisit
-    assert not recheck_wanted(PRINT, archived(), "new", NOW)  # a duplicate of the first delivery
-    assert not recheck_wanted(PRINT, archived(), None, None)  # an old message, nothing changed
-    assert recheck_wanted("f" * 64, archived(), None, None)  # a changed summary, whatever the message
-    assert recheck_wanted(PRINT, archived(), "recheck", NOW)
+    assert recheck_wanted(due, "due", NOW)
+    assert not recheck_wanted(moved_on, "due", NOW)  # a duplicate delivery after the revisit
+    assert not recheck_wanted(archived(), "new", NOW)  # a duplicate of the first delivery
+    assert not recheck_wanted(archived(), None, None)  # a hand-made message: a duplicate
+    assert recheck_wanted(archived(), "changed", NOW)  # the lister saw a change: the API is asked
+    assert recheck_wanted(archived(), "recheck", NOW)
+    # A version 1 message's summary is a hint, like "changed": the re-check asks the API.
+    assert not recheck_wanted(archived(), None, None, PRINT)
+    assert recheck_wanted(archived(), None, None, "f" * 64)
 
 
 def test_the_revisit_schedule_is_bounded_by_its_length() -> None:

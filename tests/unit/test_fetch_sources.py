@@ -63,7 +63,7 @@ def test_clients_reset_also_forgets_the_source_clients() -> None:
         (
             ROLE,
             InvoiceUnavailable("AccessDeniedException", "User: x is not authorized"),
-            f"source unavailable: {ROLE} is denied GetInvoicePDF: "
+            f"source unavailable: {ROLE} is denied by the Invoicing API: "
             "AccessDeniedException: User: x is not authorized",
         ),
         (

@@ -85,11 +85,12 @@ def test_to_message(make_summary: SummaryFactory) -> None:
     # When turned into a message
     message = to_message(summary)
 
-    # Then the identity is lifted out, the summary is the JSON-safe copy, and it serialises
+    # Then it is a pointer: the identity is lifted out, nothing of the summary travels, and it serialises
     assert message.account_id == ACCOUNT
     assert message.invoice_id == "EUINGB25-123456"
     assert message.billing_period == "2025-06"
-    assert message.summary == jsonable(summary)
+    assert message.summary is None
+    assert "BaseCurrencyAmount" not in message.model_dump_json()
     assert InvoiceMessage.model_validate_json(message.model_dump_json()) == message
 
 
@@ -97,20 +98,36 @@ def test_to_message(make_summary: SummaryFactory) -> None:
     "overrides",
     [
         {"PurchaseOrderNumber": "https://bucket.s3.amazonaws.com/po.pdf?X-Amz-Signature=SECRETSIG"},
-        {"Entity": {"InvoicingEntity": "see http://example.test/SECRETSIG"}},
-        {"BillSourceAccounts": [ACCOUNT, "HTTPS://EXAMPLE.TEST/SECRETSIG"]},
+        {"Entity": {"InvoicingEntity": "see http://example.test/?X-Amz-Credential=SECRETSIG"}},
+        {"BillSourceAccounts": [ACCOUNT, "HTTPS://EXAMPLE.TEST/?Expires=1&Signature=SECRETSIG"]},
     ],
 )
-def test_a_summary_holding_a_url_is_refused(make_summary: SummaryFactory, overrides: dict[str, Any]) -> None:
-    # Given a summary with a URL somewhere inside
+def test_a_summary_holding_a_presigned_url_is_refused(
+    make_summary: SummaryFactory, overrides: dict[str, Any]
+) -> None:
+    # Given a summary with a pre-signed URL somewhere inside
     summary = make_summary(**overrides)
 
     # When turned into a message, Then refused, naming the invoice but not repeating the URL
     with pytest.raises(
-        ValueError, match="EUINGB25-123456 summary holds a URL; refusing to enqueue it"
+        ValueError, match="EUINGB25-123456 summary holds a pre-signed URL; refusing to enqueue it"
     ) as caught:
         to_message(summary)
     assert "SECRETSIG" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"PurchaseOrderNumber": "see https://procure.example.com/po/4711"},
+        {"Entity": {"InvoicingEntity": "Amazon Web Services EMEA SARL, https://aws.amazon.com"}},
+    ],
+)
+def test_customer_text_holding_a_plain_url_is_enqueued(
+    make_summary: SummaryFactory, overrides: dict[str, Any]
+) -> None:
+    # Given a purchase-order note or an entity name holding an ordinary URL, Then it is data: enqueued
+    assert to_message(make_summary(**overrides)).invoice_id == "EUINGB25-123456"
 
 
 # --- run_listing with fake clients ----------------------------------------------------------------
@@ -172,6 +189,7 @@ def test_run_listing_sends_one_message_per_invoice_in_batches_of_ten(make_summar
         "invoices_listed": 23,
         "messages_sent": 23,
         "quarantined": 0,
+        "refused": 0,
         "unchanged": 0,
         "reasons": {"new": 23},
         "ledger_queries": 0,
@@ -212,7 +230,7 @@ def test_run_listing_enqueues_only_what_is_new_changed_not_archived_or_due(
 ) -> None:
     # Given five listed invoices and a ledger that holds four of them
     summaries = [make_summary(InvoiceId=f"INV-{n}") for n in range(5)]
-    prints = {s["InvoiceId"]: fingerprint(to_message(s).summary) for s in summaries}
+    prints = {s["InvoiceId"]: fingerprint(jsonable(s)) for s in summaries}
     now = datetime(2026, 11, 6, 6, tzinfo=UTC)
     ledger = FakeLedger(
         {
@@ -368,4 +386,7 @@ def test_a_source_that_cannot_be_read_fails_alone_and_its_other_queries_are_skip
 
 
 def _sent(sqs: RecordingSqs) -> list[dict[str, Any]]:
-    return [json.loads(body)["summary"] for batch in sqs.batches for body in batch]
+    """The invoices the messages point to (a message carries identifiers only)."""
+    bodies = [json.loads(body) for batch in sqs.batches for body in batch]
+    assert all("summary" not in body for body in bodies)
+    return [{"AccountId": body["account_id"], "InvoiceId": body["invoice_id"]} for body in bodies]

@@ -26,7 +26,7 @@ from invoice_archiver.logic.planning import (
 )
 from invoice_archiver.models.period import BillingPeriod
 from invoice_archiver.models.requests import ListRequest
-from invoice_archiver.models.source import Source
+from invoice_archiver.models.source import Source, SourceRefused
 
 from .factories import ACCOUNT, OTHER_ACCOUNT
 
@@ -219,13 +219,22 @@ def test_without_roles_early_periods_and_dates_are_fine() -> None:
     assert [q.receiver_role for q in queries] == [None, None]
 
 
-def test_request_accounts_override_the_configured_ones() -> None:
-    # Given configured accounts A and B, and a request for C only
-    request = make_list_request(billing_periods=["2025-06"], accounts=[THIRD_ACCOUNT])
+def test_request_accounts_narrow_the_configured_ones() -> None:
+    # Given configured accounts A and B, and a request for B only
+    request = make_list_request(billing_periods=["2025-06"], accounts=[OTHER_ACCOUNT])
 
-    # When planned, Then only C is queried
+    # When planned, Then only B is queried, through B's own source
     queries = plan_request(request, TWO_SOURCES, [])
-    assert [q.account_id for q in queries] == [THIRD_ACCOUNT]
+    assert [(q.account_id, q.role_arn) for q in queries] == [(OTHER_ACCOUNT, None)]
+
+
+def test_request_accounts_never_widen_the_configured_ones() -> None:
+    # Given configured accounts A and B, and a request (a lister event, a continuation) naming C
+    request = make_list_request(billing_periods=["2025-06"], accounts=[OTHER_ACCOUNT, THIRD_ACCOUNT])
+
+    # When planned, Then refused, naming C: a request may narrow the sources, never widen them
+    with pytest.raises(SourceRefused, match=f"account {THIRD_ACCOUNT} is not a source of this archive"):
+        plan_request(request, TWO_SOURCES, [])
 
 
 def test_configured_accounts_apply_when_the_request_names_none() -> None:
@@ -321,7 +330,7 @@ def test_repeated_request_accounts_and_roles_plan_each_query_once() -> None:
     )
 
     # When planned, Then one query (not four: each would enqueue every invoice again)
-    queries = plan_request(request, [], [])
+    queries = plan_request(request, [Source(ACCOUNT)], [])
     assert len(queries) == 1
 
 

@@ -93,6 +93,13 @@ UNITS = Needs(
     request=("MaxResults", "NextToken"),
     response=("NextToken", "InvoiceUnits.InvoiceReceiver", "InvoiceUnits.Name"),
 )
+# The fetcher's re-read: one invoice by id, no filter (the summary it archives comes from here).
+CONFIRMING = Needs(
+    "invoicing",
+    "ListInvoiceSummaries",
+    request=("Selector.ResourceType", "Selector.Value", "MaxResults", "NextToken"),
+    response=LISTING.response,
+)
 PERMANENT_ERRORS = frozenset({"ResourceNotFoundException", "AccessDeniedException", "ValidationException"})
 
 
@@ -136,6 +143,22 @@ def iter_pages(
         if token is None:
             return
         params["NextToken"] = token
+
+
+def summaries_of_invoice(client: InvoicingClient, invoice_id: str) -> list[dict[str, Any]]:
+    """Every summary ListInvoiceSummaries returns for this invoice id (Selector INVOICE_ID), as the API
+    sent it (unmodeled members kept, see `iter_pages`). A refusal the caller cannot fix by retrying
+    (not found, access denied, a rejected id) raises InvoiceUnavailable; throttling and server errors
+    propagate after the SDK's retries."""
+    request = {"Selector": {"ResourceType": "INVOICE_ID", "Value": invoice_id}}
+    try:
+        return list(iter_summaries(client, request))
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", ""))
+        if code in PERMANENT_ERRORS:
+            raise InvoiceUnavailable(code, str(error.get("Message", ""))) from None
+        raise
 
 
 def _with_unmodeled(summary: dict[str, Any], raw: dict[str, Any] | None) -> dict[str, Any]:

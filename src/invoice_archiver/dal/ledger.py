@@ -61,6 +61,9 @@ class Tracking:
     issued_date: str | None = None
     next_check_at: datetime | None = None
     pending_event: dict[str, str] | None = None
+    # From the confirmed summary (the claim, made before the API is asked, cannot know them).
+    invoice_type: str | None = None
+    receiver_role: str | None = None
 
     def values(self) -> dict[str, Any]:
         values: dict[str, Any] = {}
@@ -72,6 +75,10 @@ class Tracking:
             values[":next_check"] = self.next_check_at.isoformat()
         if self.pending_event is not None:
             values[":pending"] = self.pending_event
+        if self.invoice_type is not None:
+            values[":invoice_type"] = self.invoice_type
+        if self.receiver_role is not None:
+            values[":receiver_role"] = self.receiver_role
         return values
 
     def set_clause(self) -> str:
@@ -80,6 +87,8 @@ class Tracking:
             ":issued": "issued_date",
             ":next_check": "next_check_at",
             ":pending": "pending_event",
+            ":invoice_type": "invoice_type",
+            ":receiver_role": "receiver_role",
         }
         return "".join(f", {names[value]} = {value}" for value in self.values())
 
@@ -159,7 +168,8 @@ def claim(
             "SET #status = :working, lease_owner = :owner, lease_expires_at = :expires, "
             "updated_at = :now, created_at = if_not_exists(created_at, :now), "
             "account_id = :account, invoice_id = :invoice, billing_period = :period, "
-            "invoice_type = :invoice_type, receiver_role = :role "
+            "invoice_type = if_not_exists(invoice_type, :invoice_type), "
+            "receiver_role = if_not_exists(receiver_role, :role) "
             "ADD attempts :one"
         ),
         ConditionExpression=(

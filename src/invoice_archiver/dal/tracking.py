@@ -209,6 +209,21 @@ def release_recheck(
             raise
 
 
+def release_lease(client: DynamoDBClient, table: str, key: LedgerKey, *, owner: str) -> None:
+    """Give a re-check's lease back untouched: nothing was found to re-check (no other attribute moves)."""
+    try:
+        client.update_item(
+            TableName=table,
+            Key=key.item_key(),
+            UpdateExpression="REMOVE lease_owner, lease_expires_at",
+            ConditionExpression="lease_owner = :owner",
+            ExpressionAttributeValues=_values({":owner": owner}),
+        )
+    except ClientError as exc:
+        if not _conditional_failure(exc):
+            raise
+
+
 def confirm_announced(client: DynamoDBClient, table: str, key: LedgerKey, *, event_key: str) -> None:
     """Forget the pending event once EventBridge accepted it (unless a newer one replaced it)."""
     try:

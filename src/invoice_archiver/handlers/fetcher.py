@@ -16,24 +16,41 @@ from invoice_archiver.dal import archive, clients, events, invoicing, ledger, qu
 from invoice_archiver.handlers.batch import ConcurrentBatchProcessor
 from invoice_archiver.handlers.environment import init_environment, settings, source_options
 from invoice_archiver.logic.archiving import Archiver
+from invoice_archiver.logic.sourcing import KnownSources
 from invoice_archiver.models.messages import InvoiceMessage
+from invoice_archiver.models.source import SourceRefused
 from invoice_archiver.observability import logger, metrics, tracer
 
 # Cold start: fail initialisation, naming what is missing, if the loaded SDK is older than the API.
 sdk.ensure(
     clients.botocore_session(),
-    [invoicing.DOCUMENTS, *archive.WRITING, *ledger.RECORDING, queue.QUARANTINING, events.PUBLISHING],
+    [
+        invoicing.CONFIRMING,
+        invoicing.DOCUMENTS,
+        invoicing.UNITS,
+        *archive.WRITING,
+        *ledger.RECORDING,
+        queue.QUARANTINING,
+        events.PUBLISHING,
+        sdk.Needs("sts", "GetCallerIdentity", response=("Account",)),
+    ],
 )
 
 
 @lru_cache(maxsize=1)
 def archiver() -> Archiver:
     config = settings("fetcher")
+    options = source_options(config)
     return Archiver(
         settings=config,
-        invoicing_for=sources.invoicing_for(**source_options(config)),
+        invoicing_for=sources.invoicing_for(**options),
         s3=clients.s3(),
         dynamodb=clients.dynamodb(),
+        sources=KnownSources(
+            config,
+            sources.invoicing_for_role(**options),
+            lambda: str(clients.sts().get_caller_identity()["Account"]),
+        ),
     )
 
 
@@ -43,12 +60,16 @@ def record_handler(record: SQSRecord) -> str:
     try:
         message = InvoiceMessage.model_validate_json(record.body)
     except ValidationError as exc:
-        return _quarantine(record, exc)
+        reason = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
+        return _quarantine(record, reason, "MalformedMessage")
     logger.thread_safe_append_keys(
         invoice_id=message.invoice_id, account_id=message.account_id, message_id=record.message_id
     )
     try:
         return archiver().archive(message).value
+    except SourceRefused as exc:  # a message may only point at a configured or discovered source
+        metrics.add_metric(name=Metric.SOURCES_REFUSED, unit="Count", value=1)
+        return _quarantine(record, str(exc), "SourceRefused")
     finally:
         logger.thread_safe_remove_keys(["invoice_id", "account_id", "message_id"])
 
@@ -62,14 +83,22 @@ def invoice_key(record: dict[str, Any]) -> str:
         return str(record.get("messageId", ""))
 
 
-def _quarantine(record: SQSRecord, error: ValidationError) -> str:
-    reason = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in error.errors())
+def _quarantine(record: SQSRecord, reason: str, error_type: str) -> str:
+    """A message that can never be archived: to the DLQ with its reason, never retried."""
     dead_letter_queue = settings("fetcher").dead_letter_queue_url
-    logger.error("malformed message", extra={"message_id": record.message_id, "reason": reason})
+    logger.error(
+        "message quarantined",
+        extra={"message_id": record.message_id, "reason": reason, "error_type": error_type},
+    )
     if not dead_letter_queue:
-        raise ValueError(f"malformed message: {reason}")
+        raise ValueError(f"{error_type}: {reason}")
     queue.quarantine(
-        clients.sqs(), dead_letter_queue, record.body, reason=reason, source_id=record.message_id
+        clients.sqs(),
+        dead_letter_queue,
+        record.body,
+        reason=reason,
+        source_id=record.message_id,
+        error_type=error_type,
     )
     metrics.add_metric(name=Metric.MESSAGES_QUARANTINED, unit="Count", value=1)
     return "QUARANTINED"

@@ -15,6 +15,7 @@ from invoice_archiver.dal import clients, invoicing, queue, sdk, source_status, 
 from invoice_archiver.handlers.environment import init_environment, settings, source_options
 from invoice_archiver.logic.listing_job import ListingJob
 from invoice_archiver.models.continuation import ListingContinuation
+from invoice_archiver.models.source import SourceRefused
 from invoice_archiver.observability import logger, metrics, tracer
 
 # Cold start: fail initialisation, naming what is missing, if the loaded SDK is older than the API.
@@ -58,13 +59,23 @@ def job(context: LambdaContext) -> ListingJob:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     listing = job(context)
     if "Records" not in event:
-        response = listing.start(event)
+        try:
+            response = listing.start(event)
+        except SourceRefused as exc:  # a request may narrow the sources, never widen them
+            metrics.add_metric(name=Metric.SOURCES_REFUSED, unit="Count", value=1)
+            logger.error("lister request refused", extra={"reason": str(exc)})
+            raise
     else:  # the listing queue: one continuation per record (the stack sets batch size 1)
         response = {}
         for record in event["Records"]:
             continuation = _continuation(record)
-            if continuation is not None:
+            if continuation is None:
+                continue
+            try:
                 response = listing.resume(continuation)
+            except SourceRefused as exc:
+                metrics.add_metric(name=Metric.SOURCES_REFUSED, unit="Count", value=1)
+                _quarantine(record, str(exc), "SourceRefused")
     logger.info("listing done" if not response.get("continued") else "listing piece done", extra=response)
     return response
 
@@ -75,17 +86,22 @@ def _continuation(record: dict[str, Any]) -> ListingContinuation | None:
         return ListingContinuation.model_validate_json(record.get("body") or "")
     except ValidationError as exc:
         reason = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
-        logger.error("malformed listing continuation", extra={"reason": reason})
-        dead_letter_queue = settings("lister").dead_letter_queue_url
-        if not dead_letter_queue:
-            raise ValueError(f"malformed listing continuation: {reason}") from None
-        queue.quarantine(
-            clients.sqs(),
-            dead_letter_queue,
-            record.get("body") or json.dumps(None),
-            reason=reason,
-            source_id=str(record.get("messageId", "")),
-            error_type="BadContinuation",
-        )
-        metrics.add_metric(name=Metric.MESSAGES_QUARANTINED, unit="Count", value=1)
+        _quarantine(record, reason, "BadContinuation")
         return None
+
+
+def _quarantine(record: dict[str, Any], reason: str, error_type: str) -> None:
+    """A continuation that is never retried: to the DLQ with its reason (or fail, without a DLQ)."""
+    logger.error("listing continuation refused", extra={"reason": reason, "error_type": error_type})
+    dead_letter_queue = settings("lister").dead_letter_queue_url
+    if not dead_letter_queue:
+        raise ValueError(f"listing continuation refused: {reason}") from None
+    queue.quarantine(
+        clients.sqs(),
+        dead_letter_queue,
+        record.get("body") or json.dumps(None),
+        reason=reason,
+        source_id=str(record.get("messageId", "")),
+        error_type=error_type,
+    )
+    metrics.add_metric(name=Metric.MESSAGES_QUARANTINED, unit="Count", value=1)

@@ -20,7 +20,7 @@ from invoice_archiver.constants import Metric
 from invoice_archiver.dal import events as events_api
 from invoice_archiver.dal import tracking
 from invoice_archiver.dal.ledger import LedgerKey
-from invoice_archiver.models.messages import InvoiceMessage
+from invoice_archiver.models.invoice import VerifiedInvoice
 from invoice_archiver.observability import logger, metrics
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ _DOCUMENT_FIELDS = ("key", "document_type", "document_id", "size", "sha256")
 
 def event_detail(
     bucket: str,
-    message: InvoiceMessage,
+    invoice: VerifiedInvoice,
     summary_key: str,
     documents: list[dict[str, Any]],
     *,
@@ -45,11 +45,11 @@ def event_detail(
     detail: dict[str, Any] = {
         "schema_version": EVENT_SCHEMA_VERSION,
         "bucket": bucket,
-        "account_id": message.account_id,
-        "invoice_id": message.invoice_id,
-        "billing_period": message.billing_period,
-        "invoice_type": message.summary.get("InvoiceType"),
-        "receiver_role": message.summary.get("ReceiverRole"),
+        "account_id": invoice.account_id,
+        "invoice_id": invoice.invoice_id,
+        "billing_period": invoice.billing_period,
+        "invoice_type": invoice.summary.get("InvoiceType"),
+        "receiver_role": invoice.summary.get("ReceiverRole"),
         "summary_key": summary_key,
         "revision": revision,
         "at": at.isoformat(),

@@ -1,15 +1,20 @@
-"""The fetcher's work for one invoice: claim it, fetch every document, archive, record. Exactly once.
+"""The fetcher's work for one invoice: claim it, confirm it, fetch every document, archive, record.
 
+0. The message is a pointer: its source (account and role) must be a configured or discovered one
+   (logic.sourcing.KnownSources), else it is refused (SourceRefused) before anything else.
 1. Claim the invoice in the ledger (conditional write + lease). ARCHIVED: skip, no other call.
-2. Fetch every document through the invoice's source and create it in S3, never overwriting
+2. Confirm it with the Invoicing API (logic.evidence): ListInvoiceSummaries for its id, through its
+   source. That summary, never the message, is what the archive holds. Not listed: FAILED, nothing
+   written to S3.
+3. Fetch every document through the invoice's source and create it in S3, never overwriting
    (invoice_archiver.logic.fetching).
-3. Write summary.json last (its arrival means the invoice is complete), then mark ARCHIVED, with the
+4. Write summary.json last (its arrival means the invoice is complete), then mark ARCHIVED, with the
    summary's fingerprint and its next revisit, then announce it on EventBridge (at least once).
 
 A permanent failure records the invoice FAILED with its reason; a source that cannot be read is
 recorded against the source too (invoice_archiver.logic.failures). Anything else is retried.
 
-An ARCHIVED invoice whose summary changed, or whose revisit is due, is re-checked instead
+An ARCHIVED invoice the lister saw change, or whose revisit is due, is re-checked instead
 (invoice_archiver.logic.rechecking); any other delivery of it is skipped.
 """
 
@@ -27,13 +32,15 @@ from invoice_archiver.config import Settings
 from invoice_archiver.constants import DetailType, Metric, Status
 from invoice_archiver.dal import events as events_api
 from invoice_archiver.dal import ledger
-from invoice_archiver.logic import announcements, changes, failures, fetching, summaries
+from invoice_archiver.logic import announcements, changes, evidence, failures, fetching, summaries
 from invoice_archiver.logic.failures import ArchiveConflict as ArchiveConflict  # re-exported
 from invoice_archiver.logic.failures import DocumentsIncomplete as DocumentsIncomplete  # re-exported
 from invoice_archiver.logic.failures import InvoiceBusy as InvoiceBusy  # re-exported
 from invoice_archiver.logic.fetching import Identity as Identity  # re-exported
 from invoice_archiver.logic.notices import redact as redact  # re-exported: tests and callers use it here
+from invoice_archiver.logic.sourcing import KnownSources
 from invoice_archiver.models.documents import ArchivedDocument
+from invoice_archiver.models.invoice import VerifiedInvoice
 from invoice_archiver.models.messages import InvoiceMessage
 from invoice_archiver.models.source import Source
 from invoice_archiver.observability import logger, metrics
@@ -68,6 +75,8 @@ class Archiver:
     invoicing_for: Callable[[Source], InvoicingClient]
     s3: S3Client
     dynamodb: DynamoDBClient
+    # The sources a message may name: configured, or discovered (logic.sourcing).
+    sources: KnownSources
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     sleep: Callable[[float], None] = time.sleep
     # EventBridge: created on first use (and per Archiver, so tests that switch endpoints get theirs).
@@ -84,6 +93,9 @@ class Archiver:
         )
 
     def archive(self, message: InvoiceMessage) -> Outcome:
+        """Archive the invoice the message points to (raises SourceRefused for a source that is neither
+        configured nor discovered; the handler quarantines such a message)."""
+        self.sources.check(message.source)
         key = ledger.LedgerKey(message.account_id, message.period, message.invoice_id)
         owner = uuid.uuid4().hex
         claim = ledger.claim(
@@ -93,10 +105,7 @@ class Archiver:
             owner=owner,
             now=self.clock(),
             lease_seconds=self.settings.lease_seconds,
-            attributes={
-                "invoice_type": message.summary.get("InvoiceType"),
-                "receiver_role": message.summary.get("ReceiverRole"),
-            },
+            attributes={},
         )
         if not claim.claimed:
             if claim.status == Status.ARCHIVED:
@@ -104,8 +113,9 @@ class Archiver:
             raise InvoiceBusy(f"invoice {message.invoice_id} is being archived by another worker")
 
         try:
-            documents = self.archive_documents(message)
-            summary_key = fetching.write_summary(self, message, documents)
+            invoice = self.confirm(message)
+            documents = self.archive_documents(invoice)
+            summary_key = fetching.write_summary(self, invoice, documents)
         except failures.PERMANENT as exc:
             reason = self._record_error(message, key, owner, Status.FAILED, exc)
             metrics.add_metric(name=Metric.INVOICES_FAILED, unit="Count", value=1)
@@ -125,7 +135,7 @@ class Archiver:
         pending = announcements.pending_event(
             DetailType.ARCHIVED,
             announcements.event_detail(
-                self.settings.archive_bucket, message, summary_key, records, revision=0, at=now
+                self.settings.archive_bucket, invoice, summary_key, records, revision=0, at=now
             ),
         )
         ledger.mark_archived(
@@ -138,10 +148,12 @@ class Archiver:
             summary_key=summary_key,
             total_bytes=total,
             tracking=ledger.Tracking(
-                fingerprint=changes.fingerprint(message.summary),
-                issued_date=_text(message.summary.get("IssuedDate")),
-                next_check_at=self.next_check(message, message.listed_at or now),
+                fingerprint=changes.fingerprint(invoice.summary),
+                issued_date=_text(invoice.summary.get("IssuedDate")),
+                next_check_at=self.next_check(invoice, self.listed_at(message)),
                 pending_event=pending,
+                invoice_type=_text(invoice.summary.get("InvoiceType")),
+                receiver_role=_text(invoice.summary.get("ReceiverRole")),
             ),
         )
         metrics.add_metric(name=Metric.INVOICES_ARCHIVED, unit="Count", value=1)
@@ -151,18 +163,29 @@ class Archiver:
         self.announcer().announce(key, pending)
         return Outcome.ARCHIVED
 
-    def next_check(self, message: InvoiceMessage, after: datetime) -> datetime | None:
-        issued = changes.parse_time(message.summary.get("IssuedDate"))
+    def confirm(self, message: InvoiceMessage) -> VerifiedInvoice:
+        """The invoice as the Invoicing API lists it now, through the message's source (logic.evidence)."""
+        return evidence.confirm(self.invoicing_for(message.source), message)
+
+    def listed_at(self, message: InvoiceMessage) -> datetime:
+        """When the lister listed it (what revisits are judged by), never later than now: a message's
+        claim about time must not push the revisit schedule into the future."""
+        now = self.clock()
+        return min(message.listed_at, now) if message.listed_at is not None else now
+
+    def next_check(self, invoice: VerifiedInvoice, after: datetime) -> datetime | None:
+        issued = changes.parse_time(invoice.summary.get("IssuedDate"))
         return changes.next_check(issued, self.settings.revisit_days, after)
 
     def _already_archived(
         self, message: InvoiceMessage, key: ledger.LedgerKey, item: dict[str, Any]
     ) -> Outcome:
-        """A changed summary or a due revisit is re-checked; an unsent event is sent; else skipped."""
+        """A change the lister saw or a due revisit is re-checked; an unsent event is sent; else skipped."""
         from invoice_archiver.logic import rechecking  # it builds on this module
 
-        fingerprint = changes.fingerprint(message.summary)
-        if changes.recheck_wanted(fingerprint, item, message.reason, message.listed_at):
+        hint = message.legacy_summary
+        hinted = changes.fingerprint(hint) if hint is not None else None
+        if changes.recheck_wanted(item, message.reason, self.listed_at(message), hinted):
             return rechecking.recheck(self, message, key)
         pending = item.get("pending_event")
         if pending:
@@ -193,14 +216,14 @@ class Archiver:
         )
         return reason
 
-    def folder(self, message: InvoiceMessage) -> str:
-        return fetching.folder(self, message)
+    def folder(self, invoice: VerifiedInvoice) -> str:
+        return fetching.folder(self, invoice)
 
     def archive_documents(
-        self, message: InvoiceMessage, known: dict[Identity, ArchivedDocument] | None = None
+        self, invoice: VerifiedInvoice, known: dict[Identity, ArchivedDocument] | None = None
     ) -> list[ArchivedDocument]:
         """Every document of the invoice, in S3 and verified (logic.fetching)."""
-        return fetching.archive_documents(self, message, known)
+        return fetching.archive_documents(self, invoice, known)
 
 
 def _text(value: object) -> str | None:

@@ -63,16 +63,19 @@ def why_enqueue(
 
 
 def recheck_wanted(
-    summary_fingerprint: str, item: Mapping[str, Any], reason: str | None, listed_at: datetime | None
+    item: Mapping[str, Any], reason: str | None, listed_at: datetime | None, hinted: str | None = None
 ) -> bool:
     """The fetcher's view of an ARCHIVED invoice: re-check it, or is this a duplicate delivery?
 
-    A changed summary is always re-checked; a due revisit only while the ledger still says it is due
-    at the time the lister listed it (a duplicate delivery after the revisit finds it moved on).
+    A message only points: the lister saw the summary change (`changed`), a revisit fall due (`due`, and
+    the ledger still says it is due at the time the lister listed it: a duplicate delivery after the
+    revisit finds it moved on), or someone asked (`recheck`). `hinted`: the fingerprint of the summary a
+    version 1 message carried, a hint of a change like `changed`. Either way the re-check reads the
+    summary from the API, and writes a revision only if the API's summary differs from the archived one.
     """
-    if item.get("summary_fingerprint") != summary_fingerprint:
+    if reason in (Reason.CHANGED, Reason.RECHECK):
         return True
-    if reason == Reason.RECHECK:
+    if hinted is not None and item.get("summary_fingerprint") != hinted:
         return True
     if reason == Reason.DUE and listed_at is not None:
         due = parse_time(item.get("next_check_at"))

@@ -1,10 +1,10 @@
 """Why a delivery ends without archiving its invoice, and what is recorded about it.
 
-* Permanent (`PERMANENT`): retrying cannot help until a person acts. The API refuses the invoice
-  (not found, access denied), a document URL is unsafe, the archive holds different bytes, the summary
-  breaks the layout's contract, or the invoice's source is unavailable (its role cannot be assumed, is
-  not configured, or is denied GetInvoicePDF). The invoice is recorded FAILED (a re-check keeps it
-  ARCHIVED) and the next scheduled run enqueues it again.
+* Permanent (`PERMANENT`): retrying cannot help until a person acts. The API does not list the invoice
+  for its account and source (logic.evidence) or refuses it (not found, access denied), a document
+  URL is unsafe, the archive holds different bytes, the summary breaks the layout's contract, or the
+  invoice's source is unavailable (its role cannot be assumed, is not configured, or is denied). The
+  invoice is recorded FAILED (a re-check keeps it ARCHIVED) and the next scheduled run enqueues it again.
 * Anything else is retried by the next delivery of the message (`DocumentsIncomplete`).
 
 A source failure is recorded against the source too (`dal.source_status`, stage "fetching") and counted
@@ -22,6 +22,7 @@ from invoice_archiver.dal.downloads import UnsafeUrl
 from invoice_archiver.dal.invoicing import InvoiceUnavailable
 from invoice_archiver.dal.sources import SourceUnavailable
 from invoice_archiver.logic import layout
+from invoice_archiver.logic.evidence import NotConfirmed
 from invoice_archiver.logic.notices import redact
 from invoice_archiver.models.messages import InvoiceMessage
 from invoice_archiver.observability import logger, metrics
@@ -45,6 +46,7 @@ class DocumentsIncomplete(Exception):
 
 
 PERMANENT: tuple[type[Exception], ...] = (
+    NotConfirmed,
     SourceUnavailable,
     InvoiceUnavailable,
     UnsafeUrl,
@@ -55,7 +57,7 @@ PERMANENT: tuple[type[Exception], ...] = (
 
 def is_source_failure(error: Exception, message: InvoiceMessage) -> bool:
     """The invoice's source cannot be read: its role cannot be assumed (or is not configured), or the
-    API denies GetInvoicePDF to it."""
+    API denies it (ListInvoiceSummaries or GetInvoicePDF)."""
     if isinstance(error, SourceUnavailable):
         return True
     return (
@@ -69,7 +71,7 @@ def describe(error: Exception, message: InvoiceMessage) -> str:
     if isinstance(error, SourceUnavailable):
         text = f"source unavailable: {error}"
     elif is_source_failure(error, message):
-        text = f"source unavailable: {message.role_arn} is denied GetInvoicePDF: {error}"
+        text = f"source unavailable: {message.role_arn} is denied by the Invoicing API: {error}"
     else:
         text = f"{type(error).__name__}: {error}"
     return redact(text)

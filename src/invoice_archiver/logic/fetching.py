@@ -1,12 +1,15 @@
 """An invoice's documents into the archive: GetInvoicePDF through the invoice's source, then each
 document downloaded to a spool file (hashed, length checked) and created in S3, never overwritten.
 
-* Every attempt asks GetInvoicePDF for fresh URLs, with the Invoicing client of the message's source
-  (`Archiver.invoicing_for(message.source)`: the function's own credentials, or the payer role's);
+* Every attempt asks GetInvoicePDF for fresh URLs, with the Invoicing client of the invoice's source
+  (`Archiver.invoicing_for(invoice.source)`: the function's own credentials, or the payer role's);
   an expired URL or a broken download gets fresh URLs and another bounded attempt, with a short backoff.
 * Each object is created with IfNoneMatch: * . A key that already holds the same bytes (a crashed
   earlier attempt) is accepted; different bytes are an `ArchiveConflict`, never replaced.
 * summary.json is written last by the caller (`write_summary`): its arrival means the invoice is complete.
+
+Everything written (keys, tags, metadata, summary.json) comes from the `VerifiedInvoice` the API
+confirmed in this invocation (logic.evidence), never from the message.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from invoice_archiver.logic import layout, summaries
 from invoice_archiver.logic.failures import ArchiveConflict, DocumentsIncomplete
 from invoice_archiver.logic.notices import redact, report_undescribed
 from invoice_archiver.models.documents import ArchivedDocument, DocumentRef
-from invoice_archiver.models.messages import InvoiceMessage
+from invoice_archiver.models.invoice import VerifiedInvoice
 from invoice_archiver.observability import logger
 
 if TYPE_CHECKING:
@@ -32,14 +35,14 @@ Identity = tuple[str | None, str | None]
 MAX_BACKOFF_SECONDS = 5.0
 
 
-def folder(archiver: Archiver, message: InvoiceMessage) -> str:
+def folder(archiver: Archiver, invoice: VerifiedInvoice) -> str:
     return layout.invoice_prefix(
-        archiver.settings.archive_prefix, message.account_id, message.period, message.invoice_id
+        archiver.settings.archive_prefix, invoice.account_id, invoice.period, invoice.invoice_id
     )
 
 
 def archive_documents(
-    archiver: Archiver, message: InvoiceMessage, known: dict[Identity, ArchivedDocument] | None = None
+    archiver: Archiver, invoice: VerifiedInvoice, known: dict[Identity, ArchivedDocument] | None = None
 ) -> list[ArchivedDocument]:
     """Every document of the invoice, in S3 and verified; fresh URLs for every attempt.
 
@@ -55,13 +58,13 @@ def archive_documents(
     for attempt in range(settings.download_attempts):
         if attempt:
             archiver.sleep(min(MAX_BACKOFF_SECONDS, 0.5 * 2**attempt) * random.uniform(0.5, 1.0))
-        client = archiver.invoicing_for(message.source)
-        refs = invoicing_api.get_documents(client, message.invoice_id)
+        client = archiver.invoicing_for(invoice.source)
+        refs = invoicing_api.get_documents(client, invoice.invoice_id)
         if not refs:
             last_error = "GetInvoicePDF returned no document URL"
             continue
         try:
-            archived = [_document_once(archiver, message, ref, done) for ref in refs]
+            archived = [_document_once(archiver, invoice, ref, done) for ref in refs]
         except DownloadFailed as exc:
             last_error = str(exc)
             logger.warning(
@@ -76,14 +79,14 @@ def archive_documents(
     )
 
 
-def write_summary(archiver: Archiver, message: InvoiceMessage, documents: list[ArchivedDocument]) -> str:
+def write_summary(archiver: Archiver, invoice: VerifiedInvoice, documents: list[ArchivedDocument]) -> str:
     """summary.json, create-only; one already there listing fewer of these documents is accepted."""
     bucket = archiver.settings.archive_bucket
-    key = layout.summary_key(folder(archiver, message))
+    key = layout.summary_key(folder(archiver, invoice))
     listed = [d.to_record() for d in documents]
-    document = summaries.summary_document(message, listed, archiver.clock())
+    document = summaries.summary_document(invoice, listed, archiver.clock())
     try:
-        summaries.put_summary(archiver.s3, bucket=bucket, key=key, document=document, message=message)
+        summaries.put_summary(archiver.s3, bucket=bucket, key=key, document=document, invoice=invoice)
     except archive.AlreadyExists:
         existing = archive.get_json(archiver.s3, bucket, key)
         # Fewer documents than now is an invoice re-archived after documents came late (revisions
@@ -94,30 +97,30 @@ def write_summary(archiver: Archiver, message: InvoiceMessage, documents: list[A
 
 
 def _document_once(
-    archiver: Archiver, message: InvoiceMessage, ref: DocumentRef, done: dict[Identity, ArchivedDocument]
+    archiver: Archiver, invoice: VerifiedInvoice, ref: DocumentRef, done: dict[Identity, ArchivedDocument]
 ) -> ArchivedDocument:
     identity = None if ref.omitted_by_api else (ref.document_type, ref.document_id)
     if identity in done:
         return done[identity]
-    document = _archive_document(archiver, message, ref)
+    document = _archive_document(archiver, invoice, ref)
     if identity is not None:
         done[identity] = document
     return document
 
 
-def _archive_document(archiver: Archiver, message: InvoiceMessage, ref: DocumentRef) -> ArchivedDocument:
+def _archive_document(archiver: Archiver, invoice: VerifiedInvoice, ref: DocumentRef) -> ArchivedDocument:
     settings = archiver.settings
     downloads.check_url(ref.url, settings.document_host_suffixes, settings.allow_loopback_document_urls)
     spooled = downloads.download(ref.url, spool_dir=settings.spool_directory or None)
     try:
         key = layout.document_key(
-            folder(archiver, message),
+            folder(archiver, invoice),
             ref.document_type,
             ref.document_id,
             downloads.extension_for(spooled.content_type),
             spooled.sha256,
         )
-        summary = message.summary
+        summary = invoice.summary
         try:
             archive.put_new(
                 archiver.s3,

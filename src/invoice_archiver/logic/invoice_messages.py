@@ -1,5 +1,6 @@
-"""From a listed summary to the message the fetcher reads: plain JSON, never a URL; or, for a summary
-that cannot become one, to the DLQ with the reason."""
+"""From a listed summary to the message the fetcher reads: a pointer (account, invoice, period, source,
+reason, listed-at), never the summary itself and never a URL; or, for a summary that cannot become one,
+to the DLQ with the reason."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from invoice_archiver.constants import Metric
 from invoice_archiver.dal import queue
 from invoice_archiver.logic.notices import redact
-from invoice_archiver.models.messages import InvoiceMessage, contains_url
+from invoice_archiver.models.messages import InvoiceMessage, contains_presigned_url
 from invoice_archiver.models.period import BillingPeriod
 from invoice_archiver.observability import logger, metrics
 
@@ -41,14 +42,28 @@ def to_message(
     listed_at: datetime | None = None,
     role_arn: str | None = None,
 ) -> InvoiceMessage:
-    clean = jsonable(summary)
-    if contains_url(clean):
-        raise ValueError(f"invoice {clean.get('InvoiceId')} summary holds a URL; refusing to enqueue it")
+    """The pointer to a listed invoice (boto3's summary; see `pointer`)."""
+    return pointer(jsonable(summary), reason=reason, listed_at=listed_at, role_arn=role_arn)
+
+
+def pointer(
+    clean: dict[str, Any],
+    *,
+    reason: str | None = None,
+    listed_at: datetime | None = None,
+    role_arn: str | None = None,
+) -> InvoiceMessage:
+    """The pointer to a listed invoice, from its JSON-safe summary (`jsonable`). A summary holding a
+    pre-signed URL's markers is refused (a bearer credential must never travel or be archived); a
+    customer's text that merely holds a URL is data."""
+    if contains_presigned_url(clean):
+        raise ValueError(
+            f"invoice {clean.get('InvoiceId')} summary holds a pre-signed URL; refusing to enqueue it"
+        )
     return InvoiceMessage(
         account_id=clean["AccountId"],
         invoice_id=clean["InvoiceId"],
         billing_period=str(BillingPeriod.from_api(clean["BillingPeriod"])),
-        summary=clean,
         reason=reason,
         listed_at=listed_at,
         **({"role_arn": role_arn} if role_arn else {}),

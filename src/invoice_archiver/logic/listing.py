@@ -23,11 +23,12 @@ from invoice_archiver.dal import invoicing as invoicing_api
 from invoice_archiver.dal import queue
 from invoice_archiver.dal.sources import SourceUnavailable
 from invoice_archiver.logic.changes import Reason, fingerprint, why_enqueue
-from invoice_archiver.logic.invoice_messages import quarantine_summary, to_message
+from invoice_archiver.logic.invoice_messages import jsonable, pointer, quarantine_summary
 from invoice_archiver.logic.ledger_view import LedgerView
 from invoice_archiver.logic.notices import redact
 from invoice_archiver.logic.planning import SummaryQuery
 from invoice_archiver.models.messages import InvoiceMessage
+from invoice_archiver.models.source import Source
 from invoice_archiver.observability import logger, metrics
 
 if TYPE_CHECKING:
@@ -59,6 +60,8 @@ class ListingResult:
     listed_per_period: Counter[str] = field(default_factory=Counter)
     # Summaries that could not become a message (quarantined to the DLQ with the reason).
     quarantined: int = 0
+    # Invoices of accounts that are not sources of the run (not enqueued; SourcesRefused).
+    refused: int = 0
     # Sources that could not be read, by account, with why (their queries were skipped).
     failed_sources: dict[str, str] = field(default_factory=dict)
     # Queries finished, or skipped for a source that failed (a continuation resumes at the next one).
@@ -76,6 +79,7 @@ class ListingResult:
             "invoices_listed": self.invoices_listed,
             "messages_sent": self.messages_sent,
             "quarantined": self.quarantined,
+            "refused": self.refused,
             "unchanged": self.unchanged,
             "reasons": dict(sorted(self.reasons.items())),
             "ledger_queries": self.ledger_queries,
@@ -115,6 +119,7 @@ def run_listing(
     time_left: Callable[[], float] | None = None,
     reserve_seconds: float = 0.0,
     observer: ListingObserver | None = None,
+    allowed: Callable[[Source], bool] | None = None,
 ) -> ListingResult:
     """Page through the queries from `start` (query index, NextToken), and send one message per
     invoice that needs the fetcher, ten to a SendMessageBatch call.
@@ -127,6 +132,9 @@ def run_listing(
     skip_sources: accounts that already failed in this run (an earlier piece): their queries are skipped.
     time_left, reserve_seconds: before each page, if fewer seconds than the reserve are left, stop with
     `resume_at` set; every message of the pages done is sent first.
+    allowed: whether an invoice's source (its account, and the role it was listed through) is one of the
+    run's sources; an invoice of any other account is not enqueued, but logged and counted
+    (SourcesRefused). None: every listed invoice is enqueued.
     """
     now = now or datetime.now(UTC)
     observer = observer or ListingObserver()
@@ -141,7 +149,7 @@ def run_listing(
     def flush() -> None:
         if pending:
             observer.before_send(list(pending))
-            result.messages_sent += queue.send_batch(sqs, queue_url, [m.model_dump_json() for m in pending])
+            result.messages_sent += queue.send_batch(sqs, queue_url, [m.body() for m in pending])
             pending.clear()
 
     def out_of_time() -> bool:
@@ -165,12 +173,16 @@ def run_listing(
                 cut = next_token
                 for summary in summaries:
                     found += 1
-                    message = _message(summary, now, query, sqs, dead_letter_queue_url, result)
+                    clean = jsonable(summary)
+                    message = _message(clean, now, query, sqs, dead_letter_queue_url, result)
                     if message is None or (message.account_id, message.invoice_id) in seen:
+                        continue
+                    if allowed is not None and not allowed(message.source):
+                        _refuse(result, message, query)
                         continue
                     seen.add((message.account_id, message.invoice_id))
                     result.listed_per_period[f"{message.account_id}#{message.billing_period}"] += 1
-                    reason = _reason(message, ledger, now, recheck)
+                    reason = _reason(message, fingerprint(clean), ledger, now, recheck)
                     observer.listed(message, None if reason is None else str(reason))
                     if reason is None:
                         continue
@@ -228,7 +240,7 @@ def _message(
     result: ListingResult,
 ) -> InvoiceMessage | None:
     try:
-        return to_message(summary, listed_at=now, role_arn=query.role_arn)
+        return pointer(summary, listed_at=now, role_arn=query.role_arn)
     except (ValueError, KeyError, TypeError) as exc:  # pydantic's ValidationError is a ValueError
         quarantine_summary(sqs, dead_letter_queue_url, summary, exc, query.describe())
         result.quarantined += 1
@@ -260,8 +272,20 @@ def _fail_source(result: ListingResult, query: SummaryQuery, reason: str) -> Non
 
 
 def _reason(
-    message: InvoiceMessage, ledger: LedgerView | None, now: datetime, recheck: bool
+    message: InvoiceMessage, listed: str, ledger: LedgerView | None, now: datetime, recheck: bool
 ) -> Reason | None:
+    """Why to enqueue the invoice; `listed` is the fingerprint of the summary as listed."""
     if ledger is None:
         return Reason.RECHECK if recheck else Reason.NEW
-    return why_enqueue(fingerprint(message.summary), ledger.item(message), now, recheck=recheck)
+    return why_enqueue(listed, ledger.item(message), now, recheck=recheck)
+
+
+def _refuse(result: ListingResult, message: InvoiceMessage, query: SummaryQuery) -> None:
+    """An invoice of an account that is not a source of this run (listed through credentials that can
+    read more than the configured accounts): not enqueued, said and counted."""
+    result.refused += 1
+    metrics.add_metric(name=Metric.SOURCES_REFUSED, unit="Count", value=1)
+    logger.warning(
+        "listed an invoice of an account that is not a configured or discovered source; not enqueued",
+        extra={"account_id": message.account_id, "role_arn": query.role_arn, "query": query.describe()},
+    )

@@ -28,7 +28,7 @@ from invoice_archiver.logic.ledger_view import LedgerView
 from invoice_archiver.logic.listing import InvoicingFor, ListingResult, run_listing
 from invoice_archiver.logic.missing import accounts_without_invoice
 from invoice_archiver.logic.planning import SummaryQuery, plan_fingerprint, plan_request, plan_scheduled
-from invoice_archiver.logic.sourcing import configured_sources, discover_units
+from invoice_archiver.logic.sourcing import KnownSources, configured_sources, discover_units
 from invoice_archiver.models.continuation import ListingContinuation, ListingTotals
 from invoice_archiver.models.requests import ListRequest, ScheduledEvent, parse_lister_event
 from invoice_archiver.models.source import Source
@@ -79,8 +79,11 @@ class ListingJob:
         return self._run(event, request, now, sources, queries, (0, None), 1, totals)
 
     def resume(self, continuation: ListingContinuation) -> dict[str, Any]:
+        """The next piece of a listing (raises SourceRefused if the continuation names a source that is
+        neither configured nor discovered: a continuation is a cursor, not an authority)."""
         request = parse_lister_event(continuation.request)
         sources = continuation.planned_sources()
+        self._check_sources(sources)
         queries = plan_queries(request, sources, self.settings)
         start: tuple[int, str | None] = (continuation.query_index, continuation.next_token)
         totals = continuation.totals
@@ -127,6 +130,7 @@ class ListingJob:
             skip_sources=tuple(totals.failed_sources),
             time_left=self.time_left if config.listing_queue_url else None,
             reserve_seconds=config.listing_reserve_seconds,
+            allowed=set(sources).__contains__,
         )
         self._record_failures(sources, result.failed_sources, stage="listing")
         totals = _add(totals, result)
@@ -182,6 +186,11 @@ class ListingJob:
                     )
         return done
 
+    def _check_sources(self, sources: Sequence[Source]) -> None:
+        known = KnownSources(self.settings, self.invoicing_for, self.caller_account)
+        for source in dict.fromkeys(sources):
+            known.check(source)
+
     def _record_failures(self, sources: Sequence[Source], failed: dict[str, str], *, stage: str) -> None:
         by_account = {s.account_id: s for s in sources}
         now = datetime.now(UTC)
@@ -200,6 +209,7 @@ def _add(totals: ListingTotals, result: ListingResult) -> ListingTotals:
         invoices_listed=totals.invoices_listed + result.invoices_listed,
         messages_sent=totals.messages_sent + result.messages_sent,
         quarantined=totals.quarantined + result.quarantined,
+        refused=totals.refused + result.refused,
         reasons=dict(reasons),
         listed_per_period=dict(per_period),
         failed_sources={**totals.failed_sources, **result.failed_sources},
@@ -213,6 +223,7 @@ def _totals_view(totals: ListingTotals) -> dict[str, Any]:
         "invoices_listed": totals.invoices_listed,
         "messages_sent": totals.messages_sent,
         "quarantined": totals.quarantined,
+        "refused": totals.refused,
         "unchanged": totals.invoices_listed - enqueued,
         "reasons": dict(sorted(totals.reasons.items())),
         "queries_done": totals.queries_done,

@@ -11,7 +11,7 @@ from typing import Any
 from invoice_archiver.constants import RECEIVER_ROLE_DATA_START
 from invoice_archiver.models.period import BillingPeriod, last_complete_period, period_range
 from invoice_archiver.models.requests import ListRequest
-from invoice_archiver.models.source import Source
+from invoice_archiver.models.source import Source, SourceRefused
 
 ROLE_DATA_START = BillingPeriod(*RECEIVER_ROLE_DATA_START)
 MAX_ROLE_WINDOW_YEARS = 5
@@ -114,12 +114,20 @@ def plan_scheduled(
 
 
 def request_sources(request: ListRequest, sources: Sequence[Source]) -> tuple[Source, ...]:
-    """The sources of an explicit run: the configured ones, or the request's accounts, each read through
-    its configured role if it has one (else with the function's own credentials)."""
+    """The sources of an explicit run: the configured (and discovered) ones, or those of the request's
+    accounts, each read as configured. An account that is not a source is refused (SourceRefused): a
+    request can narrow what the archive reads, never widen it."""
     if request.accounts is None:
         return tuple(dict.fromkeys(sources))
-    roles = {source.account_id: source.role_arn for source in sources}
-    return tuple(Source(account, roles.get(account)) for account in dict.fromkeys(request.accounts))
+    known = {source.account_id: source for source in sources}
+    unknown = [account for account in dict.fromkeys(request.accounts) if account not in known]
+    if unknown:
+        raise SourceRefused(
+            f"account{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} "
+            f"{'are' if len(unknown) > 1 else 'is'} not a source of this archive (configure it in "
+            "ACCOUNT_IDS or SOURCE_ROLE_ARNS, or as an invoice-unit receiver with DISCOVER_INVOICE_UNITS)"
+        )
+    return tuple(known[account] for account in dict.fromkeys(request.accounts))
 
 
 def plan_request(request: ListRequest, sources: Sequence[Source], roles: Sequence[str]) -> list[SummaryQuery]:

@@ -1,12 +1,15 @@
 """Re-check an ARCHIVED invoice: its summary changed, or a scheduled revisit is due.
 
 1. Lease the invoice (it stays ARCHIVED: its archive is complete throughout).
-2. GetInvoicePDF; documents already archived are not downloaded again, any new one is archived
+2. Confirm it with the Invoicing API (logic.evidence): the summary compared and archived is the one
+   the API lists now, through the invoice's source. A message that says it changed when it did not
+   (a duplicate, or a forged one) ends here: the lease is given back, nothing else is asked or written.
+3. GetInvoicePDF; documents already archived are not downloaded again, any new one is archived
    create-only; one the API no longer lists stays in the archive and is noted.
-3. If the summary changed, or documents appeared or disappeared: write a revision, create-only, at
+4. If the summary changed, or documents appeared or disappeared: write a revision, create-only, at
    `revisions/<UTC timestamp>-summary.json`, listing every archived document; summary.json and earlier
    revisions are never touched.
-4. Record it in the ledger (revision count, fingerprint, latest summary key, next revisit), then
+5. Record it in the ledger (revision count, fingerprint, latest summary key, next revisit), then
    announce `Invoice Revised`.
 
 The invoice is read through the message's source, as when it was first archived. A failure leaves it
@@ -26,9 +29,11 @@ from invoice_archiver.dal import archive, tracking
 from invoice_archiver.dal.ledger import LedgerKey
 from invoice_archiver.logic import announcements, changes, failures, summaries
 from invoice_archiver.logic.archiving import Archiver, Outcome
+from invoice_archiver.logic.changes import Reason
 from invoice_archiver.logic.failures import DocumentsIncomplete, InvoiceBusy
 from invoice_archiver.logic.fetching import Identity
 from invoice_archiver.models.documents import ArchivedDocument
+from invoice_archiver.models.invoice import VerifiedInvoice
 from invoice_archiver.models.messages import InvoiceMessage
 from invoice_archiver.observability import logger, metrics
 
@@ -50,13 +55,19 @@ def recheck(archiver: Archiver, message: InvoiceMessage, key: LedgerKey) -> Outc
     if not claim.claimed:
         raise InvoiceBusy(f"invoice {message.invoice_id} is being re-checked by another worker")
     item = claim.item
-    listed_at = message.listed_at or archiver.clock()
+    listed_at = archiver.listed_at(message)
     try:
-        documents = archiver.archive_documents(message, known=_known(item))
-        outcome, pending = _record(archiver, message, key, owner, item, documents, listed_at)
+        invoice = archiver.confirm(message)
+        if not _documents_wanted(invoice, message, item, listed_at):
+            tracking.release_lease(archiver.dynamodb, settings.ledger_table, key, owner=owner)
+            metrics.add_metric(name=Metric.INVOICES_SKIPPED, unit="Count", value=1)
+            logger.info("the API lists the summary as archived; nothing to re-check")
+            return Outcome.UNCHANGED
+        documents = archiver.archive_documents(invoice, known=_known(item))
+        outcome, pending = _record(archiver, invoice, key, owner, item, documents, listed_at)
     except failures.PERMANENT as exc:
         # Permanent for now: keep what is archived, say why, and move the revisit schedule on.
-        next_check_at = archiver.next_check(message, listed_at)
+        next_check_at = _next_check_after_failure(archiver, item, listed_at)
         reason = _release(archiver, message, key, owner, exc, move_schedule=True, next_check_at=next_check_at)
         metrics.add_metric(name=Metric.INVOICES_FAILED, unit="Count", value=1)
         logger.error("archived invoice cannot be re-checked", extra={"reason": reason})
@@ -72,6 +83,28 @@ def recheck(archiver: Archiver, message: InvoiceMessage, key: LedgerKey) -> Outc
     if pending is not None:
         archiver.announcer().announce(key, pending)
     return outcome
+
+
+def _documents_wanted(
+    invoice: VerifiedInvoice, message: InvoiceMessage, item: dict[str, Any], listed_at: datetime
+) -> bool:
+    """GetInvoicePDF is asked only when the API's summary differs from the archived one, a revisit is
+    due, or someone asked for a re-check; what a message claims changes nothing by itself."""
+    if message.reason == Reason.RECHECK:
+        return True
+    if item.get("summary_fingerprint") != changes.fingerprint(invoice.summary):
+        return True
+    due = changes.parse_time(item.get("next_check_at"))
+    return due is not None and due <= listed_at
+
+
+def _next_check_after_failure(
+    archiver: Archiver, item: dict[str, Any], listed_at: datetime
+) -> datetime | None:
+    """The revisit after a permanent failure, from the archived issue date (the API's summary may be
+    the very thing that could not be read)."""
+    issued = changes.parse_time(item.get("issued_date"))
+    return changes.next_check(issued, archiver.settings.revisit_days, listed_at)
 
 
 def _release(
@@ -124,7 +157,7 @@ def _document(record: dict[str, Any]) -> ArchivedDocument:
 
 def _record(
     archiver: Archiver,
-    message: InvoiceMessage,
+    invoice: VerifiedInvoice,
     key: LedgerKey,
     owner: str,
     item: dict[str, Any],
@@ -142,12 +175,12 @@ def _record(
     was_gone = {r["key"] for r in item.get("documents_no_longer_listed", [])}
     newly_gone = [r["key"] for r in gone if r["key"] not in was_gone]
 
-    fingerprint = changes.fingerprint(message.summary)
+    fingerprint = changes.fingerprint(invoice.summary)
     latest_key = str(item.get("latest_summary_key") or item.get("summary_key"))
     changed_fields: list[str] = []
     if item.get("summary_fingerprint") != fingerprint:
         previous = archive.get_json(archiver.s3, settings.archive_bucket, latest_key)
-        changed_fields = summaries.changed_fields(previous.get("invoice_summary", {}), message.summary)
+        changed_fields = summaries.changed_fields(previous.get("invoice_summary", {}), invoice.summary)
 
     revision = int(item.get("revision", 0))
     pending: dict[str, str] | None = None
@@ -161,9 +194,9 @@ def _record(
             "new_documents": [r["key"] for r in new],
             "documents_no_longer_listed": newly_gone,
         }
-        new_key = summaries.revision_key(archiver.folder(message), now)
+        new_key = summaries.revision_key(archiver.folder(invoice), now)
         document = summaries.summary_document(
-            message,
+            invoice,
             everything,
             now,
             revision=revision,
@@ -172,13 +205,13 @@ def _record(
             documents_no_longer_listed=[r["key"] for r in gone],
         )
         summaries.put_summary(
-            archiver.s3, bucket=settings.archive_bucket, key=new_key, document=document, message=message
+            archiver.s3, bucket=settings.archive_bucket, key=new_key, document=document, invoice=invoice
         )
         latest_key = new_key
         pending = announcements.pending_event(
             DetailType.REVISED,
             announcements.event_detail(
-                settings.archive_bucket, message, new_key, everything, revision=revision, at=now, changes=what
+                settings.archive_bucket, invoice, new_key, everything, revision=revision, at=now, changes=what
             ),
         )
         outcome = Outcome.REVISED
@@ -201,7 +234,7 @@ def _record(
             documents=everything,
             total_bytes=sum(int(r.get("size", 0)) for r in everything),
             fingerprint=fingerprint,
-            next_check_at=archiver.next_check(message, listed_at),
+            next_check_at=archiver.next_check(invoice, listed_at),
             revision=revision,
             latest_summary_key=latest_key,
             no_longer_listed=gone,

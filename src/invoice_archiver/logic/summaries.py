@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from invoice_archiver.dal import archive
 from invoice_archiver.logic import layout
-from invoice_archiver.models.messages import InvoiceMessage
+from invoice_archiver.models.invoice import VerifiedInvoice
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -22,18 +22,19 @@ REVISIONS_FOLDER = "revisions"
 
 
 def summary_document(
-    message: InvoiceMessage, documents: list[dict[str, Any]], archived_at: datetime, **extra: Any
+    invoice: VerifiedInvoice, documents: list[dict[str, Any]], archived_at: datetime, **extra: Any
 ) -> dict[str, Any]:
-    """What summary.json (and, with `revision` and its changes in `extra`, a revision) holds."""
+    """What summary.json (and, with `revision` and its changes in `extra`, a revision) holds: the
+    summary the Invoicing API confirmed in this invocation, never a message's."""
     return {
         "schema_version": SUMMARY_SCHEMA_VERSION,
-        "account_id": message.account_id,
-        "invoice_id": message.invoice_id,
-        "billing_period": message.billing_period,
+        "account_id": invoice.account_id,
+        "invoice_id": invoice.invoice_id,
+        "billing_period": invoice.billing_period,
         "archived_at": archived_at.isoformat(),
         **extra,
         "documents": documents,
-        "invoice_summary": message.summary,
+        "invoice_summary": invoice.summary,
     }
 
 
@@ -44,7 +45,7 @@ def revision_key(folder: str, at: datetime) -> str:
 
 
 def put_summary(
-    s3: S3Client, *, bucket: str, key: str, document: dict[str, Any], message: InvoiceMessage
+    s3: S3Client, *, bucket: str, key: str, document: dict[str, Any], invoice: VerifiedInvoice
 ) -> None:
     """Create the JSON object (If-None-Match: *); raises archive.AlreadyExists if the key is taken."""
     archive.put_json_new(
@@ -53,13 +54,13 @@ def put_summary(
         key=key,
         document=document,
         metadata={
-            "account-id": message.account_id,
-            "invoice-id": layout.metadata_value(message.invoice_id)[:1024],
-            "billing-period": message.billing_period,
+            "account-id": invoice.account_id,
+            "invoice-id": layout.metadata_value(invoice.invoice_id)[:1024],
+            "billing-period": invoice.billing_period,
             "document-count": str(len(document.get("documents", []))),
             "revision": str(document.get("revision", 0)),
         },
-        tagging=layout.tagging_header(layout.object_tags(message.summary, "SUMMARY")),
+        tagging=layout.tagging_header(layout.object_tags(invoice.summary, "SUMMARY")),
     )
 
 

@@ -28,6 +28,7 @@ class ListingTotals(BaseModel):
     invoices_listed: int = 0
     messages_sent: int = 0
     quarantined: int = 0
+    refused: int = 0
     reasons: dict[str, int] = Field(default_factory=dict)
     listed_per_period: dict[str, int] = Field(default_factory=dict)
     failed_sources: dict[str, str] = Field(default_factory=dict)  # account -> why

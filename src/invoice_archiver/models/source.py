@@ -25,6 +25,11 @@ ACCOUNT_ID = re.compile(r"^\d{12}\Z", re.ASCII)
 EXTERNAL_ID = re.compile(r"^[\w+=,.@:/-]{2,1224}\Z", re.ASCII)
 
 
+class SourceRefused(ValueError):
+    """A message, a listing continuation or a lister request names a source (an account, and the role to
+    read it through) that is neither configured nor discovered: refused, with the reason, and counted."""
+
+
 @dataclass(frozen=True)
 class Source:
     """An account to archive, and the role to read it through (None: the function's own credentials)."""

@@ -66,6 +66,7 @@ class Stats:
     def reset(self) -> None:
         with self._lock:
             self.calls: Counter[str] = Counter()
+            self.throttled_calls: Counter[str] = Counter()  # per operation, either kind of throttling
             for name in self.FIELDS:
                 setattr(self, name, 0)
 
@@ -77,9 +78,17 @@ class Stats:
         with self._lock:
             self.calls[operation] += 1
 
+    def throttle(self, operation: str) -> None:
+        with self._lock:
+            self.throttled_calls[operation] += 1
+
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
-            return {"calls": dict(self.calls), **{name: getattr(self, name) for name in self.FIELDS}}
+            return {
+                "calls": dict(self.calls),
+                "throttled_calls": dict(self.throttled_calls),
+                **{name: getattr(self, name) for name in self.FIELDS},
+            }
 
 
 class InvoicingEmulator:
@@ -182,6 +191,7 @@ class InvoicingEmulator:
             _check_auth(headers.get("authorization"))
             fault = self.faults.api_fault(operation)
             if fault in ("throttle", "tps"):
+                self.stats.throttle(operation)
                 self.stats.add("tps_throttled" if fault == "tps" else "throttled")
                 if fault == "tps":
                     self.stats.add("throttled")
