@@ -115,8 +115,8 @@ def child(size_mib: int, spool: Path, log_file: Path) -> dict[str, Any]:
     from invoice_archiver.cli.target import LOCAL_DEFAULTS
     from invoice_archiver.dal import clients
     from invoice_archiver.logic.archiving import Archiver
-from invoice_archiver.logic.sourcing import KnownSources
     from invoice_archiver.logic.invoice_messages import to_message
+    from invoice_archiver.logic.sourcing import KnownSources
     from invoice_archiver.sandbox.dataset import generate
     from invoice_archiver.sandbox.documents import document_length, document_sha256
     from invoice_archiver.sandbox.runner import Sandbox

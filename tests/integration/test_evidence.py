@@ -94,8 +94,9 @@ def test_a_tampered_summary_leaves_the_archive_byte_for_byte_unchanged(
         .get_object(Bucket=pipeline.settings.archive_bucket, Key=str(ledger_before["summary_key"]))["Body"]
         .read()
     )
-    assert summary["invoice_summary"]["BaseCurrencyAmount"]["TotalAmount"] == (
-        real["BaseCurrencyAmount"]["TotalAmount"]
+    assert (
+        summary["invoice_summary"]["BaseCurrencyAmount"]["TotalAmount"]
+        == (real["BaseCurrencyAmount"]["TotalAmount"])
     )
     assert "PO-FORGED-1" not in json.dumps(summary)
     # And the ledger kept its fingerprint and revision; the API was asked, never GetInvoicePDF
@@ -116,8 +117,9 @@ def test_an_invented_invoice_writes_nothing_and_is_failed_with_its_reason(
     # Given messages for an invoice the API never issued, a real invoice under the wrong billing
     # period, and a real invoice under another configured account
     pipeline = make_pipeline()
-    first, second = pipeline.dataset.invoices[0], next(
-        i for i in pipeline.dataset.invoices if i.account_id != pipeline.dataset.invoices[0].account_id
+    first, second = (
+        pipeline.dataset.invoices[0],
+        next(i for i in pipeline.dataset.invoices if i.account_id != pipeline.dataset.invoices[0].account_id),
     )
     period = str(BillingPeriod(*first.billing_period))
     wrong_period = "2025-01" if period != "2025-01" else "2025-02"
@@ -171,9 +173,9 @@ def test_an_invoice_whose_purchase_order_holds_a_url_is_archived_with_it(
     assert report.archived == len(invoices)
     item = pipeline.ledger()[invoices[0].invoice_id]
     summary = json.loads(
-        clients.s3().get_object(Bucket=pipeline.settings.archive_bucket, Key=str(item["summary_key"]))[
-            "Body"
-        ].read()
+        clients.s3()
+        .get_object(Bucket=pipeline.settings.archive_bucket, Key=str(item["summary_key"]))["Body"]
+        .read()
     )
     assert summary["invoice_summary"]["PurchaseOrderNumber"] == PO_WITH_A_URL
     assert pipeline.queue_bodies(pipeline.settings.dead_letter_queue_url) == []

@@ -14,11 +14,10 @@ import pytest
 from botocore.exceptions import ClientError
 from moto.sts.models import sts_backends
 
-from invoice_archiver.dal import clients, invoicing, ledger, source_status
-from invoice_archiver.dal.sources import ROLE_SESSION_NAME, SourceClients
+from invoice_archiver.dal import clients, ledger, source_status
+from invoice_archiver.dal.sources import ROLE_SESSION_NAME
 from invoice_archiver.models.messages import InvoiceMessage
 from invoice_archiver.models.period import BillingPeriod
-from invoice_archiver.models.source import Source
 from invoice_archiver.sandbox.dataset import Invoice
 from invoice_archiver.sandbox.identity import Identity
 from tests.integration.conftest import Pipeline, _assert_invoice_archived
@@ -128,7 +127,11 @@ def test_a_message_naming_a_source_that_is_not_configured_is_refused_and_nothing
     # role the configuration does not pair it with (the message says so; the configuration decides)
     good = [first_invoice(payers, PAYER), first_invoice(payers, OTHER_PAYER)]
     stray = next(i for i in payers.dataset.invoices if i.account_id == account and i not in good)
-    bodies = [message_through(ROLE, good[0]), message_through(role, stray), message_through(OTHER_ROLE, good[1])]
+    bodies = [
+        message_through(ROLE, good[0]),
+        message_through(role, stray),
+        message_through(OTHER_ROLE, good[1]),
+    ]
     assumptions_before = len(assumed_by_archiver(RECEIVER))
     capsys.readouterr()
 

@@ -46,7 +46,14 @@ def test_a_scheduled_tick_lists_the_last_complete_period_and_the_lookback(
     assert result["invoices_listed"] == result["messages_sent"] == len(expected)
     # ... each a pointer: the invoice's identity, its source, why and when, never a fact or a URL
     for message in messages:
-        assert set(message) == {"version", "account_id", "invoice_id", "billing_period", "reason", "listed_at"}
+        assert set(message) == {
+            "version",
+            "account_id",
+            "invoice_id",
+            "billing_period",
+            "reason",
+            "listed_at",
+        }
         assert message["version"] == 2
         assert datetime.fromisoformat(str(message["listed_at"])).tzinfo is not None
         assert "http" not in json.dumps(message)

@@ -2,8 +2,9 @@
 
 What the re-check promises when it fails: the invoice stays ARCHIVED and its archive is not touched;
 the lease is given back; the reason is kept in the ledger's `last_error`. A permanent failure (here
-the API denying the source it is now configured with) returns FAILED, counts InvoicesFailed and moves the revisit schedule on; any
-other (here a download that keeps failing) counts InvoicesRetried and is retried by SQS.
+the API denying the source it is now configured with) returns FAILED, counts InvoicesFailed and moves
+the revisit schedule on; any other (here a download that keeps failing) counts InvoicesRetried and is
+retried by SQS.
 """
 
 from __future__ import annotations
