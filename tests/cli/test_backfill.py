@@ -113,6 +113,7 @@ def deployed_fetcher(stack: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> 
         "ARCHIVE_BUCKET": stack[OutputKey.ARCHIVE_BUCKET],
         "LEDGER_TABLE": stack[OutputKey.LEDGER_TABLE],
         "DEAD_LETTER_QUEUE_URL": stack[OutputKey.DEAD_LETTER_QUEUE],
+        "ACCOUNT_IDS": STACK_ACCOUNT,  # as the stack configures both functions
         "ALLOW_LOOPBACK_DOCUMENT_URLS": "true",
         "POWERTOOLS_TRACE_DISABLED": "true",
     }.items():
@@ -143,8 +144,8 @@ def deployed_fetcher(stack: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> 
 def test_backfill_on_a_stack_enqueues_to_its_queue_and_follows_the_ledger_until_settled(
     local: Local, stack: dict[str, str], deployed_fetcher: None
 ) -> None:
-    # Given a stack whose fetcher consumes its queue, and an account's October
-    october = [i for i in invoices_of(local.dataset, (2026, 10)) if i.account_id == "123456789012"]
+    # Given a stack whose fetcher consumes its queue, and its account's October
+    october = [i for i in invoices_of(local.dataset, (2026, 10)) if i.account_id == STACK_ACCOUNT]
 
     # When the operator backfills October on the stack, for that account
     result = local.cli(
@@ -156,7 +157,7 @@ def test_backfill_on_a_stack_enqueues_to_its_queue_and_follows_the_ledger_until_
         "--to",
         "2026-10",
         "--accounts",
-        "123456789012",
+        STACK_ACCOUNT,
     )
 
     # Then the command listed with its own credentials, enqueued, and waited until every invoice was

@@ -93,10 +93,10 @@ def test_the_functions_read_the_sources_from_their_environment(with_sources: Syn
     for variables in (lister, fetcher):
         assert variables["SOURCE_ROLE_ARNS"] == SOURCES
         assert variables["SOURCE_EXTERNAL_ID"] == "archive-7f3a"
-    assert lister["DISCOVER_INVOICE_UNITS"] == "true"
-    assert "DISCOVER_INVOICE_UNITS" not in fetcher
+    # The fetcher checks each message's source against the same configuration the lister reads
+    assert lister["DISCOVER_INVOICE_UNITS"] == fetcher["DISCOVER_INVOICE_UNITS"] == "true"
     # With sources and no account_ids, the lister archives the sources only, not the stack's own account
-    assert lister["ACCOUNT_IDS"] == ""
+    assert lister["ACCOUNT_IDS"] == fetcher["ACCOUNT_IDS"] == ""
 
 
 def test_without_sources_the_variables_are_empty_and_the_own_account_is_archived(default: Synth) -> None:

@@ -110,8 +110,20 @@ def test_the_shipped_functions_archive_every_field_and_document_the_api_sent(
     assert "init_error" not in fetched, fetched.get("init_error")
     assert all(r.get("response") == {"batchItemFailures": []} for r in fetched["results"]), fetched["results"]
 
-    # Then S3 holds what the emulator sent on the wire
-    summaries = [s for op, _, resp in wire if op == "ListInvoiceSummaries" for s in resp["InvoiceSummaries"]]
+    # Then S3 holds what the emulator sent on the wire: the lister's listing by account, and the
+    # fetcher's own confirmation of each invoice (ListInvoiceSummaries by INVOICE_ID), which is what it
+    # archived (a message carries no summary)
+    def listed_by(selector: str) -> list[dict[str, Any]]:
+        return [
+            summary
+            for op, request, resp in wire
+            if op == "ListInvoiceSummaries" and request["Selector"]["ResourceType"] == selector
+            for summary in resp["InvoiceSummaries"]
+        ]
+
+    summaries, confirmed = listed_by("ACCOUNT_ID"), listed_by("INVOICE_ID")
+    assert sorted(s["InvoiceId"] for s in confirmed) == sorted(s["InvoiceId"] for s in summaries)
+    assert {s["InvoiceId"]: s for s in confirmed} == {s["InvoiceId"]: s for s in summaries}
     pdfs = {
         resp["InvoicePDF"]["InvoiceId"]: resp["InvoicePDF"] for op, _, resp in wire if op == "GetInvoicePDF"
     }
