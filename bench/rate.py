@@ -137,6 +137,18 @@ def child(
                 answered.append(time.monotonic())
 
         client.meta.events.register("response-received.invoicing.GetInvoicePDF", on_response)
+        # ... and each ListInvoiceSummaries: the lister's pages and, since the evidence rule, the
+        # fetcher's confirmation of every invoice, paced on that operation's own limit.
+        confirmed: list[float] = []
+        confirm_outcomes: Counter[str] = Counter()
+
+        def on_listing(parsed_response: Any = None, **_: Any) -> None:
+            code = str(((parsed_response or {}).get("Error") or {}).get("Code", "ok"))
+            confirm_outcomes[code] += 1
+            if code == "ok":
+                confirmed.append(time.monotonic())
+
+        client.meta.events.register("response-received.invoicing.ListInvoiceSummaries", on_listing)
         listed, finished = [0.0], [0.0]
         list_handler, fetch_handler = lister.handler, fetcher.handler
 
@@ -179,6 +191,9 @@ def child(
         "api_use": (len(answered) - 1) / span / rate if span else 0.0,
         "get_invoice_pdf_calls": sum(outcomes.values()),
         "throttled": outcomes["ThrottlingException"],
+        "list_calls": sum(confirm_outcomes.values()),
+        "list_throttled": confirm_outcomes["ThrottlingException"],
+        "list_use": _use(confirmed, rate),
         "cpu_ms_per_invoice": 1000 * cpu / max(1, report.archived),
         "sandbox_cpu_ms_per_invoice": 1000 * sandbox_cpu / max(1, report.archived),
         "per_second": _per_second(answered),
@@ -248,6 +263,12 @@ def client_only(rate: float, ceiling: float, dataset_path: Path, threads: int) -
     }
 
 
+def _use(times: list[float], rate: float) -> float:
+    """Calls answered per second from the first to the last, as a share of R."""
+    span = times[-1] - times[0] if len(times) > 1 else 0.0
+    return (len(times) - 1) / span / rate if span else 0.0
+
+
 def _per_second(times: list[float]) -> list[int]:
     """GetInvoicePDF calls answered in each second from the first one."""
     counts: Counter[int] = Counter(int(t - times[0]) for t in times) if times else Counter()
@@ -258,17 +279,28 @@ def report(results: list[dict[str, Any]]) -> None:
     print(
         f"  {'what':<9}{'R/s':>5} {'ceiling':>8}{'invoices':>9}{'archived':>9}{'failed':>7}{'fetch s':>8}"
         f"{'inv/s':>7}{'use':>6}{'API use':>8}{'GetInvoicePDF':>14}{'throttled':>10}"
+        f"{'ListInvoiceSummaries':>21}{'throttled':>10}{'its use':>8}"
         f"{'CPU ms/inv':>11}{'sandbox':>8}"
     )
     for r in results:
         ceiling = f"{r['ceiling']:g}" if r["ceiling"] else "none"
+        listing = (
+            f"{r['list_calls']:21}{r['list_throttled']:10}{r['list_use']:8.0%}"
+            if "list_calls" in r
+            else f"{'-':>21}{'-':>10}{'-':>8}"
+        )
         print(
             f"  {r['mode']:<9}{r['rate']:5g} {ceiling:>8}{r['dataset_invoices']:9}{r['archived']:9}"
             f"{r['failed']:7}"
             f"{r['fetch_seconds']:8.1f}{r['invoices_per_s']:7.2f}{r['use']:6.0%}{r['api_use']:8.0%}"
-            f"{r['get_invoice_pdf_calls']:14}{r['throttled']:10}{r['cpu_ms_per_invoice']:11.1f}"
+            f"{r['get_invoice_pdf_calls']:14}{r['throttled']:10}{listing}{r['cpu_ms_per_invoice']:11.1f}"
             f"{r['sandbox_cpu_ms_per_invoice']:8.1f}"
         )
+    print(
+        "  use: invoices archived per second of fetching / R; API use: GetInvoicePDF answered per second"
+        " / R; ListInvoiceSummaries: the lister's pages and the fetchers' confirmation of each invoice,"
+        " on that operation's own limit (its use / R)"
+    )
 
 
 def main() -> int:

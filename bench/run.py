@@ -21,11 +21,12 @@ from typing import Any
 import cloud
 import coldstart
 import common
+import evidence
 import memory
 import rate
 import throughput
 
-RSS_LIMIT_MB = 200  # the issue's requirement, printed beside the figure (not asserted)
+RSS_LIMIT_MIB = 128  # issue 15's requirement for the 1 GiB document, printed beside the figure (not asserted)
 
 
 def main() -> int:
@@ -50,7 +51,12 @@ def main() -> int:
         "--skip",
         action="append",
         default=[],
-        choices=("memory", "throughput", "rate", "coldstart", "cloud", "daily"),
+        choices=("memory", "throughput", "rate", "coldstart", "cloud", "daily", "evidence"),
+    )
+    parser.add_argument(
+        "--evidence-before",
+        default=evidence.BEFORE,
+        help=f"revision the evidence rule's cost is compared with (default {evidence.BEFORE})",
     )
     parser.add_argument("--daily-invoices", type=int, default=10_000, help="archived invoices, daily run")
     parser.add_argument("--json", type=Path, help="also write every raw result to this file")
@@ -103,6 +109,10 @@ def main() -> int:
                 workdir / "daily.json",
                 timeout=3600,
             )  # the child prints its own line
+        if "evidence" not in args.skip:
+            print("\n[7] what the evidence rule costs: requests per archived invoice, before and after")
+            raw["evidence"] = evidence.run(400, args.evidence_before, workdir / "evidence")
+            evidence.report(raw["evidence"])
     raw["seconds"] = time.monotonic() - started
     print_table(raw)
     if args.json:
@@ -119,7 +129,7 @@ def print_table(raw: dict[str, Any]) -> None:
     if "memory" in raw:
         m = raw["memory"]
         s = memory.summarize(m)
-        verdict = "under" if s["peak_mb"] < RSS_LIMIT_MB else "OVER"
+        verdict = "within" if s["peak_mb"] <= RSS_LIMIT_MIB else "OVER"
         print(
             f"\nPeak RSS, one {common.mib(m['stored_bytes']):.0f} MiB document "
             "(archiver + emulator in the measured process; moto elsewhere)"
@@ -133,10 +143,13 @@ def print_table(raw: dict[str, Any]) -> None:
             f"{s['bytes']:15,}{s['seconds']:7.1f}{s['mib_per_s']:7.0f}  "
             f"{'ok' if m['sha256_ok'] else 'MISMATCH'}"
         )
-        print(f"  peak is {verdict} the {RSS_LIMIT_MB} MB requirement")
+        print(f"  peak is {verdict} the {RSS_LIMIT_MIB} MiB requirement")
     if "rate" in raw:
         print("\nRate-limit use (goal >= 90 % of R with 0 failed invoices)")
         rate.report(raw["rate"])
+    if "evidence" in raw:
+        print("\nThe evidence rule: requests per archived invoice before and after (pipeline w4, in process)")
+        evidence.report(raw["evidence"])
     if "coldstart" in raw:
         print("\nCold import (goal <= 1.5 x import boto3 + one client)")
         coldstart.report(raw["coldstart"])
