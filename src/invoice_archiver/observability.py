@@ -8,6 +8,7 @@ archived on several threads, and Powertools' metric set is a plain dict.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from typing import TYPE_CHECKING, Any, cast
@@ -56,6 +57,27 @@ def _tracer() -> Tracer:
     return Tracer(service=SERVICE_NAME)
 
 
+# Libraries that would print a pre-signed URL (a bearer credential) at some level: botocore and boto3
+# at DEBUG (every request's URL and parameters, every response body, GetInvoicePDF's URLs included),
+# urllib3 at WARNING (a response with malformed headers is logged with its full URL, query string and
+# signature). Each is pinned at a level above that, whatever POWERTOOLS_LOG_LEVEL or the Lambda
+# runtime's log level say: their records below it are dropped before any handler sees them.
+LIBRARY_LOG_FLOORS = {
+    "botocore": logging.INFO,
+    "boto3": logging.INFO,
+    "s3transfer": logging.INFO,
+    "urllib3": logging.ERROR,
+}
+
+
+def pin_library_loggers() -> None:
+    """Raise each library logger to at least its floor (a stricter level someone set is kept)."""
+    for name, floor in LIBRARY_LOG_FLOORS.items():
+        library = logging.getLogger(name)
+        library.setLevel(max(library.level, floor))
+
+
+pin_library_loggers()
 logger = Logger(service=SERVICE_NAME, utc=True)
 metrics = _ThreadSafeMetrics(namespace=METRICS_NAMESPACE, service=SERVICE_NAME)
 tracer = _tracer()

@@ -1,4 +1,10 @@
-"""The S3 archive: create-only writes (IfNoneMatch: *), single PUT or multipart, with SHA-256 checksums."""
+"""The S3 archive: create-only writes (IfNoneMatch: *), single PUT or multipart, with SHA-256 checksums.
+
+S3 answers a conditional write with 412 PreconditionFailed when the key exists (`AlreadyExists`: the
+caller compares what is there), and with 409 ConditionalRequestConflict when another conditional write to
+the same key is in flight: that is a race, not an answer, so the write is tried again a few times, and
+then fails as `WriteConflict`, which the fetcher retries later like any transient error.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,9 @@ import base64
 import contextlib
 import hashlib
 import json
+import random
+import time
+from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -48,18 +57,59 @@ WRITING = (
 )
 
 
+# A 409 ConditionalRequestConflict is tried again this many times in all, with a short backoff.
+CONFLICT_ATTEMPTS = 4
+CONFLICT_BACKOFF_SECONDS = 0.25
+Sleep = Callable[[float], None]
+
+
 class AlreadyExists(Exception):
-    """The key is taken: S3 refused to overwrite it."""
+    """The key is taken: S3 refused to overwrite it (412 PreconditionFailed)."""
+
+
+class WriteConflict(Exception):
+    """S3 kept answering 409 ConditionalRequestConflict: another write to the key is in flight. Retryable."""
 
 
 def _b64(hex_digest: str) -> str:
     return base64.b64encode(bytes.fromhex(hex_digest)).decode("ascii")
 
 
+def _answer(exc: ClientError) -> tuple[str, object]:
+    return (
+        str(exc.response.get("Error", {}).get("Code", "")),
+        exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode"),
+    )
+
+
 def _precondition_failed(exc: ClientError) -> bool:
-    code = str(exc.response.get("Error", {}).get("Code", ""))
-    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    return code in {"PreconditionFailed", "ConditionalRequestConflict"} or status in {409, 412}
+    code, status = _answer(exc)
+    return code == "PreconditionFailed" or status == 412
+
+
+def _conflict(exc: ClientError) -> bool:
+    code, status = _answer(exc)
+    return code == "ConditionalRequestConflict" or status == 409
+
+
+def _conditional(write: Callable[[], object], key: str, sleep: Sleep) -> None:
+    """One create-only write: 412 -> AlreadyExists; 409 -> tried again, then WriteConflict."""
+    for attempt in range(CONFLICT_ATTEMPTS):
+        try:
+            write()
+        except ClientError as exc:
+            if _precondition_failed(exc):
+                raise AlreadyExists(key) from None
+            if not _conflict(exc):
+                raise
+        else:
+            return
+        if attempt + 1 < CONFLICT_ATTEMPTS:
+            sleep(CONFLICT_BACKOFF_SECONDS * 2**attempt * random.uniform(0.5, 1.0))
+    raise WriteConflict(
+        f"{key}: S3 answered 409 ConditionalRequestConflict {CONFLICT_ATTEMPTS} times (another write to the "
+        "key is in flight); the invoice is retried later"
+    )
 
 
 def put_new(
@@ -74,10 +124,11 @@ def put_new(
     metadata: dict[str, str],
     tagging: str,
     multipart_threshold: int,
+    sleep: Sleep = time.sleep,
 ) -> None:
     """Create the object with its tags and metadata in the creating request; never overwrite."""
     if size > multipart_threshold:
-        _put_multipart(client, bucket, key, body, content_type, metadata, tagging)
+        _put_multipart(client, bucket, key, body, content_type, metadata, tagging, sleep)
         return
     _put_once(
         client,
@@ -88,6 +139,7 @@ def put_new(
         checksum=_b64(sha256),
         metadata=metadata,
         tagging=tagging,
+        sleep=sleep,
     )
 
 
@@ -101,10 +153,11 @@ def _put_once(
     checksum: str,
     metadata: dict[str, str],
     tagging: str,
+    sleep: Sleep = time.sleep,
 ) -> None:
     """One create-only PutObject; a taken key becomes AlreadyExists."""
-    try:
-        client.put_object(
+    _conditional(
+        lambda: client.put_object(
             Bucket=bucket,
             Key=key,
             Body=body,
@@ -114,11 +167,10 @@ def _put_once(
             Metadata=metadata,
             Tagging=tagging,
             IfNoneMatch="*",
-        )
-    except ClientError as exc:
-        if _precondition_failed(exc):
-            raise AlreadyExists(key) from None
-        raise
+        ),
+        key,
+        sleep,
+    )
 
 
 def _put_multipart(
@@ -129,6 +181,7 @@ def _put_multipart(
     content_type: str,
     metadata: dict[str, str],
     tagging: str,
+    sleep: Sleep,
 ) -> None:
     upload_id = client.create_multipart_upload(
         Bucket=bucket,
@@ -153,19 +206,22 @@ def _put_multipart(
             )["ETag"]
             parts.append({"PartNumber": number, "ETag": etag, "ChecksumSHA256": checksum})
             number += 1
-        client.complete_multipart_upload(
-            Bucket=bucket,
-            Key=key,
-            UploadId=upload_id,
-            MultipartUpload={"Parts": parts},
-            IfNoneMatch="*",
+        # The parts stay uploaded while the completion is tried again after a 409.
+        _conditional(
+            lambda: client.complete_multipart_upload(
+                Bucket=bucket,
+                Key=key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": parts},
+                IfNoneMatch="*",
+            ),
+            key,
+            sleep,
         )
-    except BaseException as exc:
+    except BaseException:
         # If the abort fails too, the bucket's lifecycle rule removes the incomplete upload.
         with contextlib.suppress(ClientError):
             client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
-        if isinstance(exc, ClientError) and _precondition_failed(exc):
-            raise AlreadyExists(key) from None
         raise
 
 
@@ -187,6 +243,7 @@ def put_json_new(
     document: dict[str, Any],
     metadata: dict[str, str],
     tagging: str,
+    sleep: Sleep = time.sleep,
 ) -> None:
     body = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False).encode("utf-8")
     _put_once(
@@ -198,6 +255,7 @@ def put_json_new(
         checksum=base64.b64encode(hashlib.sha256(body).digest()).decode("ascii"),
         metadata=metadata,
         tagging=tagging,
+        sleep=sleep,
     )
 
 

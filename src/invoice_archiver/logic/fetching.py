@@ -135,6 +135,7 @@ def _archive_document(archiver: Archiver, invoice: VerifiedInvoice, ref: Documen
                 ),
                 tagging=layout.tagging_header(layout.object_tags(summary, ref.document_type)),
                 multipart_threshold=settings.multipart_threshold_bytes,
+                sleep=archiver.sleep,
             )
         except archive.AlreadyExists:
             _accept_existing(archiver, key, spooled.sha256, spooled.size)
