@@ -166,6 +166,14 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "Documents larger than this are uploaded with a multipart upload (default 16 MiB).",
     ),
     EnvVar(
+        "MAX_DOCUMENT_BYTES",
+        "max_document_bytes",
+        ("fetcher",),
+        False,
+        "Largest document the fetcher downloads, by its declared length (default 2 GiB); a larger one is "
+        "refused before its body is read, and the invoice recorded FAILED with the reason.",
+    ),
+    EnvVar(
         "SPOOL_DIRECTORY",
         "spool_directory",
         ("fetcher",),
@@ -283,6 +291,7 @@ class Settings(BaseModel):
     download_attempts: int = Field(default=4, ge=1, le=10)
     invoicing_max_attempts: int = Field(default=8, ge=1, le=20)
     multipart_threshold_bytes: int = Field(default=16 * 1024 * 1024, ge=5 * 1024 * 1024)
+    max_document_bytes: int = Field(default=2 * 1024**3, ge=1024 * 1024)
     spool_directory: str = ""
     document_host_suffixes: CsvList = (".amazonaws.com",)
     allow_loopback_document_urls: bool = False

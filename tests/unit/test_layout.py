@@ -18,10 +18,12 @@ from invoice_archiver.logic.layout import (
     invoice_prefix,
     object_metadata,
     object_tags,
+    parse_document_name,
     safe_segment,
     summary_key,
     tag_value,
     tagging_header,
+    type_segment,
 )
 from invoice_archiver.models.period import BillingPeriod
 
@@ -137,16 +139,17 @@ def test_invoice_prefix_layout() -> None:
 @pytest.mark.parametrize(
     ("document_type", "document_id", "extension", "file_name"),
     [
-        ("INVOICE", "ignored", "pdf", "invoice.pdf"),
-        ("SUPPLEMENT", "doc-1", "pdf", "supplement-doc-1.pdf"),
-        ("GOVERNMENT_INVOICE", "GI 7", "xml", "government-invoice-GI%207.xml"),
-        ("TAX_E_INVOICE", "a/b", "zip", "tax-e-invoice-a%2Fb.zip"),
-        ("PAYMENT_RECEIPT", "..", "bin", "payment-receipt-%2E%2E.bin"),
+        ("SUPPLEMENT", "doc-1", "pdf", "supplement.doc-1.pdf"),
+        ("GOVERNMENT_INVOICE", "GI 7", "xml", "government-invoice.GI%207.xml"),
+        ("TAX_E_INVOICE", "a/b", "zip", "tax-e-invoice.a%2Fb.zip"),
+        ("PAYMENT_RECEIPT", "..", "bin", "payment-receipt.%2E%2E.bin"),
         # A type newer than this version is filed under the type the API sent, made path-safe
-        ("NEW_KIND/2", "x", "pdf", "new-kind%2F2-x.pdf"),
+        ("NEW_KIND/2", "x", "pdf", "new-kind%2F2.x.pdf"),
+        # ... even INVOICE: a supplemental document never lands on invoice.<ext>
+        ("INVOICE", "x", "pdf", "invoice.x.pdf"),
         # What the API omitted is named as such and replaced by the content's SHA-256
         (None, "doc-1", "pdf", "untyped=doc-1.pdf"),
-        ("TAX_E_INVOICE", None, "xml", f"tax-e-invoice-sha256={SHA}.xml"),
+        ("TAX_E_INVOICE", None, "xml", f"tax-e-invoice.sha256={SHA}.xml"),
         (None, None, "pdf", f"untyped=sha256={SHA}.pdf"),
     ],
 )
@@ -156,26 +159,66 @@ def test_document_key_layout(
     folder = invoice_prefix("invoices", ACCOUNT, PERIOD, "INV-1")
     key = document_key(folder, document_type, document_id, extension, SHA)
     assert key == f"invoices/account={ACCOUNT}/period=2025-06/INV-1/{file_name}"
+    # And the name reads back as what it was made from
+    named = parse_document_name(file_name)
+    assert named is not None
+    assert (named.primary, named.legacy, named.extension) == (False, False, extension)
+    assert named.type_part == (type_segment(document_type) if document_type else None)
+    assert named.id_part == (safe_segment(document_id) if document_id else f"sha256={SHA}")
 
 
-def test_undescribed_documents_never_collide_with_described_ones() -> None:
-    # Given documents the API described in full, with ids chosen to look like the fallback names
+def test_the_invoice_document_is_invoice_dot_ext_whatever_its_type() -> None:
     folder = invoice_prefix("invoices", ACCOUNT, PERIOD, "INV-1")
-    described = {
-        document_key(folder, kind, document_id, "pdf", SHA)
-        for kind in ("SUPPLEMENT", "UNTYPED", "TAX_E_INVOICE")
-        for document_id in (f"sha256={SHA}", f"sha256-{SHA}", "untyped", "doc-1", f"untyped=sha256={SHA}")
-    }
-    # When the API omits the type, the id or both
-    undescribed = {
-        document_key(folder, None, "doc-1", "pdf", SHA),
-        document_key(folder, "TAX_E_INVOICE", None, "pdf", SHA),
-        document_key(folder, None, None, "pdf", SHA),
-    }
-    # Then no name is shared, and the same bytes always get the same name (stable across calls)
-    assert not described & undescribed
-    assert len(undescribed) == 3
-    assert document_key(folder, None, None, "pdf", SHA) == document_key(folder, None, None, "pdf", SHA)
+    assert document_key(folder, "INVOICE", "INV-1", "pdf", SHA, primary=True).endswith("/INV-1/invoice.pdf")
+    named = parse_document_name("invoice.pdf")
+    assert named is not None
+    assert named.primary
+
+
+def test_no_two_type_and_id_pairs_share_a_name() -> None:
+    # Given the pair the old '-' separator confused, and every split of awkward type/id strings
+    folder = invoice_prefix("invoices", ACCOUNT, PERIOD, "INV-1")
+    assert document_key(folder, "GOVERNMENT_INVOICE", "X", "pdf", SHA) != document_key(
+        folder, "GOVERNMENT", "invoice-X", "pdf", SHA
+    )
+    words = [
+        "GOVERNMENT",
+        "INVOICE",
+        "GOVERNMENT_INVOICE",
+        "TAX_E",
+        "E_INVOICE",
+        "X",
+        "invoice-X",
+        "a.b",
+        "a",
+    ]
+    words += ["untyped", "untyped=", "sha256=", "-", ".", "%2E", "invoice", "x~y", "e" * 199, "e" * 260]
+    pairs = {(t, i) for t in [*words, None] for i in [*words, None]}
+    keys: dict[str, tuple[str | None, str | None]] = {}
+    for kind, document_id in sorted(pairs, key=str):
+        key = document_key(folder, kind, document_id, "pdf", SHA)
+        # Then each distinct (type, id) has its own key (types differing only in case or '_'/'-'
+        # are the same type to the archive: GetInvoicePDF's enum is upper case with '_')
+        same_type = keys.get(key)
+        assert same_type is None or (
+            same_type[1] == document_id
+            and (same_type[0] or "").lower().replace("_", "-") == (kind or "").lower().replace("_", "-")
+        ), f"{(kind, document_id)} and {same_type} share {key}"
+        keys[key] = (kind, document_id)
+        # And none is the invoice document's
+        assert not key.endswith("/invoice.pdf")
+
+
+def test_names_from_before_the_separator_are_read_as_legacy() -> None:
+    # Given names archived before 2026-12-04 (type and id joined by '-')
+    for name in ("supplement-doc-1.pdf", f"tax-e-invoice-sha256={SHA}.xml", "government-invoice-GI%207.xml"):
+        named = parse_document_name(name)
+        # Then they read as legacy document names (kept as they are; the ledger names their type and id)
+        assert named is not None
+        assert named.legacy
+    # And names that are no document's are not read as one
+    for name in ("summary", "a..pdf", "x.y.z.pdf", "untyped=.pdf", ".pdf", "invoice."):
+        assert parse_document_name(name) is None, name
 
 
 def test_summary_key_layout() -> None:
@@ -189,7 +232,7 @@ def test_keys_stay_in_their_folder_for_any_ids() -> None:
     for invoice_id in ids:
         folder = invoice_prefix("invoices", ACCOUNT, PERIOD, invoice_id)
         keys = [
-            document_key(folder, "INVOICE", "x", "pdf", SHA),
+            document_key(folder, "INVOICE", "x", "pdf", SHA, primary=True),
             summary_key(folder),
             *(document_key(folder, "SUPPLEMENT", document_id, "pdf", SHA) for document_id in AWKWARD_IDS),
         ]

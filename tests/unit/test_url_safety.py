@@ -7,13 +7,15 @@ import io
 import json
 import logging
 import pickle
+import socket
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
 from aws_lambda_powertools import Logger
 from urllib3.util import parse_url
 
-from invoice_archiver.dal.downloads import UnsafeUrl, check_url
+from invoice_archiver.dal.downloads import DownloadFailed, UnsafeUrl, check_url, resolve_public
 from invoice_archiver.logic.archiving import redact
 from invoice_archiver.models.documents import DocumentRef, SecretUrl
 
@@ -41,23 +43,33 @@ def assert_no_secret(text: str) -> None:
     [
         "https://invoices.s3.us-east-1.amazonaws.com",
         "https://s3.amazonaws.com",
-        "https://amazonaws.com",
+        "https://s3.eu-west-1.amazonaws.com",
+        "https://invoices.s3-eu-west-1.amazonaws.com",
+        "https://invoices.s3.dualstack.us-east-1.amazonaws.com",
+        "https://s3-fips.us-gov-west-1.amazonaws.com",
+        "https://invoices.s3-accelerate.amazonaws.com",
+        "https://my.dotted.bucket.s3.amazonaws.com",
         "https://INVOICES.S3.AMAZONAWS.COM",
         "HTTPS://invoices.s3.amazonaws.com",
         "https://invoices.s3.amazonaws.com:443",
     ],
 )
-def test_https_on_an_allowed_suffix_is_accepted(base: str) -> None:
-    check_url(presigned(base), SUFFIXES, allow_loopback=False)
+def test_https_on_an_s3_endpoint_is_accepted(base: str) -> None:
+    endpoint = check_url(presigned(base), SUFFIXES, allow_loopback=False)
+    assert (endpoint.scheme, endpoint.port, endpoint.loopback) == ("https", 443, False)
 
 
-def test_configured_suffixes_are_honoured() -> None:
-    # Given a custom suffix list, Then hosts under any of them pass, others do not
-    suffixes = (".example.test", ".amazonaws.com")
-    check_url(presigned("https://docs.example.test"), suffixes, allow_loopback=False)
-    check_url(presigned("https://b.s3.amazonaws.com"), suffixes, allow_loopback=False)
-    with pytest.raises(UnsafeUrl):
-        check_url(presigned("https://b.s3.amazonaws.com"), (".example.test",), allow_loopback=False)
+def test_the_china_partitions_s3_endpoints_are_accepted_under_their_suffix() -> None:
+    check_url(presigned("https://b.s3.cn-north-1.amazonaws.com.cn"), (".amazonaws.com.cn",), False)
+
+
+def test_configured_suffixes_restrict_further() -> None:
+    # Given a suffix list without the global partition, Then its S3 hosts are refused
+    with pytest.raises(UnsafeUrl, match="not an allowed suffix"):
+        check_url(presigned("https://b.s3.amazonaws.com"), (".amazonaws.com.cn",), allow_loopback=False)
+    # And a configured suffix never admits a host that is not an S3 endpoint
+    with pytest.raises(UnsafeUrl, match="not an S3 endpoint"):
+        check_url(presigned("https://docs.example.test"), (".example.test",), allow_loopback=False)
 
 
 # --- check_url: refused ---------------------------------------------------------------------------
@@ -81,6 +93,17 @@ REFUSED = [
     "https://127.0.0.1:1234",  # loopback not allowed here
     "http://127.0.0.1:1234",
     "http://localhost",
+    # Other AWS hosts: anyone's API Gateway, load balancer or service endpoint is no document host
+    "https://amazonaws.com",
+    "https://abc123.execute-api.us-east-1.amazonaws.com",
+    "https://internal-lb-1.us-east-1.elb.amazonaws.com",
+    "https://sts.amazonaws.com",
+    "https://s3-website-us-east-1.amazonaws.com",
+    "https://bucket.s3.amazonaws.com.evil.example",
+    "https://evil-s3.amazonaws.com",
+    # ... and S3 hosts on any port but 443
+    "https://invoices.s3.amazonaws.com:8443",
+    "https://invoices.s3.amazonaws.com:80",
 ]
 
 
@@ -332,3 +355,61 @@ def test_redact_keeps_text_without_secrets() -> None:
 def test_redact_removes_a_percent_encoded_url() -> None:
     text = "redirect to https%3A%2F%2Fb.s3.amazonaws.com%2Fk%3FX-Amz-Signature%3D0123abcdSECRETSIG"
     assert "SECRETSIG" not in redact(text)
+
+
+# --- resolve_public: where a checked host really leads ---------------------------------------------
+
+
+def resolver(*addresses: str) -> Callable[[str, int], list[str]]:
+    """Factory: a resolver answering these addresses for any host (DNS is outside this process)."""
+    return lambda host, port: list(addresses)
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "169.254.169.254",  # instance metadata
+        "10.1.2.3",
+        "172.16.0.9",
+        "192.168.1.1",
+        "127.0.0.1",
+        "0.0.0.0",  # noqa: S104
+        "100.64.0.1",  # shared address space (not global)
+        "224.0.0.1",
+        "240.0.0.1",
+        "::1",
+        "fe80::1",
+        "fd00::1",
+        "::ffff:169.254.169.254",  # IPv4-mapped
+        "::ffff:10.0.0.1",
+        "not-an-address",
+    ],
+)
+def test_a_host_resolving_to_a_non_public_address_is_refused(address: str) -> None:
+    # Given an S3 host name whose DNS answer (or one of them) is not a public address
+    endpoint = check_url(presigned(), SUFFIXES, allow_loopback=False)
+
+    # Then it is refused, naming the host and the address, never the URL
+    with pytest.raises(UnsafeUrl, match=r"resolves to") as caught:
+        resolve_public(endpoint, resolver("52.217.12.34", address))
+    assert_no_secret(str(caught.value))
+
+
+def test_a_public_answer_is_the_address_connected_to() -> None:
+    endpoint = check_url(presigned(), SUFFIXES, allow_loopback=False)
+    assert resolve_public(endpoint, resolver("52.217.12.34", "2600:1f18::1")) == "52.217.12.34"
+
+
+def test_a_name_that_does_not_resolve_is_a_retryable_download_failure() -> None:
+    endpoint = check_url(presigned(), SUFFIXES, allow_loopback=False)
+
+    def failing(host: str, port: int) -> list[str]:
+        raise socket.gaierror("temporary failure in name resolution")
+
+    with pytest.raises(DownloadFailed, match=r"cannot resolve invoices\.s3\.us-east-1\.amazonaws\.com"):
+        resolve_public(endpoint, failing)
+
+
+def test_loopback_in_local_mode_is_not_resolved() -> None:
+    endpoint = check_url(presigned("http://127.0.0.1:9000"), SUFFIXES, allow_loopback=True)
+    assert resolve_public(endpoint, resolver("10.0.0.1")) is None

@@ -206,6 +206,7 @@ def get_documents(client: InvoicingClient, invoice_id: str) -> list[DocumentRef]
                 document_id=pdf.get("InvoiceId") or invoice_id,
                 url=SecretUrl(pdf["DocumentUrl"]),
                 expires_at=pdf.get("DocumentUrlExpirationDate"),
+                primary=True,
             )
         )
     for supplemental in pdf.get("SupplementalDocuments", []):

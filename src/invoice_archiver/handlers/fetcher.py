@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import time
 from functools import lru_cache
 from typing import Any
 
@@ -37,6 +39,9 @@ sdk.ensure(
 )
 
 
+RELEASE_RESERVE_SECONDS = 20.0
+
+
 @lru_cache(maxsize=1)
 def archiver() -> Archiver:
     config = settings("fetcher")
@@ -54,7 +59,7 @@ def archiver() -> Archiver:
     )
 
 
-def record_handler(record: SQSRecord) -> str:
+def record_handler(record: SQSRecord, deadline: float | None = None) -> str:
     # Parsed here rather than by BatchProcessor(model=...): a message that can never parse is
     # quarantined to the DLQ with its reason instead of being redelivered until SQS gives up.
     try:
@@ -66,7 +71,7 @@ def record_handler(record: SQSRecord) -> str:
         invoice_id=message.invoice_id, account_id=message.account_id, message_id=record.message_id
     )
     try:
-        return archiver().archive(message).value
+        return archiver().archive(message, deadline).value
     except SourceRefused as exc:  # a message may only point at a configured or discovered source
         metrics.add_metric(name=Metric.SOURCES_REFUSED, unit="Count", value=1)
         return _quarantine(record, str(exc), "SourceRefused")
@@ -115,7 +120,13 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     processor = ConcurrentBatchProcessor(
         event_type=EventType.SQS, concurrency=settings("fetcher").fetcher_concurrency, key=invoice_key
     )
+    # Downloads end this long before the invocation does, so a record that runs out of time still
+    # releases its lease and records why (one conditional write; an aborted multipart upload).
+    deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - RELEASE_RESERVE_SECONDS
     response = process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
+        event=event,
+        record_handler=functools.partial(record_handler, deadline=deadline),
+        processor=processor,
+        context=context,
     )
     return dict(response)

@@ -91,6 +91,7 @@ class DeploySettings(BaseModel):
     download_attempts: int = _FUNCTION_DEFAULTS.download_attempts
     invoicing_max_attempts: int = _FUNCTION_DEFAULTS.invoicing_max_attempts
     multipart_threshold_bytes: int = _FUNCTION_DEFAULTS.multipart_threshold_bytes
+    max_document_bytes: int = _FUNCTION_DEFAULTS.max_document_bytes
     lease_seconds: int | None = Field(default=None, ge=1)
     revisit_days: DayList = _FUNCTION_DEFAULTS.revisit_days
     event_bus_name: str = _FUNCTION_DEFAULTS.event_bus_name
@@ -187,6 +188,11 @@ class DeploySettings(BaseModel):
                 "listing_reserve_seconds: must be at most half of lister_timeout_seconds "
                 "(the rest of each invocation is for listing)"
             )
+        if self.max_document_bytes > self.fetcher_ephemeral_storage_mib * 1024 * 1024:
+            raise ValueError(
+                "max_document_bytes: must fit the fetcher's ephemeral storage "
+                "(fetcher_ephemeral_storage_mib), where a document waits between download and upload"
+            )
         lease = self.effective_lease_seconds
         if lease < self.fetcher_timeout_seconds:
             raise ValueError("lease_seconds: must be at least fetcher_timeout_seconds")
@@ -241,6 +247,7 @@ class DeploySettings(BaseModel):
             "download_attempts": str(self.download_attempts),
             "invoicing_max_attempts": str(self.invoicing_max_attempts),
             "multipart_threshold_bytes": str(self.multipart_threshold_bytes),
+            "max_document_bytes": str(self.max_document_bytes),
             "document_host_suffixes": ",".join(self.document_host_suffixes),
             "fetcher_concurrency": str(self.fetcher_concurrency),
             "invoicing_rate_limit": f"{self.fetcher_rate_limit:g}",

@@ -92,9 +92,10 @@ class Archiver:
             bus=self.settings.event_bus_name,
         )
 
-    def archive(self, message: InvoiceMessage) -> Outcome:
+    def archive(self, message: InvoiceMessage, deadline: float | None = None) -> Outcome:
         """Archive the invoice the message points to (raises SourceRefused for a source that is neither
-        configured nor discovered; the handler quarantines such a message)."""
+        configured nor discovered; the handler quarantines such a message). `deadline`: the
+        time.monotonic() by which downloads must end (the invocation's, less what a release takes)."""
         self.sources.check(message.source)
         key = ledger.LedgerKey(message.account_id, message.period, message.invoice_id)
         owner = uuid.uuid4().hex
@@ -109,12 +110,12 @@ class Archiver:
         )
         if not claim.claimed:
             if claim.status == Status.ARCHIVED:
-                return self._already_archived(message, key, claim.item)
+                return self._already_archived(message, key, claim.item, deadline)
             raise InvoiceBusy(f"invoice {message.invoice_id} is being archived by another worker")
 
         try:
             invoice = self.confirm(message)
-            documents = self.archive_documents(invoice)
+            documents = self.archive_documents(invoice, deadline=deadline)
             summary_key = fetching.write_summary(self, invoice, documents)
         except failures.PERMANENT as exc:
             reason = self._record_error(message, key, owner, Status.FAILED, exc)
@@ -178,7 +179,7 @@ class Archiver:
         return changes.next_check(issued, self.settings.revisit_days, after)
 
     def _already_archived(
-        self, message: InvoiceMessage, key: ledger.LedgerKey, item: dict[str, Any]
+        self, message: InvoiceMessage, key: ledger.LedgerKey, item: dict[str, Any], deadline: float | None
     ) -> Outcome:
         """A change the lister saw or a due revisit is re-checked; an unsent event is sent; else skipped."""
         from invoice_archiver.logic import rechecking  # it builds on this module
@@ -186,7 +187,7 @@ class Archiver:
         hint = message.legacy_summary
         hinted = changes.fingerprint(hint) if hint is not None else None
         if changes.recheck_wanted(item, message.reason, self.listed_at(message), hinted):
-            return rechecking.recheck(self, message, key)
+            return rechecking.recheck(self, message, key, deadline)
         pending = item.get("pending_event")
         if pending:
             self.announcer().announce(key, pending)
@@ -220,10 +221,13 @@ class Archiver:
         return fetching.folder(self, invoice)
 
     def archive_documents(
-        self, invoice: VerifiedInvoice, known: dict[Identity, ArchivedDocument] | None = None
+        self,
+        invoice: VerifiedInvoice,
+        known: dict[Identity, ArchivedDocument] | None = None,
+        deadline: float | None = None,
     ) -> list[ArchivedDocument]:
         """Every document of the invoice, in S3 and verified (logic.fetching)."""
-        return fetching.archive_documents(self, invoice, known)
+        return fetching.archive_documents(self, invoice, known, deadline)
 
 
 def _text(value: object) -> str | None:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from invoice_archiver.constants import Metric
 from invoice_archiver.dal import source_status
-from invoice_archiver.dal.downloads import UnsafeUrl
+from invoice_archiver.dal.downloads import DocumentTooLarge, UnsafeUrl
 from invoice_archiver.dal.invoicing import InvoiceUnavailable
 from invoice_archiver.dal.sources import SourceUnavailable
 from invoice_archiver.logic import layout
@@ -50,6 +50,7 @@ PERMANENT: tuple[type[Exception], ...] = (
     SourceUnavailable,
     InvoiceUnavailable,
     UnsafeUrl,
+    DocumentTooLarge,
     ArchiveConflict,
     layout.ContractViolation,
 )

@@ -15,6 +15,7 @@ confirmed in this invocation (logic.evidence), never from the message.
 from __future__ import annotations
 
 import random
+import time
 from typing import TYPE_CHECKING, Any
 
 from invoice_archiver.dal import archive, downloads
@@ -30,7 +31,8 @@ from invoice_archiver.observability import logger
 if TYPE_CHECKING:
     from invoice_archiver.logic.archiving import Archiver
 
-Identity = tuple[str | None, str | None]
+# A document the API described in full: (is it the invoice document, its type, its id).
+Identity = tuple[bool, str | None, str | None]
 # Backoff between download attempts: a few seconds at most, so a delivery stays far inside its timeout.
 MAX_BACKOFF_SECONDS = 5.0
 
@@ -42,12 +44,16 @@ def folder(archiver: Archiver, invoice: VerifiedInvoice) -> str:
 
 
 def archive_documents(
-    archiver: Archiver, invoice: VerifiedInvoice, known: dict[Identity, ArchivedDocument] | None = None
+    archiver: Archiver,
+    invoice: VerifiedInvoice,
+    known: dict[Identity, ArchivedDocument] | None = None,
+    deadline: float | None = None,
 ) -> list[ArchivedDocument]:
     """Every document of the invoice, in S3 and verified; fresh URLs for every attempt.
 
     `known`: documents the API described in full that are archived already (a re-check); they are
-    not downloaded again. Raises `SourceUnavailable` if the source's role cannot be assumed.
+    not downloaded again. `deadline` (time.monotonic()): every download must end by then; no attempt
+    starts after it. Raises `SourceUnavailable` if the source's role cannot be assumed.
     """
     settings = archiver.settings
     # Documents the API described in full, archived by an earlier attempt of this delivery. One
@@ -55,16 +61,21 @@ def archive_documents(
     # (same bytes, same key, accepted as already there).
     done: dict[Identity, ArchivedDocument] = dict(known or {})
     last_error = "no attempt made"
+    attempts = 0
     for attempt in range(settings.download_attempts):
         if attempt:
             archiver.sleep(min(MAX_BACKOFF_SECONDS, 0.5 * 2**attempt) * random.uniform(0.5, 1.0))
+        if deadline is not None and time.monotonic() >= deadline:
+            last_error = f"no time left in this invocation; {last_error}"
+            break
+        attempts += 1
         client = archiver.invoicing_for(invoice.source)
         refs = invoicing_api.get_documents(client, invoice.invoice_id)
         if not refs:
             last_error = "GetInvoicePDF returned no document URL"
             continue
         try:
-            archived = [_document_once(archiver, invoice, ref, done) for ref in refs]
+            archived = [_document_once(archiver, invoice, ref, done, deadline) for ref in refs]
         except DownloadFailed as exc:
             last_error = str(exc)
             logger.warning(
@@ -74,9 +85,7 @@ def archive_documents(
             continue
         report_undescribed(archived)
         return archived
-    raise DocumentsIncomplete(
-        f"documents incomplete after {settings.download_attempts} attempts: {last_error}"
-    )
+    raise DocumentsIncomplete(f"documents incomplete after {attempts} attempts: {last_error}")
 
 
 def write_summary(archiver: Archiver, invoice: VerifiedInvoice, documents: list[ArchivedDocument]) -> str:
@@ -97,21 +106,36 @@ def write_summary(archiver: Archiver, invoice: VerifiedInvoice, documents: list[
 
 
 def _document_once(
-    archiver: Archiver, invoice: VerifiedInvoice, ref: DocumentRef, done: dict[Identity, ArchivedDocument]
+    archiver: Archiver,
+    invoice: VerifiedInvoice,
+    ref: DocumentRef,
+    done: dict[Identity, ArchivedDocument],
+    deadline: float | None,
 ) -> ArchivedDocument:
-    identity = None if ref.omitted_by_api else (ref.document_type, ref.document_id)
+    identity = None if ref.omitted_by_api else (ref.primary, ref.document_type, ref.document_id)
     if identity in done:
         return done[identity]
-    document = _archive_document(archiver, invoice, ref)
+    document = _archive_document(archiver, invoice, ref, deadline)
     if identity is not None:
         done[identity] = document
     return document
 
 
-def _archive_document(archiver: Archiver, invoice: VerifiedInvoice, ref: DocumentRef) -> ArchivedDocument:
+def _archive_document(
+    archiver: Archiver, invoice: VerifiedInvoice, ref: DocumentRef, deadline: float | None
+) -> ArchivedDocument:
     settings = archiver.settings
-    downloads.check_url(ref.url, settings.document_host_suffixes, settings.allow_loopback_document_urls)
-    spooled = downloads.download(ref.url, spool_dir=settings.spool_directory or None)
+    endpoint = downloads.check_url(
+        ref.url, settings.document_host_suffixes, settings.allow_loopback_document_urls
+    )
+    spooled = downloads.download(
+        ref.url,
+        endpoint,
+        address=downloads.resolve_public(endpoint),
+        max_bytes=settings.max_document_bytes,
+        deadline=deadline,
+        spool_dir=settings.spool_directory or None,
+    )
     try:
         key = layout.document_key(
             folder(archiver, invoice),
@@ -119,6 +143,7 @@ def _archive_document(archiver: Archiver, invoice: VerifiedInvoice, ref: Documen
             ref.document_id,
             downloads.extension_for(spooled.content_type),
             spooled.sha256,
+            primary=ref.primary,
         )
         summary = invoice.summary
         try:

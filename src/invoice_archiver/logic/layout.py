@@ -1,34 +1,46 @@
 """The S3 archive contract: key layout, object tags and user metadata. Pure functions.
 
     <prefix>/account=<account>/period=<YYYY-MM>/<invoice>/invoice.pdf
-    <prefix>/account=<account>/period=<YYYY-MM>/<invoice>/<document-type>-<document-id>.<ext>
+    <prefix>/account=<account>/period=<YYYY-MM>/<invoice>/<document-type>.<document-id>.<ext>
     <prefix>/account=<account>/period=<YYYY-MM>/<invoice>/summary.json   (written last)
 
-Invoice and document ids are percent-encoded into one safe path segment each, so no id can
-climb out of its folder or collide with another.
+Invoice and document ids are percent-encoded into one safe path segment each (anything but A-Z a-z 0-9
+_ - is escaped, so '.', '/' and '..' cannot survive), so no id can climb out of its folder. The type
+and the id of a supplemental document are joined by '.', which the encoding always escapes: two
+different (type, id) pairs never share a name, and a supplemental document, whose name always holds
+two dots, never lands on the invoice's own `invoice.<ext>` (the invoice document is the one
+GetInvoicePDF returns as `DocumentUrl`, not a type).
 
 If the API omits a supplemental document's type or id, the name says so instead of guessing, and
 what is missing is replaced by something stable, the content's SHA-256:
 
     untyped=<document-id>.<ext>            no DocumentType
-    <document-type>-sha256=<hex>.<ext>     no DocumentId
+    <document-type>.sha256=<hex>.<ext>     no DocumentId
     untyped=sha256=<hex>.<ext>             neither
 
-'=' never survives the percent-encoding of a type or an id, so these names cannot collide with the
-names of documents the API described in full.
+'=' never survives the encoding of a type or an id, so these names cannot collide with the names of
+documents the API described in full.
+
+Archives written before 2026-12-04 named a described supplemental document `<type>-<id>.<ext>` and
+one without an id `<type>-sha256=<hex>.<ext>`. Those objects keep their keys (nothing is ever
+renamed or overwritten); the ledger and summary.json name every document's key, and a document
+known by its (type, id) is never downloaded again, so old and new names coexist in one folder.
+`parse_document_name` tells every form apart.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from invoice_archiver.models.documents import INVOICE_DOCUMENT
 from invoice_archiver.models.period import BillingPeriod
 
 SUMMARY_FILE = "summary.json"
+INVOICE_NAME = "invoice"
+UNTYPED = "untyped="
 MAX_TAGS = 10
 MAX_TAG_VALUE = 256
 MAX_METADATA_BYTES = 2048
@@ -68,17 +80,57 @@ def invoice_prefix(prefix: str, account_id: str, period: BillingPeriod, invoice_
 
 
 def document_key(
-    invoice_folder: str, document_type: str | None, document_id: str | None, extension: str, sha256: str
+    invoice_folder: str,
+    document_type: str | None,
+    document_id: str | None,
+    extension: str,
+    sha256: str,
+    *,
+    primary: bool = False,
 ) -> str:
-    """The document's key: its type and id as the API sent them (see the module docstring)."""
-    if document_type == INVOICE_DOCUMENT:
-        return _checked(f"{invoice_folder}invoice.{extension}")
+    """The document's key: `invoice.<ext>` for the invoice document (`primary`), else its type and id as
+    the API sent them (see the module docstring)."""
+    if primary:
+        return _checked(f"{invoice_folder}{INVOICE_NAME}.{extension}")
     identity = safe_segment(document_id) if document_id else f"sha256={sha256}"
-    if document_type:
-        name = f"{safe_segment(document_type.lower().replace('_', '-'))}-{identity}"
-    else:
-        name = f"untyped={identity}"
+    name = f"{type_segment(document_type)}.{identity}" if document_type else f"{UNTYPED}{identity}"
     return _checked(f"{invoice_folder}{name}.{extension}")
+
+
+def type_segment(document_type: str) -> str:
+    """`GOVERNMENT_INVOICE` -> `government-invoice` (encoded like an id: never holds '.' or '=')."""
+    return safe_segment(document_type.lower().replace("_", "-"))
+
+
+@dataclass(frozen=True)
+class DocumentName:
+    """What a document's file name says: the invoice document, or a supplemental document's type and
+    id as named (`type_part` encoded, None when untyped; `id_part` encoded, or `sha256=<hex>`), and
+    whether it is a name from before the '.' separator (`legacy`: type and id cannot be told apart)."""
+
+    primary: bool
+    type_part: str | None
+    id_part: str | None
+    extension: str
+    legacy: bool = False
+
+
+def parse_document_name(name: str) -> DocumentName | None:
+    """Read a document's file name (the last segment of its key); None for anything else."""
+    stem, dot, extension = name.rpartition(".")
+    if not dot or not stem or not extension or "/" in name:
+        return None
+    if stem == INVOICE_NAME:
+        return DocumentName(True, None, None, extension)
+    if stem.startswith(UNTYPED):
+        identity = stem[len(UNTYPED) :]
+        return DocumentName(False, None, identity, extension) if identity and "." not in identity else None
+    type_part, separator, identity = stem.partition(".")
+    if separator:
+        if not type_part or not identity or "." in identity:
+            return None
+        return DocumentName(False, type_part, identity, extension)
+    return DocumentName(False, None, stem, extension, legacy=True)
 
 
 def summary_key(invoice_folder: str) -> str:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from invoice_archiver.constants import DetailType, Metric
 from invoice_archiver.dal import archive, tracking
 from invoice_archiver.dal.ledger import LedgerKey
-from invoice_archiver.logic import announcements, changes, failures, summaries
+from invoice_archiver.logic import announcements, changes, failures, layout, summaries
 from invoice_archiver.logic.archiving import Archiver, Outcome
 from invoice_archiver.logic.changes import Reason
 from invoice_archiver.logic.failures import DocumentsIncomplete, InvoiceBusy
@@ -41,7 +41,9 @@ if TYPE_CHECKING:
     from datetime import datetime
 
 
-def recheck(archiver: Archiver, message: InvoiceMessage, key: LedgerKey) -> Outcome:
+def recheck(
+    archiver: Archiver, message: InvoiceMessage, key: LedgerKey, deadline: float | None = None
+) -> Outcome:
     settings = archiver.settings
     owner = uuid.uuid4().hex
     claim = tracking.claim_recheck(
@@ -63,7 +65,7 @@ def recheck(archiver: Archiver, message: InvoiceMessage, key: LedgerKey) -> Outc
             metrics.add_metric(name=Metric.INVOICES_SKIPPED, unit="Count", value=1)
             logger.info("the API lists the summary as archived; nothing to re-check")
             return Outcome.UNCHANGED
-        documents = archiver.archive_documents(invoice, known=_known(item))
+        documents = archiver.archive_documents(invoice, known=_known(item), deadline=deadline)
         outcome, pending = _record(archiver, invoice, key, owner, item, documents, listed_at)
     except failures.PERMANENT as exc:
         # Permanent for now: keep what is archived, say why, and move the revisit schedule on.
@@ -138,7 +140,9 @@ def _known(item: dict[str, Any]) -> dict[Identity, ArchivedDocument]:
     for record in [*item.get("documents", []), *item.get("documents_no_longer_listed", [])]:
         document = _document(record)
         if not document.omitted_by_api:
-            known.setdefault((document.document_type, document.document_id), document)
+            named = layout.parse_document_name(document.key.rsplit("/", 1)[-1])
+            primary = named is not None and named.primary
+            known.setdefault((primary, document.document_type, document.document_id), document)
     return known
 
 

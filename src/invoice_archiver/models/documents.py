@@ -65,6 +65,8 @@ class DocumentRef:
     document_id: str | None
     url: SecretUrl
     expires_at: datetime | None
+    # The invoice document itself (GetInvoicePDF's DocumentUrl), whatever a supplemental type says.
+    primary: bool = False
 
     @property
     def label(self) -> str:

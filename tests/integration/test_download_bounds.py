@@ -1,0 +1,115 @@
+"""Downloads are bounded (issue 15, item 5), against a real HTTP server on loopback that misbehaves.
+
+The document host is outside our control: it may declare a huge body, send more than it declared, or
+trickle a byte at a time so that no single read ever times out. Each must end quickly, with a clear
+reason and without reading what was not asked for.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from invoice_archiver.dal import downloads
+from invoice_archiver.dal.downloads import DocumentTooLarge, DownloadFailed
+from invoice_archiver.models.documents import SecretUrl
+
+GIB = 1024**3
+SENT: dict[str, int] = {}
+
+
+class Misbehaving(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:  # quiet
+        del format, args
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        SENT[path] = 0
+        # A client that stops reading is what these tests want
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            getattr(self, "_" + path.strip("/").replace("-", "_"))()
+
+    def _headers(self, **headers: str) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/pdf")
+        for name, value in headers.items():
+            self.send_header(name.replace("_", "-"), value)
+        self.end_headers()
+
+    def _huge(self) -> None:
+        # Declares three GiB, sends 1 MiB (a reader that trusts it would keep waiting for the rest)
+        self._headers(Content_Length=str(3 * GIB))
+        self._send(b"%" * (1024 * 1024))
+
+    def _liar(self) -> None:
+        # Declares 10 bytes, but chunked: a reader that ignores the declaration reads 64 MiB
+        self._headers(Content_Length="10", Transfer_Encoding="chunked")
+        for _ in range(1024):
+            block = b"x" * 65536
+            self._send(b"%x\r\n%b\r\n" % (len(block), block))
+        self._send(b"0\r\n\r\n")
+
+    def _trickle(self) -> None:
+        # One byte every 20 ms: no read ever waits long, the whole would take hours
+        self._headers(Content_Length=str(1024 * 1024))
+        for _ in range(1024 * 1024):
+            self._send(b"%")
+            time.sleep(0.02)
+
+    def _send(self, data: bytes) -> None:
+        self.wfile.write(data)
+        self.wfile.flush()
+        SENT[self.path.split("?", 1)[0]] += len(data)
+
+
+@pytest.fixture(scope="module")
+def host() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Misbehaving)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def fetch(host: str, path: str, *, max_bytes: int = 2 * GIB, deadline: float | None = None) -> None:
+    url = SecretUrl(f"{host}{path}?X-Amz-Signature=SECRETSIG")
+    endpoint = downloads.check_url(url, (".amazonaws.com",), allow_loopback=True)
+    spooled = downloads.download(url, endpoint, max_bytes=max_bytes, deadline=deadline)
+    spooled.close()
+
+
+def test_a_declared_length_over_the_limit_is_refused_before_the_body_is_read(host: str) -> None:
+    # When a host declares 3 GiB and the limit is 2 GiB, Then it is refused at once, as permanent
+    with pytest.raises(
+        DocumentTooLarge, match=r"3221225472 bytes .* over the 2147483648-byte limit"
+    ) as caught:
+        fetch(host, "/huge")
+    assert "SECRETSIG" not in str(caught.value)
+
+
+def test_reading_stops_past_the_declared_length(host: str) -> None:
+    # When a host declares 10 bytes and streams 64 MiB, Then reading stops right after the 10th byte
+    with pytest.raises(DownloadFailed, match="more than the 10 bytes Content-Length declared"):
+        fetch(host, "/liar")
+    assert SENT["/liar"] < 64 * 1024 * 1024
+
+
+def test_a_trickling_body_ends_at_the_deadline_not_after_hours(host: str) -> None:
+    # When a host sends one byte at a time, each read answered well within its timeout,
+    # Then the download fails as soon as the overall deadline passes (retried with fresh URLs)
+    with pytest.raises(DownloadFailed, match="ran past this invocation's deadline"):
+        fetch(host, "/trickle", deadline=time.monotonic() + 0.5)
+    assert SENT["/trickle"] < 1024 * 1024
+
+
+def test_no_time_left_means_no_connection(host: str) -> None:
+    with pytest.raises(DownloadFailed, match="no time left in this invocation"):
+        fetch(host, "/huge", deadline=time.monotonic() - 1)
