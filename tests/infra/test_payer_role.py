@@ -12,6 +12,7 @@ from infra_synth import cdk_json_context
 
 from app import build_app
 from invoice_archiver.infra.payer_role import PAYER_ROLE_STACK_NAME, PAYER_ROLE_STAGE, Param, PayerRoleStack
+from invoice_archiver.infra.settings import DeploySettings
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +42,8 @@ def test_the_template_holds_one_role_and_one_conditional_policy_and_nothing_else
     # StackSets deploy it as it is: no bootstrap parameter or rule, no CDK metadata
     assert set(template["Parameters"]) == {
         Param.ARCHIVE_ACCOUNT_ID,
+        Param.ARCHIVE_STACK_NAME,
+        Param.ARCHIVE_REGION,
         Param.EXTERNAL_ID,
         Param.ROLE_NAME,
         Param.DISCOVER_INVOICE_UNITS,
@@ -84,7 +87,12 @@ def test_list_invoice_units_only_when_discovery_is_on(template: dict[str, Any]) 
     ]
 
 
-def test_the_role_trusts_only_the_archive_account_with_the_external_id(template: dict[str, Any]) -> None:
+ROLE_ARN = "arn:${AWS::Partition}:iam::${Account}:role/${StackName}-${Region}-"
+
+
+def test_the_role_trusts_only_the_archive_functions_roles_with_the_external_id(
+    template: dict[str, Any],
+) -> None:
     trust = template["Resources"]["PayerRole"]["Properties"]["AssumeRolePolicyDocument"]
     assert trust["Statement"] == [
         {
@@ -104,9 +112,34 @@ def test_the_role_trusts_only_the_archive_account_with_the_external_id(template:
                     ]
                 }
             },
-            "Condition": {"StringEquals": {"sts:ExternalId": {"Ref": Param.EXTERNAL_ID}}},
+            # Any other principal of the archive account is not trusted, whatever its own policies allow
+            "Condition": {
+                "StringEquals": {"sts:ExternalId": {"Ref": Param.EXTERNAL_ID}},
+                "ArnEquals": {
+                    "aws:PrincipalArn": [
+                        {
+                            "Fn::Sub": [
+                                ROLE_ARN + function,
+                                {
+                                    "Account": {"Ref": Param.ARCHIVE_ACCOUNT_ID},
+                                    "StackName": {"Ref": Param.ARCHIVE_STACK_NAME},
+                                    "Region": {"Ref": Param.ARCHIVE_REGION},
+                                },
+                            ]
+                        }
+                        for function in ("lister", "fetcher")
+                    ]
+                },
+            },
         }
     ]
+
+
+def test_the_trusted_names_are_the_archive_stacks_role_names() -> None:
+    # Given the archive stack's settings, Then its roles carry the names the payer template trusts
+    settings = DeploySettings(stack_name="Archive-7", region="eu-central-1")
+    assert settings.role_name("lister") == "Archive-7-eu-central-1-lister"
+    assert settings.role_name("fetcher") == "Archive-7-eu-central-1-fetcher"
 
 
 def test_the_parameters_are_validated_and_the_external_id_is_not_echoed(template: dict[str, Any]) -> None:

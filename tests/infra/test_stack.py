@@ -327,10 +327,11 @@ def test_fetcher_permissions_are_exactly_these(default: Synth) -> None:
             "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
             "Resource": {"Fn::Join": ["", [getatt(log_group), ":*"]]},
         },
+        # ListInvoiceSummaries: each invoice is confirmed with the API before anything is archived
         {
-            "Sid": "GetInvoicePdf",
+            "Sid": "ReadInvoices",
             "Effect": "Allow",
-            "Action": ["invoicing:GetInvoicePDF", "aws-portal:ViewBilling"],
+            "Action": ["invoicing:ListInvoiceSummaries", "invoicing:GetInvoicePDF", "aws-portal:ViewBilling"],
             "Resource": "*",
         },
         # Writes (and the reads it needs to resume) only under the archive prefix
@@ -453,7 +454,6 @@ def test_archive_bucket_lifecycle_tiers_and_cleans_up(default: Synth) -> None:
                             {"StorageClass": "STANDARD_IA", "TransitionInDays": 90},
                             {"StorageClass": "GLACIER_IR", "TransitionInDays": 365},
                         ],
-                        "NoncurrentVersionExpiration": {"NoncurrentDays": 365},
                         "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7},
                     }
                 ]

@@ -52,6 +52,17 @@ INVOICE_QUEUE_RETENTION_DAYS: Final = 4
 LOCAL_ONLY_ENV_VARS: Final = frozenset({"ALLOW_LOOPBACK_DOCUMENT_URLS"})
 
 
+# Each function's role has a fixed name, so that a payer account's role can trust exactly these two
+# (aws:PrincipalArn) and the work queues can admit exactly the lister, without a reference across
+# stacks: `<stack name>-<region>-lister` and `-fetcher` (IAM names are global to the account, hence
+# the region). IAM allows 64 characters.
+MAX_ROLE_NAME = 64
+
+
+def function_role_name(stack_name: str, region: str, function: str) -> str:
+    return f"{stack_name}-{region}-{function}"
+
+
 class Id:
     """Construct ids (they become logical-id prefixes: renaming one replaces its resources)."""
 

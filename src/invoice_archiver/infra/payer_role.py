@@ -5,7 +5,9 @@ for CloudFormation StackSets across an organization: everything that differs per
 CloudFormation parameter, the template has no asset, no bootstrap-version rule and no CDK metadata, so
 it deploys without CDK or a bootstrap in the target accounts. The role
 
-* trusts the archive account, only with the ExternalId (`sts:ExternalId`);
+* trusts the archive stack's lister and fetcher roles only (`aws:PrincipalArn`, their fixed names
+  `<stack>-<region>-lister` and `-fetcher`), with the ExternalId (`sts:ExternalId`): no other principal
+  of the archive account may assume it, whatever its own policies allow;
 * allows `invoicing:ListInvoiceSummaries` and `invoicing:GetInvoicePDF`, plus `aws-portal:ViewBilling`,
   which the Service Authorization Reference lists as authorized by both operations (the archive stack's
   own roles carry it for the same reason: see `pipeline.INVOICING_WILDCARD_REASON`);
@@ -23,6 +25,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from invoice_archiver.constants import SERVICE_NAME
+from invoice_archiver.infra.constants import DEFAULT_REGION, DEFAULT_STACK_NAME, function_role_name
 from invoice_archiver.infra.nag import acknowledge
 
 PAYER_ROLE_STACK_NAME: Final = "InvoiceArchiverPayerRole"
@@ -45,6 +48,8 @@ class Param:
     """The template's parameter names (StackSets pass them with --parameters)."""
 
     ARCHIVE_ACCOUNT_ID: Final = "ArchiveAccountId"
+    ARCHIVE_STACK_NAME: Final = "ArchiveStackName"
+    ARCHIVE_REGION: Final = "ArchiveRegion"
     EXTERNAL_ID: Final = "ExternalId"
     ROLE_NAME: Final = "RoleName"
     DISCOVER_INVOICE_UNITS: Final = "DiscoverInvoiceUnits"
@@ -75,6 +80,24 @@ class PayerRoleStack(Stack):
             allowed_pattern=r"^\d{12}$",
             constraint_description="a 12-digit AWS account id",
             description="The account the invoice-archiver stack runs in; only it may assume the role.",
+        )
+        archive_stack = CfnParameter(
+            self,
+            Param.ARCHIVE_STACK_NAME,
+            type="String",
+            default=DEFAULT_STACK_NAME,
+            allowed_pattern=r"^[A-Za-z][A-Za-z0-9-]{0,127}$",
+            constraint_description="a CloudFormation stack name",
+            description="The archive stack's name: its functions' roles are <name>-<region>-lister/-fetcher.",
+        )
+        archive_region = CfnParameter(
+            self,
+            Param.ARCHIVE_REGION,
+            type="String",
+            default=DEFAULT_REGION,
+            allowed_pattern=r"^[a-z]{2}(-[a-z]+)+-\d$",
+            constraint_description="an AWS region name",
+            description="The region the archive stack is deployed in.",
         )
         external_id = CfnParameter(
             self,
@@ -113,8 +136,19 @@ class PayerRoleStack(Stack):
             "Role",
             role_name=role_name.value_as_string,
             description="invoice-archiver: read-only access to this account's invoices",
+            # The account is the principal and aws:PrincipalArn narrows it to the two roles: a role ARN
+            # as principal would need the roles to exist when this template is deployed, and becomes an
+            # opaque id if they are ever replaced; a condition on their (fixed) names does neither.
             assumed_by=iam.AccountPrincipal(archive_account.value_as_string).with_conditions(
-                {"StringEquals": {"sts:ExternalId": external_id.value_as_string}}
+                {
+                    "StringEquals": {"sts:ExternalId": external_id.value_as_string},
+                    "ArnEquals": {
+                        "aws:PrincipalArn": [
+                            _function_role_arn(archive_account, archive_stack, archive_region, function)
+                            for function in ("lister", "fetcher")
+                        ]
+                    },
+                }
             ),
             inline_policies={
                 "ReadInvoices": iam.PolicyDocument(
@@ -153,3 +187,18 @@ class PayerRoleStack(Stack):
         CfnOutput(self, "RoleArn", value=self.role.role_arn, description="One entry of SOURCE_ROLE_ARNS")
         acknowledge(self.role, "AwsSolutions-IAM5", PAYER_ROLE_WILDCARD_REASON, findings=("Resource::*",))
         acknowledge(discovery, "AwsSolutions-IAM5", PAYER_ROLE_WILDCARD_REASON, findings=("Resource::*",))
+
+
+def _function_role_arn(
+    account: CfnParameter, stack_name: CfnParameter, region: CfnParameter, function: str
+) -> str:
+    """The ARN of an archive function's role, from its fixed name (infra/constants.function_role_name)."""
+    name = function_role_name("${StackName}", "${Region}", function)
+    return Fn.sub(
+        "arn:${AWS::Partition}:iam::${Account}:role/" + name,
+        {
+            "Account": account.value_as_string,
+            "StackName": stack_name.value_as_string,
+            "Region": region.value_as_string,
+        },
+    )

@@ -175,6 +175,11 @@ class Pipeline(Construct):
 
         self._grant_lister(storage)
         self._grant_fetcher(storage)
+        # Only the lister may put a message on the queues a function consumes: a message the lister did
+        # not write never reaches the fetcher (or a later piece of a listing), whoever else in the account
+        # is allowed sqs:SendMessage.
+        for queue in (self.invoice_queue, self.listing_queue):
+            self._only_the_lister_sends(queue)
 
         # Adds the consume permissions (ReceiveMessage, DeleteMessage, ChangeMessageVisibility,
         # GetQueueAttributes, GetQueueUrl; kms:Decrypt with a CMK) to the fetcher's DefaultPolicy.
@@ -207,6 +212,19 @@ class Pipeline(Construct):
             ),
         )
 
+    def _only_the_lister_sends(self, queue: sqs.Queue) -> None:
+        assert self.lister.role is not None
+        queue.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="OnlyTheListerSends",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["sqs:SendMessage"],
+                resources=[queue.queue_arn],
+                conditions={"ArnNotEquals": {"aws:PrincipalArn": self.lister.role.role_arn}},
+            )
+        )
+
     # Functions -----------------------------------------------------------------------------------
 
     def _function(
@@ -234,6 +252,7 @@ class Pipeline(Construct):
         role = iam.Role(
             self,
             f"{construct_id}Role",
+            role_name=self._settings.role_name(function),
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description=f"invoice-archiver {function}: least privilege, no managed policies",
         )
@@ -372,8 +391,15 @@ class Pipeline(Construct):
         prefix = self._settings.archive_prefix
         statements = [
             iam.PolicyStatement(
-                sid="GetInvoicePdf",
-                actions=["invoicing:GetInvoicePDF", "aws-portal:ViewBilling"],
+                # ListInvoiceSummaries confirms each invoice before anything is archived (the evidence
+                # rule); ListInvoiceUnits checks a discovered receiver a message names.
+                sid="ReadInvoices",
+                actions=[
+                    "invoicing:ListInvoiceSummaries",
+                    "invoicing:GetInvoicePDF",
+                    *(["invoicing:ListInvoiceUnits"] if self._settings.discover_invoice_units else []),
+                    "aws-portal:ViewBilling",
+                ],
                 resources=["*"],  # no resource-level permissions: see INVOICING_WILDCARD_REASON
             ),
             iam.PolicyStatement(

@@ -21,7 +21,13 @@ from pydantic import (
 )
 
 from invoice_archiver.config import DayList, Settings
-from invoice_archiver.infra.constants import DEFAULT_REGION, DEFAULT_STACK_NAME, VISIBILITY_TIMEOUT_FACTOR
+from invoice_archiver.infra.constants import (
+    DEFAULT_REGION,
+    DEFAULT_STACK_NAME,
+    MAX_ROLE_NAME,
+    VISIBILITY_TIMEOUT_FACTOR,
+    function_role_name,
+)
 from invoice_archiver.models.source import parse_sources, role_arns
 
 _FUNCTION_DEFAULTS = Settings()
@@ -130,7 +136,6 @@ class DeploySettings(BaseModel):
     lifecycle_infrequent_access_days: int = Field(default=90, ge=0)
     lifecycle_archive_days: int = Field(default=365, ge=0)
     lifecycle_archive_storage_class: ARCHIVE_STORAGE_CLASSES = "GLACIER_INSTANT_RETRIEVAL"
-    noncurrent_version_expiration_days: int = Field(default=365, ge=1)
     abort_incomplete_multipart_upload_days: int = Field(default=7, ge=1)
     access_log_retention_days: int = Field(default=365, ge=1)
 
@@ -193,6 +198,12 @@ class DeploySettings(BaseModel):
                 "max_document_bytes: must fit the fetcher's ephemeral storage "
                 "(fetcher_ephemeral_storage_mib), where a document waits between download and upload"
             )
+        longest = function_role_name(self.stack_name, self.region, "fetcher")
+        if len(longest) > MAX_ROLE_NAME:
+            raise ValueError(
+                f"stack_name: the functions' roles are named <stack_name>-<region>-lister/-fetcher, and "
+                f"{longest!r} is {len(longest)} characters, over IAM's {MAX_ROLE_NAME}: shorten stack_name"
+            )
         lease = self.effective_lease_seconds
         if lease < self.fetcher_timeout_seconds:
             raise ValueError("lease_seconds: must be at least fetcher_timeout_seconds")
@@ -228,6 +239,10 @@ class DeploySettings(BaseModel):
     def visibility_timeout_seconds(self) -> int:
         """The invoice queue's visibility timeout."""
         return VISIBILITY_TIMEOUT_FACTOR * self.fetcher_timeout_seconds
+
+    def role_name(self, function: str) -> str:
+        """The fixed name of a function's role (a payer role trusts these; see infra/payer_role.py)."""
+        return function_role_name(self.stack_name, self.region, function)
 
     @property
     def assumable_role_arns(self) -> tuple[str, ...]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
@@ -88,6 +89,7 @@ class Storage(Construct):
                 event_bridge_enabled=True
             )
         )
+        self._create_only(bucket, settings.archive_prefix)
         if settings.object_lock_enabled:
             # Invoices are legal records: COMPLIANCE mode, a retention in whole years (nobody, root
             # included, can shorten it or delete a locked version before it ends).
@@ -100,6 +102,30 @@ class Storage(Construct):
                 ),
             )
         return bucket
+
+    @staticmethod
+    def _create_only(bucket: s3.Bucket, prefix: str) -> None:
+        """AWS, not only our client, refuses every write to the archive prefix that could overwrite.
+
+        S3 authorizes PutObject, CreateMultipartUpload, UploadPart and CompleteMultipartUpload as
+        s3:PutObject. Of these, PutObject and CompleteMultipartUpload create the object and accept
+        If-None-Match (s3:ObjectCreationOperation is true for them); the other two accept no conditional
+        header and create nothing (false), so they are exempt, as AWS documents for enforcing conditional
+        writes. A creating request without If-None-Match (an overwrite, or an If-Match replace) is denied,
+        whoever sends it; one with it can only create a key that does not exist."""
+        bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="DenyOverwritingTheArchive",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["s3:PutObject"],
+                resources=[bucket.arn_for_objects(f"{prefix}/*")],
+                conditions={
+                    "Null": {"s3:if-none-match": "true"},
+                    "Bool": {"s3:ObjectCreationOperation": "true"},
+                },
+            )
+        )
 
     def _ledger_table(self, key: kms.IKey | None) -> dynamodb.Table:
         table = dynamodb.Table(
@@ -139,11 +165,13 @@ def _lifecycle_rules(settings: DeploySettings) -> list[s3.LifecycleRule]:
                 transition_after=Duration.days(settings.lifecycle_archive_days),
             )
         )
+    # No rule ever expires a noncurrent version: a version that was replaced or hidden by a delete marker
+    # is the evidence of what happened to the archive, and is kept as long as the bucket (an operator's
+    # deliberate DeleteObjectVersion, where Object Lock allows it, is the only way one goes).
     return [
         s3.LifecycleRule(
             id="TierCurrentVersions",
             transitions=transitions or None,
-            noncurrent_version_expiration=Duration.days(settings.noncurrent_version_expiration_days),
             abort_incomplete_multipart_upload_after=Duration.days(
                 settings.abort_incomplete_multipart_upload_days
             ),
