@@ -670,7 +670,20 @@ def test_alarm_on_function_errors_and_throttles(default: Synth, handler: str, me
 
 def test_alarm_on_failed_invoices(default: Synth) -> None:
     _alarm(default, Metric.INVOICES_FAILED, METRICS_NAMESPACE, [{"Name": "service", "Value": SERVICE_NAME}])
-    assert len(default.resources("AWS::CloudWatch::Alarm")) == 9
+    assert len(default.resources("AWS::CloudWatch::Alarm")) == 10
+
+
+def test_alarm_when_a_message_names_a_source_that_is_not_configured(default: Synth) -> None:
+    default.template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "MetricName": Metric.SOURCES_REFUSED,
+            "Namespace": METRICS_NAMESPACE,
+            "Statistic": "Sum",
+            "Threshold": 0,
+            "ComparisonOperator": "GreaterThanThreshold",
+        },
+    )
 
 
 def test_alarm_when_a_source_cannot_be_read(default: Synth) -> None:

@@ -110,6 +110,14 @@ class Monitoring(Construct):
                 "A source (payer account or invoice-unit receiver) could not be read; "
                 "`invoice-archiver status` names it and the reason",
             ),
+            # A message, a listing continuation or a lister request named a source that is neither
+            # configured nor discovered: a forgery, or a configuration changed under queued messages.
+            self._above_zero(
+                "SourcesRefused",
+                invoice_metric(Metric.SOURCES_REFUSED, statistic="Sum"),
+                "A message, listing continuation or lister request named a source that is not configured; "
+                "it was refused unread (the DLQ holds it with ErrorType SourceRefused and the reason)",
+            ),
         ]
         action = actions.SnsAction(self.topic)
         for alarm in self.alarms:
