@@ -86,6 +86,8 @@ class Archiver:
     def archive(self, message: InvoiceMessage) -> Outcome:
         key = ledger.LedgerKey(message.account_id, message.period, message.invoice_id)
         owner = uuid.uuid4().hex
+        # A re-archive (Reason.REARCHIVE) takes an ARCHIVED invoice too, if archived before it was asked.
+        rearchive = (message.listed_at or self.clock()) if message.reason == changes.Reason.REARCHIVE else None
         claim = ledger.claim(
             self.dynamodb,
             self.settings.ledger_table,
@@ -97,9 +99,10 @@ class Archiver:
                 "invoice_type": message.summary.get("InvoiceType"),
                 "receiver_role": message.summary.get("ReceiverRole"),
             },
+            reopen_archived_before=rearchive,
         )
         if not claim.claimed:
-            if claim.status == Status.ARCHIVED:
+            if claim.status == Status.ARCHIVED and not (rearchive and claim.held(self.clock())):
                 return self._already_archived(message, key, claim.item)
             raise InvoiceBusy(f"invoice {message.invoice_id} is being archived by another worker")
 
