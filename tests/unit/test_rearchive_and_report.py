@@ -56,7 +56,12 @@ def test_the_lister_accepts_rearchive_with_invoice_ids_alone() -> None:
         ({"billing_periods": ["2026-10"], "rearchive": True}, "rearchive names invoices"),
         ({"invoice_ids": ["E1"], "billing_periods": ["2026-10"], "rearchive": True}, "invoice_ids alone"),
         (
-            {"invoice_ids": ["E1"], "issued_from": "2026-10-01", "issued_to": "2026-11-01", "rearchive": True},
+            {
+                "invoice_ids": ["E1"],
+                "issued_from": "2026-10-01",
+                "issued_to": "2026-11-01",
+                "rearchive": True,
+            },
             "invoice_ids alone",
         ),
         ({"invoice_ids": ["E1"], "rearchive": True, "recheck": True}, "rearchive or recheck, not both"),

@@ -87,7 +87,9 @@ class Archiver:
         key = ledger.LedgerKey(message.account_id, message.period, message.invoice_id)
         owner = uuid.uuid4().hex
         # A re-archive (Reason.REARCHIVE) takes an ARCHIVED invoice too, if archived before it was asked.
-        rearchive = (message.listed_at or self.clock()) if message.reason == changes.Reason.REARCHIVE else None
+        rearchive = (
+            (message.listed_at or self.clock()) if message.reason == changes.Reason.REARCHIVE else None
+        )
         claim = ledger.claim(
             self.dynamodb,
             self.settings.ledger_table,
