@@ -77,12 +77,13 @@ class AwsProxy:
         service, operation = _classify(request, body)
         with self._lock:
             self.seen.append((service, operation))
-        if (service, operation) in self.deny:
-            return _deny(request, service, operation)
         lambda_call = LAMBDA_PATH.match(request.path)
-        if lambda_call and lambda_call["what"] == "invocations" and self.invoke is not None:
-            return self._invoke(request, lambda_call["name"], body)
-        self._forward(request, body)
+        if (service, operation) in self.deny:
+            _deny(request, service, operation)
+        elif lambda_call and lambda_call["what"] == "invocations" and self.invoke is not None:
+            self._invoke(request, lambda_call["name"], body)
+        else:
+            self._forward(request, body)
 
     def _invoke(self, request: BaseHTTPRequestHandler, name: str, body: bytes) -> None:
         headers = {"Content-Type": "application/json", "X-Amz-Executed-Version": "$LATEST"}
