@@ -102,11 +102,13 @@ def test_backfill_checks_the_api_rules_before_any_call(local: Local) -> None:
     # When a backfill asks for roles in months before that
     result = local.cli("backfill", "--from", "2025-01", "--to", "2025-07", "--roles", "BUYER")
 
-    # Then it stops with one line naming the rule, and the API was never called
+    # Then it stops with one line naming the rule, the API was never called, and as nothing was logged
+    # no log file was created
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1
     assert "ReceiverRole data starts 2025-06-01" in result.stderr
     assert local.box.emulator.stats.snapshot()["calls"] == {}
+    assert not (local.cwd / ".local").exists()
 
 
 def test_a_listing_that_continues_piece_by_piece_is_followed_to_every_invoice(local: Local) -> None:

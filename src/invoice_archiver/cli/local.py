@@ -65,6 +65,8 @@ def check_log_file(path: Path) -> None:
     named: the default one in the working folder is never fatal, see FunctionLog)."""
     if str(path) in ("", "."):
         raise CliError("--log-file needs a file name")
+    if path == Path(os.devnull):
+        return  # the logs are not wanted
     if path.is_dir():
         raise CliError(f"--log-file {path}: is a folder; name a file")
     if path.exists() and not path.is_file():
@@ -140,7 +142,7 @@ class FunctionLog(io.TextIOBase):
 
     def _open(self) -> IO[str]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        if self.path.exists():
+        if self.path.is_file():  # never a device (--log-file /dev/null)
             self.path.replace(self.path.with_name(self.path.name + ".1"))
         return self.path.open("w", encoding="utf-8")
 
