@@ -136,7 +136,7 @@ def test_run_local_counts_copies_and_logs_complete_invoices_per_run(
     assert second.returncode == 0, second.stdout + second.stderr
     per_account = len(invoices_of(DATASET, (2026, 10))) // len(DATASET.accounts)
     assert f"account=123456789012/period=2026-10/  ({per_account} invoices)" in second.stdout
-    assert "+ 1 invoice folders without summary.json (incomplete, not counted)" in second.stdout
+    assert "+ 1 invoice folder without summary.json (incomplete, not counted)" in second.stdout
     # ... its object lines are aligned: every size ends in the same column
     object_lines = [line for line in second.stdout.splitlines() if re.match(r"^ {6}\S.* \d+ bytes$", line)]
     assert len(object_lines) > 3
