@@ -27,6 +27,7 @@ from invoice_archiver.cli.errors import PROBLEMS, CliError, endpoint_hint
 from invoice_archiver.cli.progress import Tracker
 from invoice_archiver.cli.settle import Listed
 from invoice_archiver.cli.target import Target
+from invoice_archiver.cli.wording import count
 from invoice_archiver.dal import clients
 
 # What the lister raises for a request it will not run (pydantic's ValidationError, PlanningError and
@@ -91,7 +92,7 @@ def list_here(
         listing.add(response)
         tracker.set_total(listing.queries)
         tracker.set_completed(listing.queries_done)
-        tracker.note(f"{listing.listed} invoices, {len(listing.enqueued)} to archive")
+        tracker.note(f"{count(listing.listed, 'invoice')}, {len(listing.enqueued)} to archive")
 
     with local.logs_to(log):
         try:
@@ -141,7 +142,7 @@ def list_on_stack(where: Target, event: dict[str, Any], tracker: Tracker) -> Lis
     listing.add(payload)
     tracker.set_total(listing.queries)
     tracker.set_completed(listing.queries_done)
-    tracker.note(f"{listing.listed} invoices, {listing.sent} to archive")
+    tracker.note(f"{count(listing.listed, 'invoice')}, {listing.sent} to archive")
     return listing
 
 
