@@ -163,12 +163,14 @@ _SINK: IO[str] | None = None
 
 
 @contextlib.contextmanager
-def logs_to(log: FunctionLog) -> Iterator[FunctionLog]:
-    """Send the functions' JSON logs and EMF metrics to `log`, keeping the terminal for the report.
+def logs_to(target: FunctionLog | Path) -> Iterator[FunctionLog]:
+    """Send the functions' JSON logs and EMF metrics to `target` (a path: a FunctionLog of it), keeping the
+    terminal for the report.
 
     If the work is interrupted, whatever a worker still logs goes nowhere rather than onto the terminal.
     """
     global _SINK
+    log = target if isinstance(target, FunctionLog) else FunctionLog(target)
     handler = logger.registered_handler
     stream_handler = handler if isinstance(handler, logging.StreamHandler) else None
     with contextlib.redirect_stdout(log):

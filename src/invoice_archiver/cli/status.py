@@ -19,6 +19,7 @@ does not consume its queue).
 from __future__ import annotations
 
 import argparse
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -36,6 +37,7 @@ from invoice_archiver.dal import clients, ledger, source_status
 # Longer than SQS's whole retry budget (5 receives x 30 min visibility): an invoice still IN_PROGRESS
 # or RETRYING after this is not coming back by itself.
 STUCK_AFTER_MINUTES = 180
+IDLE_RECHECK_SECONDS = 3.0
 IN_DLQ = "IN_DLQ"
 STUCK = "STUCK"
 
@@ -126,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
     for source in failed_sources:
         print(f"! SOURCE FAILED {source.get('pk')} {_source_reason(source)}")
     in_flight = sum(counts["IN_FLIGHT"] for counts in rows.values())
-    idle = [name for name, (_, depth) in depths.items() if name != "dead-letter" and depth.idle]
+    idle = _idle_queues(sqs, depths)
     for name in idle:
         waiting = depths[name][1].waiting
         print(
@@ -156,6 +158,16 @@ def run(args: argparse.Namespace) -> int:
         )
     trouble = problems or dlq_depth or failed_sources or (idle and not in_flight)
     return PROBLEMS if trouble else OK
+
+
+def _idle_queues(sqs: Any, depths: dict[str, tuple[str, queues.Depth]]) -> list[str]:
+    """The work queues whose messages wait with none in flight, twice in a row a few seconds apart (between
+    two batches, or two pieces of a listing, a working queue can look idle for a moment)."""
+    idle = [name for name, (_, depth) in depths.items() if name != "dead-letter" and depth.idle]
+    if idle:
+        time.sleep(IDLE_RECHECK_SECONDS)
+        idle = [name for name in idle if queues.depth(sqs, depths[name][0]).idle]
+    return idle
 
 
 def _verb(number: int, one: str, many: str) -> str:
