@@ -133,13 +133,17 @@ def _request(args: argparse.Namespace) -> ListRequest:
         "report_enqueued": True,
     }
     try:
-        return ListRequest(**{k: v for k, v in fields.items() if v is not None})
+        request = ListRequest(**{k: v for k, v in fields.items() if v is not None})
     except ValidationError as exc:
         message = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
         flags = message.replace("from_period", "--from").replace("to_period", "--to")
         flags = flags.replace("issued_from", "--issued-from").replace("issued_to", "--issued-to")
         flags = flags.replace("billing_periods, ", "").replace("invoice_ids", "--invoice-id")
         raise CliError(flags) from None
+    first, last = request.from_period, request.to_period
+    if first and last and BillingPeriod.parse(last) < BillingPeriod.parse(first):
+        raise CliError(f"--to {last} is before --from {first} (both are included)")
+    return request
 
 
 def _range_flags(args: argparse.Namespace) -> list[tuple[str, object]]:

@@ -96,8 +96,6 @@ class ListRequest(BaseModel):
     def _something(self) -> ListRequest:
         if (self.from_period is None) != (self.to_period is None):
             raise ValueError("from_period and to_period go together")
-        if self.from_period and self.to_period and self.to_period < self.from_period:
-            raise ValueError("to_period is before from_period (both are included)")
         if (self.issued_from is None) != (self.issued_to is None):
             raise ValueError("issued_from and issued_to go together")
         if self.issued_from and self.issued_to and self.issued_to <= self.issued_from:
