@@ -293,7 +293,9 @@ CASES = {
     ),
     "backfill from without to": Case(("backfill", "--from", "2026-09"), 2, "--from and --to go together"),
     "backfill to before from": Case(
-        ("backfill", "--from", "2026-10", "--to", "2026-09"), 2, "--to 2026-09 is before --from 2026-10 (both are included)"
+        ("backfill", "--from", "2026-10", "--to", "2026-09"),
+        2,
+        "--to 2026-09 is before --from 2026-10 (both are included)",
     ),
     "backfill period 13": Case(
         ("backfill", "--from", "2026-13", "--to", "2026-14"), 2, "not a billing period: 2026-13"
