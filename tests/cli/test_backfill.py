@@ -248,3 +248,23 @@ def test_a_re_archive_on_a_stack_names_an_id_no_source_lists(deployed: Deployed)
         {"invoice_ids": ["NOPE-1"], "rearchive": True, "report_enqueued": True}
     ]
     assert "! not found: NOPE-1: no source of this archive lists it" in result.stdout
+
+
+def test_backfill_on_a_stack_without_get_function_configuration_still_works_and_says_so(
+    deployed: Deployed,
+) -> None:
+    # Given an operator who may invoke the lister but not read the functions' configuration
+    deployed.proxy.deny |= {("lambda", "GetFunctionConfiguration"), *(("sqs", send) for send in SENDS)}
+
+    # When they backfill October without waiting
+    result = deployed.cli(
+        "backfill", "--stack", "Archiver", "--from", "2026-10", "--to", "2026-10", "--no-wait"
+    )
+
+    # Then the lister did the work with its own configuration, and the command said what it could not read
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Listed 3 invoices with 1 query; enqueued 3" in result.stdout
+    assert (
+        "invoice-archiver: warning: the stack's lister configuration could not be read "
+        "(lambda:GetFunctionConfiguration: AccessDeniedException"
+    ) in result.stderr

@@ -21,6 +21,7 @@ An id no source lists is named, with exit 1.
 from __future__ import annotations
 
 import argparse
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -197,6 +198,8 @@ def _on_endpoints(args: argparse.Namespace, request: ListRequest) -> int:
 def _on_stack(args: argparse.Namespace, request: ListRequest) -> int:
     where = target.resolve(args.stack)
     print(f"invoice-archiver backfill on {where.describe()}; the stack's lister lists, its fetcher archives")
+    if where.unreadable:  # the listing queue is then unknown: a continued listing is followed less surely
+        print(f"invoice-archiver: warning: {where.unreadable}", file=sys.stderr)
     started = datetime.now(UTC)
     with track("listing (the stack's lister)", unit="queries") as tracker:
         listing = list_on_stack(where, _event(request), tracker)
