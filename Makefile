@@ -17,10 +17,12 @@ export CDK_DISABLE_VERSION_CHECK := true
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-# Node >= 22 first on PATH for everything make runs (the CDK CLI; jsii, which the CDK library spawns in
+# Node >= 22 first on PATH for the goals that need it (the CDK CLI; jsii, which the CDK library spawns in
 # the infra tests and `cdk synth`): the machine's own node if new enough, else the pinned Node 22 LTS
-# that scripts/ensure-node.sh installs from the npm registry into .tools/node.
-ifneq ($(MAKECMDGOALS),clean)
+# that scripts/ensure-node.sh installs from the npm registry into .tools/node. `make demo`, `lint`,
+# `bench` and `soak` need only the venv, and never fetch Node.
+NODE_GOALS := install test synth deploy ci
+ifneq ($(filter $(NODE_GOALS),$(or $(MAKECMDGOALS),install)),)
 NODE_BIN := $(shell scripts/ensure-node.sh -q)
 ifeq ($(NODE_BIN),)
 $(error no supported Node.js (see the error above))

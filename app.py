@@ -14,6 +14,7 @@ if _FUNCTIONS not in sys.path:
 import aws_cdk as cdk  # noqa: E402
 from cdk_nag import AwsSolutionsChecks  # noqa: E402
 
+from invoice_archiver.infra import sdk_layer  # noqa: E402
 from invoice_archiver.infra.payer_role import (  # noqa: E402
     PAYER_ROLE_STACK_NAME,
     PAYER_ROLE_STAGE,
@@ -49,10 +50,15 @@ def main() -> None:
     app = cdk.App()
     try:
         build_app(app)
+        app.synth()
     except DeployConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    app.synth()
+    except Exception:
+        if not sdk_layer.FAILURES:
+            raise
+        print(f"error: {sdk_layer.FAILURES[-1]}", file=sys.stderr)  # not the jsii traceback around it
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,19 +17,32 @@ from typing import Any
 import boto3
 import pytest
 
+from invoice_archiver.cli.event_source import EventSourceMapping
+from invoice_archiver.cli.lambda_context import LocalContext
+from invoice_archiver.dal import clients
+from invoice_archiver.handlers import environment, fetcher, lister
 from invoice_archiver.infra.constants import OutputKey
 from invoice_archiver.sandbox.dataset import Dataset, generate
 from invoice_archiver.sandbox.runner import Sandbox
+from tests.cli.aws_proxy import AwsProxy
 
 CLI = str(Path(sys.executable).with_name("invoice-archiver"))
 BUCKET = "invoice-archive-local"  # run-local's names: every command finds them without configuration
 TABLE = "invoice-archiver-ledger-local"
 STACK_ACCOUNT = "210987654321"  # the only account the test stack's lister is configured with
+LISTER_TIMEOUT = (
+    60  # the test stack's lister's timeout (the command waits that long for its answer, plus 60 s)
+)
+LISTING_QUEUE_OUTPUT = (
+    "TestListingQueueUrl"  # for the tests only: the command reads the lister's configuration
+)
 PIPELINE_VARS = (
     "ARCHIVE_BUCKET",
     "ARCHIVE_PREFIX",
     "LEDGER_TABLE",
     "INVOICE_QUEUE_URL",
+    "LISTING_QUEUE_URL",
+    "LISTING_RESERVE_SECONDS",
     "DEAD_LETTER_QUEUE_URL",
     "ACCOUNT_IDS",
     "RECEIVER_ROLES",
@@ -100,9 +114,9 @@ class Local:
             for o in page.get("Contents", [])
         ]
 
-    def ledger(self) -> dict[str, dict[str, Any]]:
-        items = boto3.resource("dynamodb", endpoint_url=self.box.moto_url).Table(TABLE).scan()["Items"]
-        return {str(item["invoice_id"]): item for item in items}
+    def ledger(self, table: str = TABLE) -> dict[str, dict[str, Any]]:
+        items = boto3.resource("dynamodb", endpoint_url=self.box.moto_url).Table(table).scan()["Items"]
+        return {str(item["invoice_id"]): item for item in items if "invoice_id" in item}
 
 
 @pytest.fixture
@@ -172,7 +186,26 @@ def _stack_template() -> dict[str, Any]:
                     "Handler": "invoice_archiver.handlers.lister.handler",
                     "Role": {"Fn::GetAtt": ["ListerRole", "Arn"]},
                     "Code": {"ZipFile": "def handler(event, context): pass"},
-                    "Environment": {"Variables": {"ACCOUNT_IDS": STACK_ACCOUNT}},
+                    "Timeout": LISTER_TIMEOUT,
+                    "Environment": {
+                        "Variables": {
+                            "ACCOUNT_IDS": STACK_ACCOUNT,
+                            "LEDGER_TABLE": {"Ref": "Ledger"},
+                            "INVOICE_QUEUE_URL": {"Ref": "Invoices"},
+                            "LISTING_QUEUE_URL": {"Ref": "Listings"},
+                            "DEAD_LETTER_QUEUE_URL": {"Ref": "DeadLetters"},
+                        }
+                    },
+                },
+            },
+            "Listings": {
+                "Type": "AWS::SQS::Queue",
+                "Properties": {
+                    "VisibilityTimeout": 60,
+                    "RedrivePolicy": {
+                        "deadLetterTargetArn": {"Fn::GetAtt": ["DeadLetters", "Arn"]},
+                        "maxReceiveCount": 5,
+                    },
                 },
             },
             "Invoices": {
@@ -192,16 +225,99 @@ def _stack_template() -> dict[str, Any]:
             OutputKey.INVOICE_QUEUE: {"Value": {"Ref": "Invoices"}},
             OutputKey.DEAD_LETTER_QUEUE: {"Value": {"Ref": "DeadLetters"}},
             OutputKey.LISTER_FUNCTION: {"Value": {"Ref": "Lister"}},
+            LISTING_QUEUE_OUTPUT: {"Value": {"Ref": "Listings"}},
         },
     }
 
 
 @pytest.fixture
 def stack(local: Local) -> dict[str, str]:
-    """A CloudFormation stack with the archiver's outputs (no functions: the fetcher runs below)."""
+    """A CloudFormation stack with the archiver's outputs (its functions are placeholders: see Deployed)."""
     cloudformation = local.client("cloudformation")
     cloudformation.create_stack(
         StackName="Archiver", TemplateBody=json.dumps(_stack_template()), Capabilities=["CAPABILITY_IAM"]
     )
     outputs = cloudformation.describe_stacks(StackName="Archiver")["Stacks"][0]["Outputs"]
     return {o["OutputKey"]: o["OutputValue"] for o in outputs}
+
+
+class Deployed:
+    """The stack's functions as Lambda runs them: the real handlers in this process, with the stack's
+    configuration. The command reaches AWS through `proxy` (moto's server behind it), which answers
+    Lambda's Invoke of the lister with the real lister handler and can deny what IAM would deny. The
+    fetcher (and the lister's listing-queue consumer) are event source mappings on threads, started on
+    demand."""
+
+    def __init__(self, local: Local, stack: dict[str, str], proxy: AwsProxy) -> None:
+        self.local, self.stack, self.proxy = local, stack, proxy
+        self.invocations: list[dict[str, Any]] = []
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        proxy.invoke = self._invoke
+
+    def cli(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        """The console script, with every AWS call going through the proxy."""
+        return self.local.cli(*args, AWS_ENDPOINT_URL=self.proxy.url, **env)
+
+    def _invoke(self, name: str, event: dict[str, Any]) -> dict[str, Any]:
+        assert name == self.stack[OutputKey.LISTER_FUNCTION], name
+        self.invocations.append(event)
+        response: dict[str, Any] = lister.handler(event, LocalContext(name, timeout_seconds=LISTER_TIMEOUT))
+        return response
+
+    def start_fetcher(self) -> None:
+        self._consume(self.stack[OutputKey.INVOICE_QUEUE], fetcher.handler, "Archiver-Fetcher", workers=2)
+
+    def start_listing_consumer(self) -> None:
+        """The lister's event source mapping on the listing queue (batch size 1, as the stack sets)."""
+        self._consume(self.stack[LISTING_QUEUE_OUTPUT], lister.handler, "Archiver-Lister", batch_size=1)
+
+    def _consume(
+        self, queue_url: str, handler: Any, name: str, workers: int = 1, batch_size: int = 10
+    ) -> None:
+        def invoke(event: dict[str, Any]) -> dict[str, Any]:
+            response: dict[str, Any] = handler(event, LocalContext(name, timeout_seconds=LISTER_TIMEOUT))
+            return response
+
+        def poll() -> None:
+            mapping = EventSourceMapping(
+                clients.sqs(), queue_url, invoke, workers=workers, batch_size=batch_size
+            )
+            while not self._stop.wait(0.5):
+                mapping.drain()
+
+        thread = threading.Thread(target=poll, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(30)
+
+
+@pytest.fixture
+def deployed(local: Local, stack: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Deployed]:
+    """The stack's lister and fetcher, configured as the stack configures them."""
+    for name, value in {
+        "ARCHIVE_BUCKET": stack[OutputKey.ARCHIVE_BUCKET],
+        "LEDGER_TABLE": stack[OutputKey.LEDGER_TABLE],
+        "INVOICE_QUEUE_URL": stack[OutputKey.INVOICE_QUEUE],
+        "LISTING_QUEUE_URL": stack[LISTING_QUEUE_OUTPUT],
+        "DEAD_LETTER_QUEUE_URL": stack[OutputKey.DEAD_LETTER_QUEUE],
+        "ACCOUNT_IDS": STACK_ACCOUNT,
+        "ALLOW_LOOPBACK_DOCUMENT_URLS": "true",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }.items():
+        monkeypatch.setenv(name, value)
+    environment.reset()
+    clients.reset()
+    fetcher.archiver.cache_clear()
+    assert local.box.moto_url is not None
+    proxy = AwsProxy(local.box.moto_url).start()
+    functions = Deployed(local, stack, proxy)
+    yield functions
+    functions.stop()
+    proxy.stop()
+    environment.reset()
+    fetcher.archiver.cache_clear()

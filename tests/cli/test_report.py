@@ -115,4 +115,4 @@ def test_report_leaves_out_an_invoice_folder_without_summary(archived: Local) ->
     ids = {row["invoice_id"] for row in json.loads(result.stdout)["invoices"]}
     assert "E-HALF" not in ids
     assert len(ids) == len(invoices_of(DATASET, (2026, 10)))
-    assert "Left out: 1 invoice folder(s) without summary.json" in result.stderr
+    assert "Left out: 1 invoice folder without summary.json" in result.stderr

@@ -77,7 +77,7 @@ def test_status_counts_sources_as_accounts_and_shows_a_failed_source_with_its_ro
     [line] = [x for x in failed.stdout.splitlines() if x.startswith("! SOURCE FAILED")]
     assert line.startswith(f"! SOURCE FAILED {OTHER_PAYER} through {OTHER_ROLE} (listing since ")
     assert line.endswith(": cannot assume role: AccessDenied")
-    assert "1 source(s) could not be read" in failed.stdout
+    assert "1 source could not be read" in failed.stdout
     assert rows(failed.stdout) == rows(clean.stdout)
     # And the ledger's invoices of that account are still all there, for status without --period too
     assert not any(x.startswith("! FAILED") for x in failed.stdout.splitlines())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import threading
@@ -136,7 +137,7 @@ def test_run_local_counts_copies_and_logs_complete_invoices_per_run(
     assert second.returncode == 0, second.stdout + second.stderr
     per_account = len(invoices_of(DATASET, (2026, 10))) // len(DATASET.accounts)
     assert f"account=123456789012/period=2026-10/  ({per_account} invoices)" in second.stdout
-    assert "+ 1 invoice folders without summary.json (incomplete, not counted)" in second.stdout
+    assert "+ 1 invoice folder without summary.json (incomplete, not counted)" in second.stdout
     # ... its object lines are aligned: every size ends in the same column
     object_lines = [line for line in second.stdout.splitlines() if re.match(r"^ {6}\S.* \d+ bytes$", line)]
     assert len(object_lines) > 3
@@ -150,6 +151,39 @@ def test_run_local_counts_copies_and_logs_complete_invoices_per_run(
     assert (tmp_path / ".local" / "run-local.log.1").read_text(encoding="utf-8") == first_log
     assert log.stat().st_size > 0
     assert not log.read_text(encoding="utf-8").startswith(first_log[:200])
+
+
+def test_a_generated_sandbox_serves_the_periods_run_local_lists_by_default(tmp_path: Path) -> None:
+    # Given `sandbox --seed 5` without --periods, as the README's walk-through starts it
+    process = subprocess.Popen(
+        [CLI, "sandbox", "--seed", "5", "--invoices-per-period", "1"],
+        cwd=tmp_path,
+        env=clean_env(),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    exports, header = {}, []
+    try:
+        while not (line := process.stdout.readline()).startswith("# sandbox ready"):
+            assert line, "the sandbox exited before it was ready"
+            header.append(line)
+            if line.startswith("export "):
+                name, _, value = line.removeprefix("export ").strip().partition("=")
+                exports[name] = value
+
+        # When run-local runs in another shell without --period (what a scheduled run lists today)
+        result = run_cli(["run-local"], clean_env(**exports), tmp_path)
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=30)
+
+    # Then it lists exactly the periods the sandbox serves, and every invoice of them
+    [dataset] = [line for line in header if line.startswith("# dataset:")]
+    served = dataset.rsplit("billing periods: ", 1)[1].strip()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"Pass 1: periods {served};" in result.stdout
+    assert field(result.stdout, "invoices listed") == 3 * 3  # accounts x periods x 1
 
 
 def test_ctrl_c_stops_run_local_cleanly(tmp_path: Path) -> None:
@@ -223,3 +257,21 @@ def _count(output: str, pattern: str) -> int:
     match = re.search(pattern, output)
     assert match is not None, output
     return int(match.group(1))
+
+
+def test_make_demo_needs_only_the_venv_and_never_fetches_node() -> None:
+    # Given the Makefile; When make works out what `demo` and `synth` would run (-n: nothing runs)
+    root = Path(__file__).resolve().parents[2]
+    make = shutil.which("make")
+    assert make is not None
+
+    def node_bin(goal: str) -> list[str]:
+        database = subprocess.run(
+            [make, "-n", "-p", goal], cwd=root, capture_output=True, text=True, timeout=120, check=False
+        ).stdout
+        return [line for line in database.splitlines() if line.startswith("NODE_BIN :=")]
+
+    # Then `demo` never looks for Node (scripts/ensure-node.sh would install 185 MB of it), `synth` does
+    assert node_bin("demo") == []
+    assert node_bin("lint") == []
+    assert len(node_bin("synth")) == 1

@@ -19,9 +19,8 @@ from jsonschema import Draft202012Validator
 
 from invoice_archiver.cli.lambda_context import LocalContext
 from invoice_archiver.cli.pipeline import scheduled_event
-from invoice_archiver.dal import clients, ledger
+from invoice_archiver.dal import clients
 from invoice_archiver.handlers import lister
-from invoice_archiver.models.period import BillingPeriod
 from invoice_archiver.sandbox.dataset import Dataset
 from invoice_archiver.sandbox.timeline import SandboxClock
 from tests.integration.conftest import Pipeline, message_for
@@ -323,7 +322,7 @@ def test_invoices_archived_before_fingerprints_are_rechecked_once_without_a_revi
     assert (again.messages, sum(again.pdf_calls.values()), again.s3_writes) == (0, 0, 0)
 
 
-def test_an_invoice_reopened_after_a_late_document_is_archived_again_without_conflict(
+def test_an_invoice_re_archived_after_a_late_document_is_archived_again_without_conflict(
     over_time: tuple[Pipeline, SandboxClock, str],
 ) -> None:
     # Given an invoice archived, then revised when its tax e-invoice came late
@@ -333,15 +332,19 @@ def test_an_invoice_reopened_after_a_late_document_is_archived_again_without_con
     revised = pipeline.ledger()["IN-EINV-1"]
     assert revised["revision"] == 1
 
-    # When an operator reopens it for re-archiving and it is delivered again
-    key = ledger.LedgerKey("123456789012", BillingPeriod(2026, 10), "IN-EINV-1")
-    assert ledger.reopen(
-        clients.dynamodb(), pipeline.settings.ledger_table, key, now=clock.now(), reason="test"
-    )
-    assert pipeline.fetch([message_for("IN-EINV-1")]) == {"batchItemFailures": []}
+    # When an operator asks the lister to re-archive it, and the fetcher takes its message
+    clock.set(datetime(2026, 11, 6, 6, 0, tzinfo=UTC))
+    report = pipeline.run({"invoice_ids": ["IN-EINV-1"], "rearchive": True})
 
-    # Then it is ARCHIVED again, with both documents, its revision and latest summary kept
+    # Then the fetcher claimed the ARCHIVED invoice and archived it again (every document fetched, each
+    # already there with the same bytes, so kept: no key has a second version): ARCHIVED, with both
+    # documents, its revision and latest summary kept, and nothing refused as a conflict
+    assert (report.listed, report.failed) == (1, 0)
     item = pipeline.ledger()["IN-EINV-1"]
     assert item["status"] == "ARCHIVED"
+    assert item["archived_at"] > revised["archived_at"]
+    versions = clients.s3().list_object_versions(Bucket=pipeline.settings.archive_bucket, Prefix=FOLDER)
+    keys = [v["Key"] for v in versions.get("Versions", []) if "IN-EINV-1" in v["Key"]]
+    assert len(keys) == len(set(keys)) >= 3
     assert len(item["documents"]) == 2
     assert (item["revision"], item["latest_summary_key"]) == (1, revised["latest_summary_key"])

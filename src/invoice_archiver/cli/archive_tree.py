@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from invoice_archiver.cli.errors import CliError
+from invoice_archiver.cli.wording import count
 from invoice_archiver.dal import clients
 from invoice_archiver.logic.layout import SUMMARY_FILE
 
@@ -73,19 +75,18 @@ def print_tree(bucket: str, prefix: str, listing: ArchiveListing, invoices_shown
     name_width = max((len(name) for objects in shown for name, _ in objects), default=0)
     size_width = max((len(str(size)) for objects in shown for _, size in objects), default=0)
     for parent, children in by_parent.items():
-        print(f"  {parent.removeprefix(prefix + '/')}/  ({len(children)} invoices)")
+        print(f"  {parent.removeprefix(prefix + '/')}/  ({count(len(children), 'invoice')})")
         for folder in children[:invoices_shown]:
             print(f"    {folder.rpartition('/')[2]}/")
             for name, size in listing.complete[folder]:
                 print(f"      {name:<{name_width}}  {size:>{size_width}} bytes")
         if len(children) > invoices_shown:
-            print(f"    ... {len(children) - invoices_shown} more invoices")
+            print(f"    ... {count(len(children) - invoices_shown, 'more invoice', 'more invoices')}")
     if not listing.complete:
         print("  (no complete invoice)")
     if listing.incomplete:
-        print(
-            f"  + {len(listing.incomplete)} invoice folders without {SUMMARY_FILE} (incomplete, not counted)"
-        )
+        folders = count(len(listing.incomplete), "invoice folder")
+        print(f"  + {folders} without {SUMMARY_FILE} (incomplete, not counted)")
 
 
 def check_out_folder(text: str | None) -> Path | None:
@@ -104,15 +105,39 @@ def check_out_folder(text: str | None) -> Path | None:
 
 
 def copy_archive(bucket: str, keys: list[str], out: Path) -> int:
-    """Copy archive objects under `out`, refusing any key that would land outside it."""
+    """Copy archive objects under `out`, refusing any key that would land outside it.
+
+    Everything is first copied into a staging folder beside `out`, then moved into it (renames, no new
+    space needed): a copy that fails (a full disk, an endpoint gone) leaves no partial folder, and `out`
+    as it was.
+    """
     root = out.resolve()
     targets = []
     for key in keys:
         target = (root / key).resolve()
         if not target.is_relative_to(root) or target == root:
             raise CliError(f"refusing to write outside {root}: key {key!r}")
-        targets.append((key, target))
-    root.mkdir(parents=True, exist_ok=True)
+        targets.append((key, target.relative_to(root)))
+    existing = next(p for p in (root, *root.parents) if p.exists())
+    left = f"{out} is as it was" if root.exists() else "nothing was written"
+    staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.partial-", dir=existing))
+    try:
+        _copy_all(bucket, [(key, staging / relative) for key, relative in targets])
+        if not root.exists():
+            root.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staging, root)
+            return len(targets)
+        for _, relative in targets:
+            (root / relative).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staging / relative, root / relative)
+    except OSError as exc:
+        raise CliError(f"--out {out}: cannot copy the archive ({exc.strerror or exc}); {left}") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return len(targets)
+
+
+def _copy_all(bucket: str, targets: list[tuple[str, Path]]) -> None:
     s3 = clients.s3()
 
     def copy(key: str, target: Path) -> None:
@@ -127,4 +152,3 @@ def copy_archive(bucket: str, keys: list[str], out: Path) -> int:
             future.result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-    return len(targets)

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from invoice_archiver.cli.enqueue import Listed
+from invoice_archiver.cli import queues
+from invoice_archiver.cli.settle import Listed
 from invoice_archiver.models.continuation import ListingContinuation
 from invoice_archiver.models.messages import InvoiceMessage
 
@@ -32,13 +33,8 @@ class DeadLetter:
 
 
 def depth(sqs: SQSClient, url: str) -> int:
-    if not url:
-        return 0
-    attributes = sqs.get_queue_attributes(
-        QueueUrl=url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return sum(int(value) for value in attributes.values())
+    """Every message the queue holds, visible, in flight or delayed (0 without a queue)."""
+    return queues.depth(sqs, url).total
 
 
 def peek(sqs: SQSClient, url: str, limit: int = PEEK_LIMIT) -> list[DeadLetter]:

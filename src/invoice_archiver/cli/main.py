@@ -1,12 +1,19 @@
 """The `invoice-archiver` console script: one entry point, one module per subcommand.
 
-Exit codes (every command): 0 ok; 1 invoices failed or problems found; 2 a usage or configuration
-error, explained in one line; 130 interrupted.
+Exit codes (every command, see cli/errors.py): 0 ok; 1 invoices failed or problems found; 2 a usage or
+configuration error, explained in one line; 130 interrupted; 141 the reader of stdout went away.
+
+`main` is the one error boundary: whatever a person can cause or fix (a bad option, a broken AWS
+configuration, an endpoint that does not answer, a disk that is full, a stdout that cannot be written)
+ends in one line on stderr and its exit code. Nothing on the way to `--help` touches AWS: the subcommands
+import the functions' handlers (whose import checks the SDK) only when they run them.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
+import os
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -15,11 +22,18 @@ from invoice_archiver import __version__
 from invoice_archiver.cli import errors
 
 EPILOG = """\
-exit codes: 0 ok; 1 invoices failed, stuck or in the DLQ, or verify found problems;
-            2 usage or configuration error; 130 interrupted
+exit codes: 0 ok; 1 invoices failed, stuck, queued with nothing working on them or in the DLQ,
+            verify found problems, or verify/report matched nothing; 2 usage or configuration error;
+            130 interrupted; 141 the reader of stdout went away
 configuration: --stack NAME (a deployed stack), or the variables run-local reads
-               (ARCHIVE_BUCKET, LEDGER_TABLE, ACCOUNT_IDS, AWS_ENDPOINT_URL, ...)
+               (ARCHIVE_BUCKET, LEDGER_TABLE, ACCOUNT_IDS, AWS_ENDPOINT_URL, ...); AWS_PROFILE,
+               AWS_REGION (or AWS_DEFAULT_REGION), AWS_MAX_ATTEMPTS as for any AWS tool
 """
+
+
+# Errors of a stream the command writes (stdout; its log file handles its own): a full disk, a quota, a
+# file-size limit, a broken pipe or device.
+OUTPUT_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EPIPE, errno.EIO})
 
 
 class Parser(argparse.ArgumentParser):
@@ -54,17 +68,49 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        from invoice_archiver.cli import aws
+
+        aws.prepare()
         code: int = args.run(args)
+        sys.stdout.flush()
     except KeyboardInterrupt:
+        _flush_or_discard_stdout()
         print(f"invoice-archiver {args.command}: interrupted", file=sys.stderr)
         return errors.INTERRUPTED
+    except BrokenPipeError:
+        _discard_stdout()
+        return errors.READER_GONE
     except Exception as exc:
-        problem = errors.explain(exc)
+        written = _flush_or_discard_stdout()
+        if isinstance(exc, OSError) and not exc.filename and (not written or exc.errno in OUTPUT_ERRORS):
+            _discard_stdout()  # whatever is still buffered would fail again at exit
+            problem: errors.CliError | None = errors.CliError(
+                f"cannot write the output: {exc.strerror or exc}"
+            )
+        else:
+            problem = errors.explain(exc)
         if problem is None:
             raise
         print(f"invoice-archiver {args.command}: error: {problem}", file=sys.stderr)
         return problem.code
     return code
+
+
+def _flush_or_discard_stdout() -> bool:
+    """Flush what the command printed; if stdout cannot take it (a full disk, a closed pipe), drop it,
+    so that the interpreter's own flush at exit does not print a second error. False if dropped."""
+    try:
+        sys.stdout.flush()
+    except OSError:
+        _discard_stdout()
+        return False
+    return True
+
+
+def _discard_stdout() -> None:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 if __name__ == "__main__":

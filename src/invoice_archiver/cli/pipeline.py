@@ -1,11 +1,16 @@
 """One pass of the whole pipeline in this process: the real lister, then the real fetcher fed by an
-event-source-mapping emulator, then a report read back from the ledger (the source of truth)."""
+event-source-mapping emulator, then a report read back from the ledger (the source of truth).
+
+The handlers are imported when a pass runs, not with this module: importing them checks the loaded SDK
+against what they call, which reads the AWS configuration; `invoice-archiver --help` must not.
+"""
 
 from __future__ import annotations
 
 import time
 import uuid
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -17,7 +22,6 @@ from invoice_archiver.cli.progress import Tracker
 from invoice_archiver.config import Settings
 from invoice_archiver.constants import Status
 from invoice_archiver.dal import clients, ledger
-from invoice_archiver.handlers import environment, fetcher, lister
 from invoice_archiver.models.period import BillingPeriod
 
 # A fetcher invocation whose records were all retried publishes no metric, and Powertools warns about
@@ -69,7 +73,19 @@ def scheduled_event(now: datetime) -> dict[str, Any]:
 
 
 def _invoke_fetcher(event: dict[str, Any]) -> dict[str, Any]:
+    from invoice_archiver.handlers import fetcher
+
     response: dict[str, Any] = fetcher.handler(event, LocalContext("invoice-archiver-fetcher"))
+    return response
+
+
+def invoke_lister(event: dict[str, Any], timeout_seconds: int = 300) -> dict[str, Any]:
+    """The real lister handler, in this process, with fresh settings from the environment."""
+    from invoice_archiver.handlers import environment, lister
+
+    environment.reset()
+    context = LocalContext("invoice-archiver-lister", timeout_seconds=timeout_seconds)
+    response: dict[str, Any] = lister.handler(event, context)
     return response
 
 
@@ -91,7 +107,8 @@ def run_pass(
     retry_delay: int = 2,
 ) -> PassReport:
     """List, fan out, fetch until the queue is empty; then count what happened from the ledger."""
-    environment.reset()
+    from invoice_archiver.handlers import fetcher
+
     fetcher.archiver.cache_clear()
     counters = COUNTERS
     before = counters.snapshot()
@@ -99,9 +116,7 @@ def run_pass(
     started = time.monotonic()
     dlq_before = _dlq_depth(settings.dead_letter_queue_url)
 
-    listing = drain_listing(
-        lister.handler(event, LocalContext("invoice-archiver-lister")), settings.listing_queue_url
-    )
+    listing = drain_listing(invoke_lister(event), settings.listing_queue_url)
     # Incremental runs enqueue only what is new, changed or due: the fetcher has that many to do.
     enqueued = int(listing.get("messages_sent", listing["invoices_listed"]))
     drain = drain_queue(settings.invoice_queue_url, workers, tracker, enqueued, retry_delay=retry_delay)
@@ -128,10 +143,15 @@ CONTINUATION_WAIT_SECONDS = 60
 
 
 def drain_listing(
-    response: dict[str, Any], listing_queue_url: str, *, timeout_seconds: int = 300
+    response: dict[str, Any],
+    listing_queue_url: str,
+    *,
+    timeout_seconds: int = 300,
+    on_piece: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """While the lister says its listing continues, hand it the continuation from the listing queue, one
-    record per invocation as the stack's event source mapping does; the last piece's response."""
+    record per invocation as the stack's event source mapping does; the last piece's response.
+    `on_piece` sees each later piece's response."""
     if not response.get("continued"):
         return response
     sqs = clients.sqs()
@@ -149,9 +169,10 @@ def drain_listing(
             continue
         waiting_since = time.monotonic()
         record = to_record(messages[0], arn, "us-east-1")
-        context = LocalContext("invoice-archiver-lister", timeout_seconds=timeout_seconds)
-        response = lister.handler({"Records": [record]}, context)
+        response = invoke_lister({"Records": [record]}, timeout_seconds)
         sqs.delete_message(QueueUrl=listing_queue_url, ReceiptHandle=messages[0]["ReceiptHandle"])
+        if on_piece is not None:
+            on_piece(response)
     return response
 
 
@@ -160,6 +181,8 @@ def drain_queue(
 ) -> DrainStats:
     """Feed the real fetcher from the queue until it is empty, advancing `tracker` per invoice done.
     A failed record is retried after `retry_delay` seconds, doubling per receive (0: at once)."""
+    from invoice_archiver.handlers import environment, fetcher
+
     environment.reset()
     fetcher.archiver.cache_clear()
     mapping = EventSourceMapping(

@@ -1,7 +1,8 @@
 """Progress for long work: a rich progress bar on a terminal, a plain line every few seconds otherwise.
 
 Progress goes to stderr, so stdout stays the command's result (a report, `--json`, a tree) and can be
-piped. Trackers are thread-safe: workers advance them directly.
+piped. Trackers are thread-safe: workers advance them directly. A count never runs past its total: when
+there is more work than announced (messages a run before this one left in the queue), the total grows.
 """
 
 from __future__ import annotations
@@ -43,12 +44,20 @@ class _RichTracker:
 
     def advance(self, amount: int = 1) -> None:
         self._progress.update(self._task, advance=amount)
+        self._keep_total()
 
     def set_total(self, total: int) -> None:
         self._progress.update(self._task, total=total)
+        self._keep_total()
 
     def set_completed(self, completed: int) -> None:
         self._progress.update(self._task, completed=completed)
+        self._keep_total()
+
+    def _keep_total(self) -> None:
+        task = self._progress.tasks[self._task]
+        if task.total is not None and task.completed > task.total:
+            self._progress.update(self._task, total=task.completed)
 
     def note(self, text: str) -> None:
         self._progress.update(self._task, note=text)
@@ -92,6 +101,8 @@ class _PlainTracker:
 
     def print_line(self) -> None:
         with self._lock:
+            if self._total is not None:
+                self._total = max(self._total, self._completed)
             done = f"{self._completed}/{self._total}" if self._total is not None else str(self._completed)
             note = f", {self._note}" if self._note else ""
             line = f"{self._label}: {done} {self._unit}{note}"

@@ -8,6 +8,10 @@ purchase order, the amounts in base, tax and payment currency exactly as the API
 e-invoice and tax-authority status, and the document keys. Totals per currency close the file, as
 Decimal sums. `--format jsonl` writes each latest summary as one line, for the Athena table in
 docs/athena/summary_table.sql.
+
+--output writes a regular file, whole or not at all; an existing file is replaced only with --force, and a
+symbolic link, FIFO or device is never written through. A report that matches no complete invoice writes
+nothing, says so and exits 1.
 """
 
 from __future__ import annotations
@@ -23,9 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from invoice_archiver.cli import archive_tree, inventory, manifest, target
-from invoice_archiver.cli.arguments import billing_period
-from invoice_archiver.cli.errors import OK, CliError
+from invoice_archiver.cli.arguments import account_id, billing_period
+from invoice_archiver.cli.errors import OK, PROBLEMS, CliError
 from invoice_archiver.cli.progress import track
+from invoice_archiver.cli.wording import count
 from invoice_archiver.dal import clients
 from invoice_archiver.logic.layout import SUMMARY_FILE
 from invoice_archiver.models.period import BillingPeriod
@@ -41,15 +46,18 @@ def register(sub: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--period", type=billing_period, required=True, help="billing period YYYY-MM")
-    parser.add_argument("--account", action="append", help="only this account (repeatable)")
+    parser.add_argument("--account", action="append", type=account_id, help="only this account (repeatable)")
     parser.add_argument("--format", choices=FORMATS, default="csv", help="csv (default), json or jsonl")
-    parser.add_argument("--output", metavar="FILE", help="write here instead of stdout")
+    parser.add_argument("--output", metavar="FILE", help="write here instead of stdout (a new regular file)")
+    parser.add_argument("--force", action="store_true", help="with --output: replace an existing file")
     target.add_arguments(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    output = _check_output(args.output)
+    if args.force and args.output is None:
+        raise CliError("--force replaces an --output file; there is none")
+    output = _check_output(args.output, force=args.force)
     where = target.resolve(args.stack, queues=False)
     accounts = list(dict.fromkeys(args.account or _accounts(where)))
     prefixes = [f"{where.prefix}/account={a}/period={args.period}/" for a in accounts]
@@ -57,35 +65,43 @@ def run(args: argparse.Namespace) -> int:
     summary_keys = [listing.latest_summary(folder) for folder in sorted(listing.complete)]
     documents = _read(where.bucket, summary_keys)
     documents.sort(key=lambda pair: (pair[1].get("account_id", ""), pair[1].get("invoice_id", "")))
+    scope = f"from s3://{where.bucket}/{where.prefix}/ (accounts {', '.join(accounts) or 'none'})"
+    if listing.incomplete:
+        print(
+            f"Left out: {count(len(listing.incomplete), 'invoice folder')} without {SUMMARY_FILE} (not "
+            "complete); see `invoice-archiver status`",
+            file=sys.stderr,
+        )
+    if not documents:
+        print(f"Report {args.period}: no complete invoice {scope}; nothing written", file=sys.stderr)
+        return PROBLEMS
     text = _render(args.format, args.period, documents)
     if output is None:
         sys.stdout.write(text)
     else:
         _write_atomically(output, text)
     where_to = f"written to {output}" if output else "on stdout"
-    print(
-        f"Report {args.period}: {len(documents)} invoices from s3://{where.bucket}/{where.prefix}/ "
-        f"(accounts {', '.join(accounts) or 'none'}), {where_to}",
-        file=sys.stderr,
-    )
-    if listing.incomplete:
-        print(
-            f"Left out: {len(listing.incomplete)} invoice folder(s) without {SUMMARY_FILE} (not complete); "
-            "see `invoice-archiver status`",
-            file=sys.stderr,
-        )
+    print(f"Report {args.period}: {count(len(documents), 'invoice')} {scope}, {where_to}", file=sys.stderr)
     return OK
 
 
-def _check_output(text: str | None) -> Path | None:
+def _check_output(text: str | None, *, force: bool) -> Path | None:
     if text is None:
         return None
     if not text.strip():
         raise CliError("--output needs a file name (it is empty)")
     path = Path(text)
+    if path.is_symlink():
+        raise CliError(
+            f"--output {text}: is a symbolic link; name a regular file (a link is never written through)"
+        )
     if path.is_dir():
         raise CliError(f"--output {text}: is a folder; name a file")
-    parent = path.resolve().parent
+    if path.exists() and not path.is_file():
+        raise CliError(f"--output {text}: not a regular file (a FIFO, device or socket); name a regular file")
+    if path.exists() and not force:
+        raise CliError(f"--output {text}: exists; pass --force to replace it")
+    parent = path.absolute().parent
     if not parent.is_dir() or not os.access(parent, os.W_OK):
         raise CliError(f"--output {text}: {parent} is not a writable folder")
     return path
@@ -141,9 +157,14 @@ def _write_atomically(path: Path, text: str) -> None:
     permissions any new file gets here (the umask), as if written directly."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}.partial")
     try:
-        with temporary.open("w", encoding="utf-8", newline="") as stream:
+        with temporary.open("x", encoding="utf-8", newline="") as stream:
             stream.write(text)
         os.replace(temporary, path)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise CliError(
+            f"--output {path}: cannot write it ({exc.strerror or exc}); nothing was written"
+        ) from None
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise

@@ -15,13 +15,16 @@ from pathlib import Path
 from typing import Any
 
 from invoice_archiver.cli import archive_tree, local
-from invoice_archiver.cli.arguments import billing_period
+from invoice_archiver.cli.arguments import at_least, billing_period
 from invoice_archiver.cli.errors import OK, PROBLEMS, CliError
 from invoice_archiver.cli.pipeline import PassReport, run_pass, scheduled_event
 from invoice_archiver.cli.progress import track
+from invoice_archiver.cli.wording import count
 from invoice_archiver.config import Settings
 from invoice_archiver.models.period import BillingPeriod
 from invoice_archiver.sandbox.command import load_dataset, sandbox_class
+
+DEFAULT_LOG = Path(".local/run-local.log")
 
 
 def register(sub: Any) -> None:
@@ -34,14 +37,18 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--period", type=billing_period, help="billing period YYYY-MM (default: what the schedule picks)"
     )
-    parser.add_argument("--out", metavar="DIR", help="copy the complete invoices into this folder")
-    parser.add_argument("--workers", type=int, default=4, help="concurrent fetchers (default 4)")
-    parser.add_argument("--passes", type=int, default=1, help="run the pipeline this many times (default 1)")
+    parser.add_argument(
+        "--out", metavar="DIR", help="copy the complete invoices into this folder (created if missing)"
+    )
+    parser.add_argument("--workers", type=at_least(1), default=4, help="concurrent fetchers (default 4)")
+    parser.add_argument(
+        "--passes", type=at_least(1), default=1, help="run the pipeline this many times (default 1)"
+    )
     parser.add_argument(
         "--log-file",
         type=Path,
-        default=Path(".local/run-local.log"),
-        help="the functions' JSON logs, one file per run (the previous run's kept as .1)",
+        help=f"the functions' JSON logs, one file per run, created when something is logged (the previous "
+        f"run's kept as .1; default {DEFAULT_LOG}, skipped with a warning if it cannot be written)",
     )
     parser.add_argument("--dataset", type=Path, help="JSON scenario for the sandbox's Invoicing emulator")
     parser.set_defaults(run=run)
@@ -49,10 +56,10 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # Every argument is checked before anything starts or is written.
-    if args.workers < 1 or args.passes < 1:
-        raise CliError("--workers and --passes must be at least 1")
     out = archive_tree.check_out_folder(args.out)
-    local.check_log_file(args.log_file)
+    if args.log_file is not None:
+        local.check_log_file(args.log_file)
+    log = local.FunctionLog(args.log_file or DEFAULT_LOG)
     own_invoicing = "AWS_ENDPOINT_URL_INVOICING" not in os.environ
     dataset = load_dataset(args.dataset) if args.dataset and own_invoicing else None
     if args.dataset and not own_invoicing:
@@ -65,10 +72,9 @@ def run(args: argparse.Namespace) -> int:
             os.environ["ACCOUNT_IDS"] = ",".join(box.dataset.accounts)
         settings = local.provision()
         _print_intro(box, settings)
-        local.start_log(args.log_file)
         reports = []
         for number in range(1, args.passes + 1):
-            with track(f"pass {number}", unit="invoices") as tracker, local.logs_to(args.log_file):
+            with track(f"pass {number}", unit="invoices") as tracker, local.logs_to(log):
                 report = run_pass(_event(args.period), settings, workers=args.workers, tracker=tracker)
             reports.append(report)
             _print_report(number, report, box)
@@ -77,8 +83,9 @@ def run(args: argparse.Namespace) -> int:
         archive_tree.print_tree(settings.archive_bucket, settings.archive_prefix, listing)
         if out is not None:
             copied = archive_tree.copy_archive(settings.archive_bucket, listing.complete_keys, out)
-            print(f"\nCopied {copied} objects of {len(listing.complete)} invoices into {out.resolve()}")
-        print(f"\nFunction logs: {args.log_file}")
+            invoices = count(len(listing.complete), "invoice")
+            print(f"\nCopied {count(copied, 'object')} of {invoices} into {out.resolve()}")
+        print(f"\n{log.describe()}")
     return OK if all(r.clean for r in reports) else PROBLEMS
 
 

@@ -3,6 +3,11 @@
 An invoice is settled once it is ARCHIVED in this run (or re-checked in it, when it was enqueued for a
 re-check), or was already ARCHIVED and left alone, or is FAILED since the run started; anything else is
 still on its way.
+
+Two ways to know which invoices a backfill is about: the lister named each one it enqueued (`settle`), or
+it could not (a listing too large for one response, or one that continued through the listing queue on a
+stack) and the backfill follows every ledger item of the listing's accounts and periods that changed since
+it started (`settle_touched`).
 """
 
 from __future__ import annotations
@@ -12,12 +17,22 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from invoice_archiver.cli.enqueue import Listed
-from invoice_archiver.constants import Status
+from invoice_archiver.constants import LEDGER_SORT_KEY, SOURCE_SORT_KEY, Status
 from invoice_archiver.dal import clients, ledger
 from invoice_archiver.models.period import BillingPeriod
 
 NEVER = datetime(1970, 1, 1, tzinfo=UTC)
+RECHECK = "recheck"
+REARCHIVE = "rearchive"
+
+
+@dataclass(frozen=True, order=True)
+class Listed:
+    """One invoice a backfill listed: its ledger identity."""
+
+    account_id: str
+    period: str
+    invoice_id: str
 
 
 @dataclass
@@ -40,11 +55,16 @@ class Settlement:
 
 
 def settle(
-    listed: Iterable[Listed], table: str, since: datetime, rechecks: Collection[Listed] = ()
+    listed: Iterable[Listed],
+    table: str,
+    since: datetime,
+    rechecks: Collection[Listed] = (),
+    rearchives: Collection[Listed] = (),
 ) -> Settlement:
     """Classify every listed invoice by its ledger item (one Query per account and period).
 
     `rechecks`: invoices enqueued as a re-check of an archived invoice: settled once re-checked.
+    `rearchives`: invoices enqueued to be archived again: settled once archived since `since` (or FAILED).
     """
     by_group: dict[tuple[str, str], list[Listed]] = {}
     for invoice in listed:
@@ -56,13 +76,35 @@ def settle(
             for item in ledger.query_period(clients.dynamodb(), table, account, BillingPeriod.parse(period))
         }
         for invoice in sorted(invoices):
-            _classify(result, invoice, items.get(invoice.invoice_id), since, invoice in rechecks)
+            expect = RECHECK if invoice in rechecks else REARCHIVE if invoice in rearchives else None
+            _classify(result, invoice, items.get(invoice.invoice_id), since, expect)
     return result
 
 
+def settle_touched(
+    accounts: Iterable[str], periods: Iterable[str], table: str, since: datetime
+) -> Settlement:
+    """Classify every ledger item of the accounts (and periods; none: all of them) written since `since`."""
+    result = Settlement()
+    wanted: list[BillingPeriod | None] = [BillingPeriod.parse(p) for p in sorted(set(periods))] or [None]
+    for account in sorted(set(accounts)):
+        for period in wanted:
+            for item in ledger.query_period(clients.dynamodb(), table, account, period):
+                if item.get(LEDGER_SORT_KEY) == SOURCE_SORT_KEY or _touched(item) < since:
+                    continue
+                invoice = Listed(account, str(item.get("billing_period")), str(item.get("invoice_id")))
+                _classify(result, invoice, item, since, None)
+    return result
+
+
+def _touched(item: dict[str, Any]) -> datetime:
+    return max(_at(item, "updated_at"), _at(item, "archived_at"), _at(item, "last_checked_at"))
+
+
 def _classify(
-    result: Settlement, invoice: Listed, item: dict[str, Any] | None, since: datetime, recheck: bool
+    result: Settlement, invoice: Listed, item: dict[str, Any] | None, since: datetime, expect: str | None
 ) -> None:
+    """`expect`: what an ARCHIVED invoice was enqueued for (RECHECK, REARCHIVE), None if nothing."""
     if item is None:
         result.pending.append((invoice, "not claimed by a fetcher yet"))
         return
@@ -73,11 +115,13 @@ def _classify(
             result.archived.append(invoice)
             result.documents += int(item.get("document_count", 0))
             result.bytes += int(item.get("total_bytes", 0))
+        elif expect == REARCHIVE:
+            result.pending.append((invoice, "ARCHIVED, waiting to be archived again"))
         elif _at(item, "last_checked_at") >= since:
             result.rechecked.append(invoice)
-        elif recheck and error and _at(item, "updated_at") >= since:
+        elif expect == RECHECK and error and _at(item, "updated_at") >= since:
             result.failed.append((invoice, f"re-check failed: {error}"))
-        elif recheck:
+        elif expect == RECHECK:
             result.pending.append((invoice, "ARCHIVED, waiting for its re-check"))
         else:
             result.already.append(invoice)

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from invoice_archiver.cli.errors import CliError, endpoint_hint
+from invoice_archiver.cli.arguments import stack_name
+from invoice_archiver.cli.errors import CliError, config_problem, endpoint_hint
 from invoice_archiver.config import ConfigError, Settings, load_settings
 from invoice_archiver.constants import LEDGER_PARTITION_KEY
 from invoice_archiver.dal import clients
@@ -59,6 +59,12 @@ class Target:
     sources: tuple[Source, ...] = ()  # SOURCE_ROLE_ARNS: each account read through its role
     external_id: str = ""  # SOURCE_EXTERNAL_ID
     discover_invoice_units: bool = False  # DISCOVER_INVOICE_UNITS: receivers found by the lister
+    listing_queue_url: str = ""  # where a listing continues (LISTING_QUEUE_URL; "" when unknown)
+    lister_function: str = ""  # the stack's lister (its output); "" without a stack
+    lister_timeout_seconds: int = 900  # the lister's timeout, when its configuration could be read
+    # Where the accounts, roles and sources come from, in words (status says it), and what could not be read.
+    configured_by: str = "the environment"
+    unreadable: str = ""
 
     @property
     def configured_accounts(self) -> tuple[str, ...]:
@@ -69,10 +75,20 @@ class Target:
         where = f"stack {self.stack}" if self.stack else endpoint_hint()
         return f"{where}: bucket {self.bucket}, ledger {self.table}"
 
+    def configured_names(self) -> str:
+        """Which settings name the archive's accounts, e.g. "ACCOUNT_IDS and SOURCE_ROLE_ARNS"."""
+        names = [
+            name
+            for name, set_ in (("ACCOUNT_IDS", self.accounts), ("SOURCE_ROLE_ARNS", self.sources))
+            if set_
+        ]
+        return " and ".join(names)
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--stack",
+        type=stack_name,
         metavar="NAME",
         help="a deployed stack: read the bucket, ledger and queues from its outputs "
         "(default: ARCHIVE_BUCKET, LEDGER_TABLE, ... from the environment, else run-local's names)",
@@ -87,7 +103,7 @@ def resolve(stack: str | None, *, queues: bool = True) -> Target:
     try:
         settings = load_settings()
     except ConfigError as exc:
-        raise CliError(str(exc)) from None
+        raise CliError(config_problem(str(exc))) from None
     if stack:
         return _from_stack(stack, settings)
     return Target(
@@ -104,6 +120,8 @@ def resolve(stack: str | None, *, queues: bool = True) -> Target:
         sources=settings.source_role_arns,
         external_id=settings.source_external_id,
         discover_invoice_units=settings.discover_invoice_units,
+        listing_queue_url=settings.listing_queue_url
+        or (_local_queue_url(f"{LOCAL_QUEUE_NAME}-listing") if queues else ""),
     )
 
 
@@ -118,12 +136,25 @@ def archive_accounts(target: Target, table: str | None = None) -> list[str]:
 
 def accounts_or_caller(target: Target, explicit: list[str] | None, table: str | None = None) -> list[str]:
     """--account values, else the archive's accounts, else the caller's own (as the lister defaults)."""
+    return choose_accounts(target, explicit, table)[0]
+
+
+def choose_accounts(
+    target: Target, explicit: list[str] | None, table: str | None = None
+) -> tuple[list[str], str]:
+    """The accounts a command reads, and why those: --account, the configuration, or the caller's own."""
     if explicit:
-        return list(dict.fromkeys(explicit))
+        return list(dict.fromkeys(explicit)), "--account"
     accounts = archive_accounts(target, table)
+    where = target.configured_names()
+    why = f"{where} in {target.configured_by}" if where else ""
+    if target.discover_invoice_units:
+        why += ("; " if why else "") + "and every account in the ledger (DISCOVER_INVOICE_UNITS)"
     if accounts:
-        return accounts
-    return [str(clients.sts().get_caller_identity()["Account"])]
+        return accounts, why + (f"; {target.unreadable}" if target.unreadable else "")
+    caller = str(clients.sts().get_caller_identity()["Account"])
+    why = f"your own account: no ACCOUNT_IDS or SOURCE_ROLE_ARNS in {target.configured_by}"
+    return [caller], why + (f"; {target.unreadable}" if target.unreadable else "")
 
 
 def ledger_accounts(table: str) -> list[str]:
@@ -169,7 +200,7 @@ def _local_queue_url(name: str) -> str:
 
 @cache
 def _client(service: str) -> Any:
-    return boto3.session.Session().client(service, config=Config(retries={"mode": "standard"}))  # type: ignore[call-overload]
+    return clients.session().client(service, config=Config(retries={"mode": "standard"}))  # type: ignore[call-overload]
 
 
 def stack_outputs(stack: str) -> dict[str, str]:
@@ -184,16 +215,16 @@ def stack_outputs(stack: str) -> dict[str, str]:
     return {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", []) if "OutputKey" in o}
 
 
-def _function_environment(name: str | None) -> dict[str, str]:
-    """A function's environment variables, or {} when it cannot be read (then the defaults apply)."""
+def _function_configuration(name: str | None) -> tuple[dict[str, Any], str]:
+    """A function's configuration, or {} and why it cannot be read (then the environment's settings apply)."""
     if not name:
-        return {}
+        return {}, ""
     try:
-        config = _client("lambda").get_function_configuration(FunctionName=name)
-    except ClientError:
-        return {}
-    variables: dict[str, str] = config.get("Environment", {}).get("Variables", {})
-    return variables
+        config: dict[str, Any] = dict(_client("lambda").get_function_configuration(FunctionName=name))
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        return {}, f"{error.get('Code', 'Error')}: {error.get('Message', '')}".rstrip(": ")
+    return config, ""
 
 
 def _from_stack(stack: str, settings: Settings) -> Target:
@@ -202,21 +233,32 @@ def _from_stack(stack: str, settings: Settings) -> Target:
     missing = [key for key in required if not outputs.get(key)]
     if missing:
         raise CliError(f"stack {stack} has no output {', '.join(missing)}: is it an invoice-archiver stack?")
-    functions = {
-        **_function_environment(outputs.get(OutputKey.FETCHER_FUNCTION)),
-        **_function_environment(outputs.get(OutputKey.LISTER_FUNCTION)),
+    lister = outputs.get(OutputKey.LISTER_FUNCTION, "")
+    fetcher_config, fetcher_problem = _function_configuration(outputs.get(OutputKey.FETCHER_FUNCTION))
+    lister_config, lister_problem = _function_configuration(lister)
+    functions: dict[str, str] = {
+        **fetcher_config.get("Environment", {}).get("Variables", {}),
+        **lister_config.get("Environment", {}).get("Variables", {}),
     }
+    unreadable = ""
+    if lister_problem or not lister:
+        why = lister_problem or "the stack names no lister function"
+        unreadable = (
+            f"the stack's lister configuration could not be read (lambda:GetFunctionConfiguration: {why})"
+        )
+    elif fetcher_problem:
+        unreadable = f"the stack's fetcher configuration could not be read ({fetcher_problem})"
     try:
         deployed = load_settings(functions) if functions else settings
     except ConfigError as exc:
-        raise CliError(f"stack {stack}'s function configuration: {exc}") from None
+        raise CliError(f"stack {stack}'s function configuration: {config_problem(str(exc))}") from None
     return Target(
         bucket=outputs[OutputKey.ARCHIVE_BUCKET],
         prefix=deployed.archive_prefix,
         table=outputs[OutputKey.LEDGER_TABLE],
         queue_url=outputs[OutputKey.INVOICE_QUEUE],
         dead_letter_queue_url=outputs.get(OutputKey.DEAD_LETTER_QUEUE, ""),
-        accounts=deployed.account_ids or settings.account_ids,
+        accounts=deployed.account_ids if functions else settings.account_ids,
         roles=deployed.receiver_roles if functions else settings.receiver_roles,
         invoicing_region=deployed.invoicing_region,
         invoicing_max_attempts=deployed.invoicing_max_attempts,
@@ -226,4 +268,9 @@ def _from_stack(stack: str, settings: Settings) -> Target:
         discover_invoice_units=(
             deployed.discover_invoice_units if functions else settings.discover_invoice_units
         ),
+        listing_queue_url=deployed.listing_queue_url if lister_config else "",
+        lister_function=lister,
+        lister_timeout_seconds=int(lister_config.get("Timeout") or 900),
+        configured_by=f"the stack {stack}'s functions" if lister_config else "your environment",
+        unreadable=unreadable,
     )

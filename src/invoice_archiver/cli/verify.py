@@ -4,7 +4,8 @@ Each object is streamed (memory stays flat whatever its size), in parallel, and 
 the ledger, with summary.json, with the SHA-256 checksum S3 stored when it was created, and with its
 `sha256` metadata. It reports missing objects, bytes that differ, keys with extra versions (an
 overwrite), invoice folders without summary.json and objects that belong to no invoice, each with its
-key. Exit 0 when clean, 1 when there are problems.
+key. Exit 0 when clean, 1 when there are problems, and 1 when there was nothing to verify (no archived
+invoice for the accounts and period asked: a typo in --account or --period, or an archive still empty).
 
 The accounts are those with objects in the archive and those of ACCOUNT_IDS and SOURCE_ROLE_ARNS (and with
 DISCOVER_INVOICE_UNITS=true every account in the ledger), unless --account names some.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import threading
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import Any
@@ -21,7 +23,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from invoice_archiver.cli import inventory, target
-from invoice_archiver.cli.arguments import billing_period
+from invoice_archiver.cli.arguments import account_id, at_least, billing_period
 from invoice_archiver.cli.errors import OK, PROBLEMS, CliError, endpoint_hint
 from invoice_archiver.cli.progress import track
 from invoice_archiver.cli.verification import (
@@ -33,6 +35,7 @@ from invoice_archiver.cli.verification import (
     unexpected_objects,
     was_archived,
 )
+from invoice_archiver.cli.wording import count
 from invoice_archiver.constants import LEDGER_SORT_KEY, SOURCE_SORT_KEY
 from invoice_archiver.dal import clients, ledger
 from invoice_archiver.models.period import BillingPeriod
@@ -46,16 +49,14 @@ def register(sub: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     target.add_arguments(parser)
-    parser.add_argument("--account", action="append", help="only this account (repeatable)")
+    parser.add_argument("--account", action="append", type=account_id, help="only this account (repeatable)")
     parser.add_argument("--period", type=billing_period, help="only this billing period, YYYY-MM")
     parser.add_argument("--json", action="store_true", help="print the findings as JSON")
-    parser.add_argument("--workers", type=int, default=8, help="objects read in parallel (default 8)")
+    parser.add_argument("--workers", type=at_least(1), default=8, help="objects read in parallel (default 8)")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.workers < 1:
-        raise CliError("--workers must be at least 1")
     where = target.resolve(args.stack, queues=False)
     found = _histories(where.bucket, where.prefix, args.account, args.period)
     scope = Scope(where.bucket, where.prefix, found, args.workers)
@@ -68,11 +69,19 @@ def run(args: argparse.Namespace) -> int:
     total = sum(objects_to_read(scope, item) for item in archived)
     _check_all(scope, archived, findings, total)
     findings.problems.sort(key=lambda p: (p.key, p.kind))
+    nothing = not findings.invoices and not findings.problems
     if args.json:
         print(json.dumps(_as_json(where, findings), indent=2))
     else:
         _print(where, findings)
-    return PROBLEMS if findings.problems else OK
+    if nothing:
+        asked = f"accounts {', '.join(accounts) or '(none)'}" + (f" in {args.period}" if args.period else "")
+        print(
+            f"Nothing to verify: no archived invoice for {asked} in s3://{where.bucket}/{where.prefix}/ "
+            f"and ledger {where.table}",
+            file=sys.stderr,
+        )
+    return PROBLEMS if findings.problems or nothing else OK
 
 
 def _check_all(scope: Scope, archived: list[dict[str, Any]], findings: Findings, total: int) -> None:
@@ -151,14 +160,16 @@ def _as_json(where: target.Target, findings: Findings) -> dict[str, Any]:
 
 def _print(where: target.Target, findings: Findings) -> None:
     print(
-        f"Verified {findings.invoices} invoices: {findings.objects} objects, {findings.bytes:,} bytes read "
+        f"Verified {count(findings.invoices, 'invoice')}: {count(findings.objects, 'object')}, "
+        f"{findings.bytes:,} bytes read "
         f"from s3://{where.bucket}/{where.prefix}/ against ledger {where.table}; "
         f"S3 checksums compared: {findings.s3_checksums}"
     )
     if not findings.problems:
-        print("No problems: every object matches the ledger, summary.json and S3's checksum.")
+        if findings.invoices:
+            print("No problems: every object matches the ledger, summary.json and S3's checksum.")
         return
     width = max(len(p.kind) for p in findings.problems)
-    print(f"{len(findings.problems)} problem(s):")
+    print(f"{count(len(findings.problems), 'problem')}:")
     for problem in findings.problems:
         print(f"  {problem.kind:<{width}}  {problem.key}  {problem.detail}")

@@ -107,6 +107,10 @@ class Claim:
     def status(self) -> str:
         return str(self.item.get("status", ""))
 
+    def held(self, now: datetime) -> bool:
+        """The item is leased to a worker, and the lease is live (a re-check holds one on ARCHIVED)."""
+        return int(self.item.get("lease_expires_at") or 0) >= int(now.timestamp())
+
 
 class LeaseLost(Exception):
     """Another worker holds this invoice now."""
@@ -157,9 +161,20 @@ def claim(
     now: datetime,
     lease_seconds: int,
     attributes: dict[str, Any],
+    reopen_archived_before: datetime | None = None,
 ) -> Claim:
-    """Take the invoice unless it is ARCHIVED or another worker's lease is still live."""
+    """Take the invoice unless it is ARCHIVED or another worker's lease is still live.
+
+    `reopen_archived_before` (a re-archive, Reason.REARCHIVE: the time it was asked for): also take an
+    ARCHIVED invoice that was archived before then, in the same conditional write, so the fetcher
+    archives it again; a second delivery of the same request finds it archived since, and skips it.
+    """
     epoch = int(now.timestamp())
+    archived = "#status <> :archived"
+    reopen: dict[str, Any] = {}
+    if reopen_archived_before is not None:
+        archived = "(#status <> :archived OR archived_at < :reopen_before)"
+        reopen[":reopen_before"] = reopen_archived_before.astimezone(now.tzinfo).isoformat()
     return conditional_claim(
         client,
         table,
@@ -173,7 +188,7 @@ def claim(
             "ADD attempts :one"
         ),
         ConditionExpression=(
-            "attribute_not_exists(#pk) OR (#status <> :archived AND "
+            f"attribute_not_exists(#pk) OR ({archived} AND "
             "(attribute_not_exists(lease_expires_at) OR lease_expires_at < :epoch))"
         ),
         ExpressionAttributeNames={"#status": "status", "#pk": LEDGER_PARTITION_KEY},
@@ -191,6 +206,7 @@ def claim(
                 ":period": str(key.period),
                 ":invoice_type": attributes.get("invoice_type") or "",
                 ":role": attributes.get("receiver_role") or "",
+                **reopen,
             }
         ),
     )
@@ -297,33 +313,3 @@ def query_period(
     ):
         for item in page.get("Items", []):
             yield _plain(item)
-
-
-def reopen(client: DynamoDBClient, table: str, key: LedgerKey, *, now: datetime, reason: str) -> bool:
-    """Make an ARCHIVED invoice claimable again (an operator's re-archive); False if it was not ARCHIVED.
-
-    Only the status changes: the next delivery re-fetches every document, keeps the objects that still
-    hold the same bytes (create-only writes), re-creates deleted ones and records a conflict for any
-    object that was replaced by different bytes; nothing is ever overwritten.
-    """
-    try:
-        client.update_item(
-            TableName=table,
-            Key=key.item_key(),
-            UpdateExpression="SET #status = :retrying, last_error = :reason, updated_at = :now",
-            ConditionExpression="#status = :archived",
-            ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues=_values(
-                {
-                    ":retrying": Status.RETRYING,
-                    ":archived": Status.ARCHIVED,
-                    ":reason": reason[:MAX_ERROR_LENGTH],
-                    ":now": now.isoformat(),
-                }
-            ),
-        )
-    except ClientError as exc:
-        if not _conditional_failure(exc):
-            raise
-        return False
-    return True

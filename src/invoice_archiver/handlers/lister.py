@@ -76,7 +76,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             except SourceRefused as exc:
                 metrics.add_metric(name=Metric.SOURCES_REFUSED, unit="Count", value=1)
                 _quarantine(record, str(exc), "SourceRefused")
-    logger.info("listing done" if not response.get("continued") else "listing piece done", extra=response)
+    # Not the invoices a `report_enqueued` request names: the response carries them, a log line need not.
+    summary = {name: value for name, value in response.items() if name != "enqueued"}
+    logger.info("listing done" if not response.get("continued") else "listing piece done", extra=summary)
     return response
 
 

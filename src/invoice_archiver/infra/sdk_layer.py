@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -37,6 +38,12 @@ BUILDER_VERSION = "1"
 
 class SdkLayerBuildError(RuntimeError):
     """pip could not build the SDK layer; the message says why."""
+
+
+# Build failures of this process, for app.py to say in one line: raised inside CDK's bundling callback,
+# the error reaches the app wrapped in a jsii traceback of the JavaScript side.
+FAILURES: list[SdkLayerBuildError] = []
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 def pip_arguments(lock: Path, target: Path, *, python_version: str, platform: str) -> list[str]:
@@ -84,7 +91,13 @@ def build(lock: Path, *, python_version: str, platform: str, cache_dir: Path = C
     if result.returncode != 0:
         shutil.rmtree(staging, ignore_errors=True)
         detail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise SdkLayerBuildError(f"could not build the SDK layer from {lock}: {detail[0]}")
+        failure = SdkLayerBuildError(
+            f"could not build the SDK layer from {lock}: {_ANSI.sub('', detail[0]).strip()} (the first "
+            f"synth downloads the locked boto3 and botocore wheels from PyPI into {cache_dir}; run it once "
+            "with network access, or point pip at a mirror with PIP_INDEX_URL)"
+        )
+        FAILURES.append(failure)
+        raise failure
     # Console scripts (jp.py) have no use in a layer.
     shutil.rmtree(staging / "python" / "bin", ignore_errors=True)
     try:

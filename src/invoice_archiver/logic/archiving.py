@@ -99,6 +99,8 @@ class Archiver:
         self.sources.check(message.source)
         key = ledger.LedgerKey(message.account_id, message.period, message.invoice_id)
         owner = uuid.uuid4().hex
+        # A re-archive (Reason.REARCHIVE) takes an ARCHIVED invoice too, if archived before it was asked.
+        rearchive = self.listed_at(message) if message.reason == changes.Reason.REARCHIVE else None
         claim = ledger.claim(
             self.dynamodb,
             self.settings.ledger_table,
@@ -107,9 +109,10 @@ class Archiver:
             now=self.clock(),
             lease_seconds=self.settings.lease_seconds,
             attributes={},
+            reopen_archived_before=rearchive,
         )
         if not claim.claimed:
-            if claim.status == Status.ARCHIVED:
+            if claim.status == Status.ARCHIVED and not (rearchive and claim.held(self.clock())):
                 return self._already_archived(message, key, claim.item, deadline)
             raise InvoiceBusy(f"invoice {message.invoice_id} is being archived by another worker")
 

@@ -27,6 +27,7 @@ class Reason(StrEnum):
     DUE = "due"  # a scheduled revisit (late documents) is due
     UNANNOUNCED = "unannounced"  # archived, but its event was never confirmed sent
     RECHECK = "recheck"  # asked for explicitly (`"recheck": true`)
+    REARCHIVE = "rearchive"  # asked for explicitly (`"rearchive": true`): fetch every document again
 
 
 def fingerprint(summary: Mapping[str, Any]) -> str:
@@ -43,13 +44,23 @@ def parse_time(value: object) -> datetime | None:
 
 
 def why_enqueue(
-    summary_fingerprint: str, item: Mapping[str, Any] | None, now: datetime, *, recheck: bool = False
+    summary_fingerprint: str,
+    item: Mapping[str, Any] | None,
+    now: datetime,
+    *,
+    recheck: bool = False,
+    rearchive: bool = False,
 ) -> Reason | None:
-    """Why this listed invoice needs the fetcher, or None when the archive already holds it as listed."""
+    """Why this listed invoice needs the fetcher, or None when the archive already holds it as listed.
+
+    `rearchive`: an ARCHIVED invoice is enqueued to be archived again (the fetcher's claim takes it,
+    fetches every document and keeps what is already there; see dal.ledger.claim)."""
     if item is None:
         return Reason.NEW
     if item.get("status") != Status.ARCHIVED:
         return Reason.NOT_ARCHIVED
+    if rearchive:
+        return Reason.REARCHIVE
     if recheck:
         return Reason.RECHECK
     if item.get("summary_fingerprint") != summary_fingerprint:

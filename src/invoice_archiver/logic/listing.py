@@ -120,6 +120,7 @@ def run_listing(
     reserve_seconds: float = 0.0,
     observer: ListingObserver | None = None,
     allowed: Callable[[Source], bool] | None = None,
+    rearchive: bool = False,
 ) -> ListingResult:
     """Page through the queries from `start` (query index, NextToken), and send one message per
     invoice that needs the fetcher, ten to a SendMessageBatch call.
@@ -127,6 +128,7 @@ def run_listing(
     ledger: compare each summary with the ledger (None: enqueue every listed invoice).
     now: the run's time (the scheduled event's), against which revisits fall due; default: now.
     recheck: enqueue every listed invoice, ARCHIVED ones as a re-check (fresh GetInvoicePDF).
+    rearchive: enqueue every listed invoice, ARCHIVED ones to be archived again (Reason.REARCHIVE).
     dead_letter_queue_url: where a summary that cannot become a message goes, with its reason; it is
     counted (SummariesQuarantined) and never stops the listing of the others.
     skip_sources: accounts that already failed in this run (an earlier piece): their queries are skipped.
@@ -182,7 +184,7 @@ def run_listing(
                         continue
                     seen.add((message.account_id, message.invoice_id))
                     result.listed_per_period[f"{message.account_id}#{message.billing_period}"] += 1
-                    reason = _reason(message, fingerprint(clean), ledger, now, recheck)
+                    reason = _reason(message, fingerprint(clean), ledger, now, recheck, rearchive)
                     observer.listed(message, None if reason is None else str(reason))
                     if reason is None:
                         continue
@@ -272,12 +274,17 @@ def _fail_source(result: ListingResult, query: SummaryQuery, reason: str) -> Non
 
 
 def _reason(
-    message: InvoiceMessage, listed: str, ledger: LedgerView | None, now: datetime, recheck: bool
+    message: InvoiceMessage,
+    listed: str,
+    ledger: LedgerView | None,
+    now: datetime,
+    recheck: bool,
+    rearchive: bool = False,
 ) -> Reason | None:
     """Why to enqueue the invoice; `listed` is the fingerprint of the summary as listed."""
     if ledger is None:
-        return Reason.RECHECK if recheck else Reason.NEW
-    return why_enqueue(listed, ledger.item(message), now, recheck=recheck)
+        return Reason.REARCHIVE if rearchive else Reason.RECHECK if recheck else Reason.NEW
+    return why_enqueue(listed, ledger.item(message), now, recheck=recheck, rearchive=rearchive)
 
 
 def _refuse(result: ListingResult, message: InvoiceMessage, query: SummaryQuery) -> None:

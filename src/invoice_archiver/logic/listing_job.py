@@ -26,6 +26,7 @@ from invoice_archiver.constants import Metric
 from invoice_archiver.dal import source_status
 from invoice_archiver.logic.ledger_view import LedgerView
 from invoice_archiver.logic.listing import InvoicingFor, ListingResult, run_listing
+from invoice_archiver.logic.listing_report import EnqueuedReport
 from invoice_archiver.logic.missing import accounts_without_invoice
 from invoice_archiver.logic.planning import SummaryQuery, plan_fingerprint, plan_request, plan_scheduled
 from invoice_archiver.logic.sourcing import KnownSources, configured_sources, discover_units
@@ -117,6 +118,8 @@ class ListingJob:
         totals: ListingTotals,
     ) -> dict[str, Any]:
         config = self.settings
+        explicit = request if isinstance(request, ListRequest) else None
+        report = EnqueuedReport() if explicit is not None and explicit.report_enqueued else None
         result = run_listing(
             queries,
             invoicing_for=self.invoicing_for,
@@ -131,10 +134,14 @@ class ListingJob:
             time_left=self.time_left if config.listing_queue_url else None,
             reserve_seconds=config.listing_reserve_seconds,
             allowed=set(sources).__contains__,
+            observer=report,
+            rearchive=explicit is not None and explicit.rearchive,
         )
         self._record_failures(sources, result.failed_sources, stage="listing")
         totals = _add(totals, result)
         response = {**result.as_dict(), **_totals_view(totals), "piece": piece}
+        if report is not None:
+            response.update(report.response())
         if result.resume_at is not None:
             index, token = result.resume_at
             continuation = ListingContinuation(

@@ -36,6 +36,14 @@ class ListRequest(BaseModel):
     only what is new, changed, not yet archived or due is enqueued (as on a schedule); with it every
     listed invoice is, and an archived one is re-checked: fresh GetInvoicePDF, any new document
     archived, a revision if anything changed.
+
+    `rearchive` (with `invoice_ids` alone): every named invoice is archived again, ARCHIVED or not:
+    every document is fetched; an object that still holds the same bytes is kept, a deleted one is
+    created again, one replaced by different bytes is a conflict. Nothing is overwritten.
+
+    `report_enqueued`: the response names each invoice this invocation enqueued, with why, under
+    `enqueued` (`enqueued_complete` false when they did not all fit in a Lambda response), so a caller
+    (the CLI's backfill) can follow each one to its end.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -49,6 +57,8 @@ class ListRequest(BaseModel):
     accounts: tuple[str, ...] | None = None
     receiver_roles: tuple[str, ...] | None = None
     recheck: bool = False
+    rearchive: bool = False
+    report_enqueued: bool = False
 
     @field_validator("billing_periods")
     @classmethod
@@ -94,6 +104,11 @@ class ListRequest(BaseModel):
             raise ValueError(
                 "name billing_periods, from_period/to_period, issued_from/issued_to or invoice_ids"
             )
+        if self.rearchive:
+            if not self.invoice_ids or self.billing_periods or self.from_period or self.issued_from:
+                raise ValueError("rearchive names invoices: give invoice_ids alone")
+            if self.recheck:
+                raise ValueError("rearchive or recheck, not both (a re-archive fetches every document)")
         return self
 
 

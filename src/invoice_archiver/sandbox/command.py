@@ -11,9 +11,13 @@ identity and the fault settings; then it waits for Ctrl-C or SIGTERM, prints wha
 from __future__ import annotations
 
 import argparse
+import errno
+import os
 import re
 import signal
+import socket
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,7 +47,10 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     data.add_argument("--seed", type=int, help="generate a dataset with this seed")
     data.add_argument("--accounts", type=_accounts, help="comma-separated 12-digit account ids")
     data.add_argument(
-        "--periods", type=_periods, help="comma-separated billing periods, e.g. 2026-09,2026-10"
+        "--periods",
+        type=_periods,
+        help="comma-separated billing periods, e.g. 2026-09,2026-10 (default: what a scheduled run lists "
+        "today, the last complete period and LOOKBACK_PERIODS (2) before it, as run-local does)",
     )
     data.add_argument(
         "--invoices-per-period", type=_at_least(0), help="invoices per account and billing period"
@@ -89,7 +96,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     faults.add_argument("--tps-limit", type=_at_least(1), help="max API calls per second per operation")
     faults.add_argument("--fault-seed", type=int, default=0)
     net = parser.add_argument_group("network")
-    net.add_argument("--host", default="127.0.0.1")
+    net.add_argument("--host", default="127.0.0.1", help="a local address to listen on (default 127.0.0.1)")
     net.add_argument("--port", type=_port, default=0, help="moto port (default: a free port)")
     net.add_argument("--invoicing-port", type=_port, default=0, help="emulator port (default: a free port)")
     net.add_argument(
@@ -186,7 +193,47 @@ def build_dataset(args: argparse.Namespace) -> Dataset:
         "document_size": args.document_size,
     }
     given = {k: v for k, v in params.items() if v is not None}
-    return generate(**given) if given else default_dataset()
+    if not given:
+        return default_dataset()
+    given.setdefault("periods", schedule_periods())
+    return generate(**given)
+
+
+def schedule_periods(now: datetime | None = None) -> list[tuple[int, int]]:
+    """The periods a scheduled run (and run-local without --period) lists today: the last complete one and
+    LOOKBACK_PERIODS before it, so that `sandbox --seed N` serves what `run-local` asks for."""
+    from invoice_archiver.logic.planning import scheduled_periods
+
+    try:
+        lookback = int(os.environ.get("LOOKBACK_PERIODS") or 2)
+    except ValueError:
+        lookback = 2
+    periods = scheduled_periods(now or datetime.now(UTC), max(0, min(lookback, 60)))
+    return [(p.year, p.month) for p in periods]
+
+
+def check_listen(host: str, ports: dict[str, int]) -> None:
+    """Refuse, in one line, an address that is not this machine's or a port already in use (the servers
+    would print their own multi-line error and exit). `ports`: option -> port (0: any free one)."""
+    named = [port for port in ports.values() if port]
+    if len(named) != len(set(named)):
+        raise CliError(f"{' and '.join(ports)} must differ (both {named[0]})")
+    try:
+        family = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)[0][0]
+    except OSError as exc:
+        raise CliError(f"--host {host}: {exc.strerror or exc}") from None
+    for flag, port in ports.items():
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind((host, port))
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE and port:
+                    raise CliError(
+                        f"{flag} {port}: in use on {host}; choose another (or 0: any free port)"
+                    ) from None
+                raise CliError(
+                    f"--host {host}: cannot listen there ({exc.strerror or exc}); use a local address"
+                ) from None
 
 
 def build_faults(args: argparse.Namespace) -> Faults:
@@ -238,6 +285,7 @@ def describe_stats(box: Sandbox) -> str:
 
 def run(args: argparse.Namespace) -> int:
     sandbox = sandbox_class()
+    check_listen(args.host, {"--port": args.port, "--invoicing-port": args.invoicing_port})
     scenario = build_scenario(args)
     box = sandbox(
         scenario.dataset,

@@ -136,7 +136,8 @@ class Dataset:
     def describe(self) -> str:
         periods = ", ".join(f"{y:04d}-{m:02d}" for y, m in self.periods)
         return (
-            f"{self.invoice_count} invoices, {self.document_count} documents; "
+            f"{self.invoice_count} invoice{'' if self.invoice_count == 1 else 's'}, "
+            f"{self.document_count} document{'' if self.document_count == 1 else 's'}; "
             f"accounts: {', '.join(self.accounts)}; billing periods: {periods}"
         )
 
