@@ -3,6 +3,10 @@
 Key: pk = account id, sk = "<YYYY-MM>#<invoice id>", so one Query lists an account's period.
 A fetcher claims an invoice with a conditional write that holds a lease; a crashed worker's lease
 expires and the next delivery takes over.
+
+An item is *unsettled* from its claim until it is ARCHIVED with its event sent, or FAILED for good:
+meanwhile it holds `unsettled_since`, the sort key of the sparse index the lister reads (dal/unsettled.py),
+set and removed by the same conditional writes that change its status.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from invoice_archiver.constants import LEDGER_PARTITION_KEY, LEDGER_SORT_KEY, Status
+from invoice_archiver.dal import item_size
 from invoice_archiver.dal.sdk import Needs
 from invoice_archiver.models.period import BillingPeriod
 
@@ -25,6 +30,7 @@ if TYPE_CHECKING:
 _SERIALIZER = TypeSerializer()
 _DESERIALIZER = TypeDeserializer()
 MAX_ERROR_LENGTH = 1000
+_STILL_UNSETTLED = ", unsettled_since = if_not_exists(unsettled_since, :now)"
 
 # What this module sends and reads (checked at cold start by invoice_archiver.dal.sdk).
 RECORDING = (
@@ -159,7 +165,8 @@ def claim(
             "SET #status = :working, lease_owner = :owner, lease_expires_at = :expires, "
             "updated_at = :now, created_at = if_not_exists(created_at, :now), "
             "account_id = :account, invoice_id = :invoice, billing_period = :period, "
-            "invoice_type = :invoice_type, receiver_role = :role "
+            "invoice_type = :invoice_type, receiver_role = :role, source_role_arn = :source_role, "
+            "unsettled_since = if_not_exists(unsettled_since, :now) "
             "ADD attempts :one"
         ),
         ConditionExpression=(
@@ -181,6 +188,8 @@ def claim(
                 ":period": str(key.period),
                 ":invoice_type": attributes.get("invoice_type") or "",
                 ":role": attributes.get("receiver_role") or "",
+                # The role the invoice is read through ("" for the function's own credentials).
+                ":source_role": attributes.get("source_role_arn") or "",
             }
         ),
     )
@@ -198,14 +207,17 @@ def mark_archived(
     total_bytes: int,
     tracking: Tracking | None = None,
 ) -> None:
-    """ARCHIVED, with what incremental runs compare next time (`tracking`) and the event to send."""
+    """ARCHIVED, with what incremental runs compare next time (`tracking`) and the event to send.
+
+    With an event to send, the invoice stays unsettled until `tracking.confirm_announced`; without one it
+    is settled here. `documents` are held in the ledger only while they are few (dal/item_size.py)."""
     tracking = tracking or Tracking()
+    lists = item_size.document_lists(documents)
     values: dict[str, Any] = {
         ":archived": Status.ARCHIVED,
-        ":documents": documents,
+        **lists.values,
         ":summary": summary_key,
         ":bytes": total_bytes,
-        ":count": len(documents),
         ":now": now.isoformat(),
         ":owner": owner,
         ":zero": 0,
@@ -216,13 +228,17 @@ def mark_archived(
             TableName=table,
             Key=key.item_key(),
             UpdateExpression=(
-                "SET #status = :archived, documents = :documents, summary_key = :summary, "
+                "SET #status = :archived, summary_key = :summary, "
                 "latest_summary_key = if_not_exists(latest_summary_key, :summary), "
                 "revision = if_not_exists(revision, :zero), "
-                "total_bytes = :bytes, document_count = :count, archived_at = :now, updated_at = :now"
+                "total_bytes = :bytes, archived_at = :now, updated_at = :now"
+                + lists.set_clause()
                 + tracking.set_clause()
-                + " REMOVE lease_owner, lease_expires_at, last_error"
+                + (_STILL_UNSETTLED if tracking.pending_event else "")
+                + " REMOVE lease_owner, lease_expires_at, last_error, retryable"
+                + lists.remove_clause()
                 + tracking.remove_clause()
+                + ("" if tracking.pending_event else ", unsettled_since")
             ),
             ConditionExpression="lease_owner = :owner",
             ExpressionAttributeNames={"#status": "status"},
@@ -237,17 +253,34 @@ def mark_archived(
 
 
 def record_error(
-    client: DynamoDBClient, table: str, key: LedgerKey, *, owner: str, now: datetime, status: str, error: str
+    client: DynamoDBClient,
+    table: str,
+    key: LedgerKey,
+    *,
+    owner: str,
+    now: datetime,
+    status: str,
+    error: str,
+    retryable: bool = True,
 ) -> None:
-    """FAILED (permanent) or RETRYING (released for the next delivery), with the reason."""
+    """FAILED or RETRYING (released for the next delivery), with the reason.
+
+    `retryable` FAILED (the invoice's source could not be read: it heals once the source is fixed) stays
+    unsettled, so the lister re-queues it whatever its period; a FAILED that is not retryable (the API
+    refuses the invoice, an archive conflict, ...) is settled: a person must act, `status` shows it.
+    """
+    settled = status == Status.FAILED and not retryable
+    sets = "#status = :status, last_error = :error, updated_at = :now, retryable = :retryable"
+    removes = "lease_owner, lease_expires_at"
+    if settled:
+        removes += ", unsettled_since"
+    else:
+        sets += ", unsettled_since = if_not_exists(unsettled_since, :now)"
     try:
         client.update_item(
             TableName=table,
             Key=key.item_key(),
-            UpdateExpression=(
-                "SET #status = :status, last_error = :error, updated_at = :now "
-                "REMOVE lease_owner, lease_expires_at"
-            ),
+            UpdateExpression=f"SET {sets} REMOVE {removes}",
             ConditionExpression="lease_owner = :owner",
             ExpressionAttributeNames={"#status": "status"},
             ExpressionAttributeValues=_values(
@@ -256,6 +289,7 @@ def record_error(
                     ":error": error[:MAX_ERROR_LENGTH],
                     ":now": now.isoformat(),
                     ":owner": owner,
+                    ":retryable": not settled,
                 }
             ),
         )
@@ -292,15 +326,19 @@ def query_period(
 def reopen(client: DynamoDBClient, table: str, key: LedgerKey, *, now: datetime, reason: str) -> bool:
     """Make an ARCHIVED invoice claimable again (an operator's re-archive); False if it was not ARCHIVED.
 
-    Only the status changes: the next delivery re-fetches every document, keeps the objects that still
-    hold the same bytes (create-only writes), re-creates deleted ones and records a conflict for any
-    object that was replaced by different bytes; nothing is ever overwritten.
+    Only the status changes (and the invoice is unsettled again, so a message lost on the way is made
+    good by the lister's next scheduled run): the next delivery re-fetches every document, keeps the
+    objects that still hold the same bytes (create-only writes), re-creates deleted ones and records a
+    conflict for any object that was replaced by different bytes; nothing is ever overwritten.
     """
     try:
         client.update_item(
             TableName=table,
             Key=key.item_key(),
-            UpdateExpression="SET #status = :retrying, last_error = :reason, updated_at = :now",
+            UpdateExpression=(
+                "SET #status = :retrying, last_error = :reason, updated_at = :now, "
+                "unsettled_since = if_not_exists(unsettled_since, :now)"
+            ),
             ConditionExpression="#status = :archived",
             ExpressionAttributeNames={"#status": "status"},
             ExpressionAttributeValues=_values(

@@ -96,6 +96,7 @@ class Archiver:
             attributes={
                 "invoice_type": message.summary.get("InvoiceType"),
                 "receiver_role": message.summary.get("ReceiverRole"),
+                "source_role_arn": message.role_arn,
             },
         )
         if not claim.claimed:
@@ -190,6 +191,7 @@ class Archiver:
             now=self.clock(),
             status=status,
             error=reason,
+            retryable=status != Status.FAILED or failures.retryable(exc, message),
         )
         return reason
 

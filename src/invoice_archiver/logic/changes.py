@@ -27,6 +27,7 @@ class Reason(StrEnum):
     DUE = "due"  # a scheduled revisit (late documents) is due
     UNANNOUNCED = "unannounced"  # archived, but its event was never confirmed sent
     RECHECK = "recheck"  # asked for explicitly (`"recheck": true`)
+    UNSETTLED = "unsettled"  # unsettled, its period no longer listed: re-queued from the ledger's index
 
 
 def fingerprint(summary: Mapping[str, Any]) -> str:

@@ -170,7 +170,7 @@ def run_listing(
                         continue
                     seen.add((message.account_id, message.invoice_id))
                     result.listed_per_period[f"{message.account_id}#{message.billing_period}"] += 1
-                    reason = _reason(message, ledger, now, recheck)
+                    reason = _reason(message, ledger, now, recheck, query.reason)
                     observer.listed(message, None if reason is None else str(reason))
                     if reason is None:
                         continue
@@ -260,8 +260,9 @@ def _fail_source(result: ListingResult, query: SummaryQuery, reason: str) -> Non
 
 
 def _reason(
-    message: InvoiceMessage, ledger: LedgerView | None, now: datetime, recheck: bool
+    message: InvoiceMessage, ledger: LedgerView | None, now: datetime, recheck: bool, given: str | None
 ) -> Reason | None:
     if ledger is None:
         return Reason.RECHECK if recheck else Reason.NEW
-    return why_enqueue(fingerprint(message.summary), ledger.item(message), now, recheck=recheck)
+    reason = why_enqueue(fingerprint(message.summary), ledger.item(message), now, recheck=recheck)
+    return Reason(given) if given is not None and reason is not None else reason
