@@ -12,6 +12,9 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
+from invoice_archiver.cli.main import main
 from invoice_archiver.cli.pipeline import scheduled_event
 from invoice_archiver.dal.item_size import json_size
 from invoice_archiver.logic.announcements import MAX_DETAIL_BYTES
@@ -61,7 +64,7 @@ LARGE = _large_dataset()
 
 
 def test_an_invoice_with_500_supplemental_documents_archives_announces_and_settles(
-    make_pipeline: Callable[..., Pipeline],
+    make_pipeline: Callable[..., Pipeline], capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Given one invoice with 500 supplemental documents, and a consumer subscribed to the events
     clock = SandboxClock(DAY_1)
@@ -124,6 +127,11 @@ def test_an_invoice_with_500_supplemental_documents_archives_announces_and_settl
     assert (changes["new_document_count"], changes["no_longer_listed_count"]) == (1, 1)
     assert "new_documents" not in changes
     assert json_size(revised["detail"]) <= MAX_DETAIL_BYTES
+
+    # And `verify` reads every document back against the latest summary (the ledger holds no list)
+    capsys.readouterr()
+    assert main(["verify"]) == 0, capsys.readouterr().out
+    assert "No problems" in capsys.readouterr().out
 
     # And the run after that is quiet: nothing to re-check, re-queue or announce
     box.emulator.reset_stats()

@@ -12,12 +12,16 @@ from typing import Any
 import pytest
 
 from invoice_archiver.cli.lambda_context import LocalContext
+from invoice_archiver.cli.main import main
 from invoice_archiver.cli.pipeline import drain_listing, drain_queue, run_pass, scheduled_event
+from invoice_archiver.dal import clients, ledger, unsettled
 from invoice_archiver.handlers import lister
+from invoice_archiver.models.period import BillingPeriod
 from invoice_archiver.sandbox.dataset import generate
 from invoice_archiver.sandbox.faults import Faults
 from invoice_archiver.sandbox.timeline import SandboxClock
-from tests.integration.conftest import Pipeline
+from tests.integration.conftest import Pipeline, message_for
+from tests.integration.test_over_time import consumed
 
 # One account, October 2026: two invoices, and a third the API denies (FAILED for good).
 DATASET = generate(
@@ -109,3 +113,98 @@ def test_an_unsettled_invoice_is_requeued_and_archived_after_its_period_left_the
     assert after["unsettled"]["found"] == 0
     assert after["messages_sent"] == 0
     assert emitted(capsys, "InvoicesUnsettled") == [[0.0]]
+
+
+def test_an_archived_invoice_whose_event_was_never_sent_is_announced_after_its_period_left_the_window(
+    make_pipeline: Callable[..., Pipeline],
+) -> None:
+    # Given an invoice archived while its event bus did not exist: ARCHIVED, its event pending, unsettled
+    clock = SandboxClock(DAY_1)
+    pipeline = make_pipeline(DATASET, clock=clock, env={"EVENT_BUS_NAME": "invoices"})
+    invoice_id = next(i.invoice_id for i in DATASET.invoices if not i.access_denied)
+    assert pipeline.fetch([message_for(invoice_id)])["batchItemFailures"]
+    item = pipeline.ledger()[invoice_id]
+    assert (item["status"], "pending_event" in item, "unsettled_since" in item) == ("ARCHIVED", True, True)
+
+    # When the bus exists (a consumer subscribed) and the schedule runs after October left the window
+    events = clients.session().client("events")
+    events.create_event_bus(Name="invoices")
+    sqs = clients.sqs()
+    url = sqs.create_queue(QueueName="late-consumer")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="all", EventBusName="invoices", EventPattern='{"source": ["invoice-archiver"]}')
+    events.put_targets(Rule="all", EventBusName="invoices", Targets=[{"Id": "q", "Arn": arn}])
+    later = max(datetime(2027, 2, 5, 6, 0, tzinfo=UTC), datetime.now(UTC) + timedelta(days=4))
+    clock.set(later)
+    response = tick(pipeline, later)
+    pipeline.drain()
+
+    # Then it was re-queued from the index, announced once, and is settled: nothing was archived again
+    assert (response["reasons"], response["unsettled"]["requeued"]) == ({"unsettled": 1}, 1)
+    [event] = consumed(url)
+    assert (event["detail-type"], event["detail"]["invoice_id"]) == ("Invoice Archived", invoice_id)
+    item = pipeline.ledger()[invoice_id]
+    assert "pending_event" not in item
+    assert "unsettled_since" not in item
+    assert int(item["attempts"]) == 1
+
+
+def test_items_written_before_the_index_are_marked_once_by_mark_unsettled(
+    make_pipeline: Callable[..., Pipeline], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a ledger written before the index existed: a RETRYING invoice, one FAILED for its source, one
+    # FAILED for good, one ARCHIVED (and settled), none with `unsettled_since`
+    pipeline = make_pipeline(DATASET)
+    dynamodb, table = clients.dynamodb(), pipeline.settings.ledger_table
+    now = datetime(2026, 11, 3, 6, 0, tzinfo=UTC)
+    states = {
+        "OLD-RETRYING": ("RETRYING", "DocumentsIncomplete: documents incomplete after 4 attempts"),
+        "OLD-SOURCE": ("FAILED", "source unavailable: cannot assume arn:aws:iam::123456789012:role/r: ..."),
+        "OLD-DENIED": ("FAILED", "InvoiceUnavailable: AccessDeniedException: not yours"),
+        "OLD-ARCHIVED": ("ARCHIVED", ""),
+    }
+    for invoice_id, (status, error) in states.items():
+        key = ledger.LedgerKey("123456789012", BillingPeriod(2026, 6), invoice_id)
+        ledger.claim(dynamodb, table, key, owner="old", now=now, lease_seconds=60, attributes={})
+        dynamodb.update_item(
+            TableName=table,
+            Key=key.item_key(),
+            UpdateExpression="SET #s = :s, last_error = :e REMOVE unsettled_since, lease_owner",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":s": {"S": status}, ":e": {"S": error}},
+        )
+    assert list(unsettled.unsettled(dynamodb, table, "123456789012")) == []
+
+    # When an operator runs mark-unsettled, twice
+    assert main(["mark-unsettled", "--table", table]) == 0
+    first = capsys.readouterr().out
+    assert main(["mark-unsettled", "--table", table]) == 0
+    second = capsys.readouterr().out
+
+    # Then the two unsettled ones are in the index, unsettled since their last update, and only they
+    found = {i.invoice_id: i for i in unsettled.unsettled(dynamodb, table, "123456789012")}
+    assert set(found) == {"OLD-RETRYING", "OLD-SOURCE"}
+    assert {i.since for i in found.values()} == {now}
+    assert pipeline.ledger()["OLD-SOURCE"]["retryable"] is True
+    assert "4 items scanned, 2 unsettled invoices marked" in first
+    assert "0 unsettled invoices marked" in second
+
+
+def test_a_reopened_invoice_is_unsettled_until_it_is_archived_again(
+    make_pipeline: Callable[..., Pipeline],
+) -> None:
+    # Given an archived (and announced) invoice
+    pipeline = make_pipeline(DATASET)
+    invoice_id = next(i.invoice_id for i in DATASET.invoices if not i.access_denied)
+    assert pipeline.fetch([message_for(invoice_id)]) == {"batchItemFailures": []}
+    dynamodb, table = clients.dynamodb(), pipeline.settings.ledger_table
+    assert list(unsettled.unsettled(dynamodb, table, "123456789012")) == []
+
+    # When an operator reopens it (its message could still be lost on the way)
+    key = ledger.LedgerKey("123456789012", BillingPeriod(2026, 10), invoice_id)
+    assert ledger.reopen(dynamodb, table, key, now=datetime.now(UTC), reason="operator re-archive")
+
+    # Then it is unsettled (the daily run would re-queue it), until the fetcher archives it again
+    assert [i.invoice_id for i in unsettled.unsettled(dynamodb, table, "123456789012")] == [invoice_id]
+    assert pipeline.fetch([message_for(invoice_id)]) == {"batchItemFailures": []}
+    assert list(unsettled.unsettled(dynamodb, table, "123456789012")) == []
