@@ -12,24 +12,27 @@ set and removed by the same conditional writes that change its status.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from invoice_archiver.constants import LEDGER_PARTITION_KEY, LEDGER_SORT_KEY, Status
 from invoice_archiver.dal import item_size
+from invoice_archiver.dal.ledger_items import MAX_ERROR_LENGTH as MAX_ERROR_LENGTH
+from invoice_archiver.dal.ledger_items import Claim as Claim
+from invoice_archiver.dal.ledger_items import LeaseLost as LeaseLost
+from invoice_archiver.dal.ledger_items import LedgerKey as LedgerKey
+from invoice_archiver.dal.ledger_items import Tracking as Tracking
+from invoice_archiver.dal.ledger_items import _conditional_failure as _conditional_failure
+from invoice_archiver.dal.ledger_items import _plain as _plain
+from invoice_archiver.dal.ledger_items import _values as _values
 from invoice_archiver.dal.sdk import Needs
 from invoice_archiver.models.period import BillingPeriod
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-_SERIALIZER = TypeSerializer()
-_DESERIALIZER = TypeDeserializer()
-MAX_ERROR_LENGTH = 1000
 _STILL_UNSETTLED = ", unsettled_since = if_not_exists(unsettled_since, :now)"
 
 # What this module sends and reads (checked at cold start by invoice_archiver.dal.sdk).
@@ -43,82 +46,6 @@ RECORDING = (
     Needs("dynamodb", "GetItem", request=("ConsistentRead",), response=("Item",)),
     Needs("dynamodb", "Query", request=("KeyConditionExpression", "ConsistentRead"), response=("Items",)),
 )
-
-
-@dataclass(frozen=True)
-class LedgerKey:
-    account_id: str
-    period: BillingPeriod
-    invoice_id: str
-
-    def item_key(self) -> dict[str, Any]:
-        return {
-            LEDGER_PARTITION_KEY: {"S": self.account_id},
-            LEDGER_SORT_KEY: {"S": f"{self.period}#{self.invoice_id}"},
-        }
-
-
-@dataclass(frozen=True)
-class Tracking:
-    """What the lister compares on the next run: the summary's fingerprint, the invoice's issue date
-    and its next scheduled re-check (None: no more), plus the event still to confirm as sent."""
-
-    fingerprint: str | None = None
-    issued_date: str | None = None
-    next_check_at: datetime | None = None
-    pending_event: dict[str, str] | None = None
-
-    def values(self) -> dict[str, Any]:
-        values: dict[str, Any] = {}
-        if self.fingerprint is not None:
-            values[":fingerprint"] = self.fingerprint
-        if self.issued_date is not None:
-            values[":issued"] = self.issued_date
-        if self.next_check_at is not None:
-            values[":next_check"] = self.next_check_at.isoformat()
-        if self.pending_event is not None:
-            values[":pending"] = self.pending_event
-        return values
-
-    def set_clause(self) -> str:
-        names = {
-            ":fingerprint": "summary_fingerprint",
-            ":issued": "issued_date",
-            ":next_check": "next_check_at",
-            ":pending": "pending_event",
-        }
-        return "".join(f", {names[value]} = {value}" for value in self.values())
-
-    def remove_clause(self) -> str:
-        return "" if self.next_check_at is not None else ", next_check_at"
-
-
-@dataclass(frozen=True)
-class Claim:
-    """Outcome of a claim: `claimed`, or the item that stopped it (ARCHIVED, or a live lease)."""
-
-    claimed: bool
-    item: dict[str, Any]
-
-    @property
-    def status(self) -> str:
-        return str(self.item.get("status", ""))
-
-
-class LeaseLost(Exception):
-    """Another worker holds this invoice now."""
-
-
-def _values(values: dict[str, Any]) -> dict[str, Any]:
-    return {name: _SERIALIZER.serialize(value) for name, value in values.items()}
-
-
-def _plain(item: dict[str, Any]) -> dict[str, Any]:
-    return {name: _DESERIALIZER.deserialize(value) for name, value in item.items()}
-
-
-def _conditional_failure(exc: ClientError) -> bool:
-    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
 def get(client: DynamoDBClient, table: str, key: LedgerKey) -> dict[str, Any] | None:
