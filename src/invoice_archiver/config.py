@@ -218,6 +218,14 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "billing period is counted in `AccountsWithoutInvoice` (default 10).",
     ),
     EnvVar(
+        "UNSETTLED_AFTER_DAYS",
+        "unsettled_after_days",
+        ("lister",),
+        False,
+        "An invoice still unsettled (not ARCHIVED with its event sent, nor FAILED for good) this many days "
+        "after it was first claimed is counted in `InvoicesUnsettled`, which is alarmed (default 3).",
+    ),
+    EnvVar(
         "INVOICING_RATE_LIMIT",
         "invoicing_rate_limit",
         ("lister", "fetcher"),
@@ -300,6 +308,7 @@ class Settings(BaseModel):
     revisit_days: DayList = (1, 3, 7, 30)
     event_bus_name: str = Field(default="default", pattern=r"^[A-Za-z0-9._\-/:]{1,1600}$")
     missing_invoice_day: int = Field(default=10, ge=1, le=28)
+    unsettled_after_days: int = Field(default=3, ge=1, le=365)
 
     @field_validator("account_ids")
     @classmethod

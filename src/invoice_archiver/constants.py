@@ -33,6 +33,11 @@ LEDGER_PARTITION_KEY: Final = "pk"
 LEDGER_SORT_KEY: Final = "sk"
 # A source's own record in the ledger: pk = account id, sk = SOURCE_SORT_KEY (never a period's prefix).
 SOURCE_SORT_KEY: Final = "SOURCE"
+# The ledger's sparse index of unsettled invoices (dal/unsettled.py): partition key pk (the account), sort
+# key UNSETTLED_SINCE, which an item holds only while it is unsettled; the attributes it projects.
+UNSETTLED_INDEX: Final = "Unsettled"
+UNSETTLED_SINCE: Final = "unsettled_since"
+UNSETTLED_PROJECTED: Final = ("invoice_id", "billing_period", "status", "lease_expires_at", "source_role_arn")
 
 
 class Metric:
@@ -59,6 +64,7 @@ class Metric:
     SOURCES_FAILED: Final = "SourcesFailed"
     SOURCES_REFUSED: Final = "SourcesRefused"
     LISTING_CONTINUED: Final = "ListingContinued"
+    INVOICES_UNSETTLED: Final = "InvoicesUnsettled"
 
 
 class Status:

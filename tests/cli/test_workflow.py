@@ -19,6 +19,7 @@ import pytest
 
 from invoice_archiver import __version__
 from invoice_archiver.sandbox.dataset import generate
+from invoice_archiver.sandbox.faults import FaultInjector, Faults
 from tests.cli.conftest import BUCKET, CLI, DATASET, clean_env, field, invoices_of, run_cli
 
 
@@ -59,7 +60,7 @@ def start_sandbox(cwd: Path, *options: str) -> SandboxProcess:
 
 @pytest.fixture
 def sandbox_process(tmp_path: Path) -> Iterator[SandboxProcess]:
-    box = start_sandbox(tmp_path, "--throttle-rate", "0.3", "--error-rate", "0.1", "--fault-seed", "3")
+    box = start_sandbox(tmp_path, "--throttle-rate", "0.3", "--error-rate", "0.1", "--fault-seed", "7")
     yield box
     if box.process.poll() is None:
         box.process.kill()
@@ -71,8 +72,11 @@ def test_run_local_on_a_separate_sandbox_needs_only_its_export_lines_and_counts_
 ) -> None:
     # Given a sandbox that throttles 30 % and fails 10 % of the API calls, and prints what it does
     assert sandbox_process.exports["ACCOUNT_IDS"] == ",".join(DATASET.accounts)
-    assert "# faults: throttling 30%, 5xx 10% (fault seed 3)" in sandbox_process.header
+    assert "# faults: throttling 30%, 5xx 10% (fault seed 7)" in sandbox_process.header
     october = invoices_of(DATASET, (2026, 10))
+    # (faults are a draw per call index: the GetInvoicePDF calls every run makes, one per invoice, hold both)
+    schedule = FaultInjector(Faults(seed=7, throttle_rate=0.3, error_rate=0.1))
+    assert {"throttle", "error"} <= {schedule.api_fault("GetInvoicePDF") for _ in october}
 
     # When run-local runs with nothing but the exported lines, then the sandbox is stopped
     env = clean_env(**sandbox_process.exports)

@@ -16,6 +16,9 @@ from invoice_archiver.constants import (
     LISTER_HANDLER,
     METRICS_NAMESPACE,
     SERVICE_NAME,
+    UNSETTLED_INDEX,
+    UNSETTLED_PROJECTED,
+    UNSETTLED_SINCE,
     Metric,
 )
 from invoice_archiver.infra.constants import LOCAL_ONLY_ENV_VARS, VISIBILITY_TIMEOUT_FACTOR, OutputKey
@@ -282,12 +285,24 @@ def test_lister_permissions_are_exactly_these(default: Synth) -> None:
             "Action": "sqs:SendMessage",
             "Resource": getatt(default.logical_id("PipelineDeadLetterQueue", "AWS::SQS::Queue")),
         },
-        # One Query per account and period, to enqueue only what is new, changed or due
+        # One Query per account and period, to enqueue only what is new, changed or due; and one per
+        # account on the index of unsettled invoices (that index only: not any other the table may get)
         {
             "Sid": "ReadLedger",
             "Effect": "Allow",
             "Action": "dynamodb:Query",
-            "Resource": getatt(default.logical_id("StorageLedgerTable", "AWS::DynamoDB::Table")),
+            "Resource": [
+                getatt(default.logical_id("StorageLedgerTable", "AWS::DynamoDB::Table")),
+                {
+                    "Fn::Join": [
+                        "",
+                        [
+                            getatt(default.logical_id("StorageLedgerTable", "AWS::DynamoDB::Table")),
+                            f"/index/{UNSETTLED_INDEX}",
+                        ],
+                    ]
+                },
+            ],
         },
         # A source's FAILED record, written with its reason and cleared when it lists cleanly again
         {
@@ -519,19 +534,33 @@ def test_ledger_is_on_demand_recoverable_encrypted_and_retained(default: Synth) 
                 "AttributeDefinitions": [
                     {"AttributeName": LEDGER_PARTITION_KEY, "AttributeType": "S"},
                     {"AttributeName": LEDGER_SORT_KEY, "AttributeType": "S"},
+                    {"AttributeName": UNSETTLED_SINCE, "AttributeType": "S"},
                 ],
                 "BillingMode": "PAY_PER_REQUEST",
                 "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
                 "SSESpecification": {"SSEEnabled": True},
                 "DeletionProtectionEnabled": True,
                 "Tags": Match.any_value(),
+                "GlobalSecondaryIndexes": Match.any_value(),
             },
         },
     )
-    assert (
-        "GlobalSecondaryIndexes"
-        not in next(iter(default.resources("AWS::DynamoDB::Table").values()))["Properties"]
-    )
+
+
+def test_ledger_has_one_sparse_index_of_unsettled_invoices_by_account(default: Synth) -> None:
+    # The only index: by account, sorted by when the invoice became unsettled; only unsettled items hold
+    # that attribute (the index is sparse), and it projects what the lister needs to re-queue them
+    _, table = default.only("AWS::DynamoDB::Table")
+    assert table["Properties"]["GlobalSecondaryIndexes"] == [
+        {
+            "IndexName": UNSETTLED_INDEX,
+            "KeySchema": [
+                {"AttributeName": LEDGER_PARTITION_KEY, "KeyType": "HASH"},
+                {"AttributeName": UNSETTLED_SINCE, "KeyType": "RANGE"},
+            ],
+            "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(UNSETTLED_PROJECTED)},
+        }
+    ]
 
 
 # Schedule ------------------------------------------------------------------------------------------
@@ -670,7 +699,7 @@ def test_alarm_on_function_errors_and_throttles(default: Synth, handler: str, me
 
 def test_alarm_on_failed_invoices(default: Synth) -> None:
     _alarm(default, Metric.INVOICES_FAILED, METRICS_NAMESPACE, [{"Name": "service", "Value": SERVICE_NAME}])
-    assert len(default.resources("AWS::CloudWatch::Alarm")) == 10
+    assert len(default.resources("AWS::CloudWatch::Alarm")) == 11
 
 
 def test_alarm_when_a_message_names_a_source_that_is_not_configured(default: Synth) -> None:
@@ -684,6 +713,27 @@ def test_alarm_when_a_message_names_a_source_that_is_not_configured(default: Syn
             "ComparisonOperator": "GreaterThanThreshold",
         },
     )
+
+
+def test_alarm_when_an_invoice_stays_unsettled_longer_than_the_setting(default: Synth) -> None:
+    # The lister counts InvoicesUnsettled once per scheduled run: a day-long period, as AccountsWithoutInvoice
+    default.template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "MetricName": Metric.INVOICES_UNSETTLED,
+            "Namespace": METRICS_NAMESPACE,
+            "Dimensions": [{"Name": "service", "Value": SERVICE_NAME}],
+            "Statistic": "Maximum",
+            "Period": 86400,
+            "Threshold": 0,
+            "ComparisonOperator": "GreaterThanThreshold",
+            "TreatMissingData": "notBreaching",
+            "AlarmDescription": Match.string_like_regexp(" 3 days after it was first claimed"),
+            "AlarmActions": Match.any_value(),
+        },
+    )
+    lister = function(default, LISTER_HANDLER)[1]["Properties"]["Environment"]["Variables"]
+    assert lister["UNSETTLED_AFTER_DAYS"] == "3"
 
 
 def test_alarm_when_a_source_cannot_be_read(default: Synth) -> None:

@@ -163,6 +163,7 @@ def test_tuning_settings_flow_into_the_template(synth_with: Any) -> None:
             "schedule_expression": "cron(0 7 3 * ? *)",
             "powertools_layer_version": "30",
             "log_retention_days": "365",
+            "unsettled_after_days": "5",
         }
     )
     # Then the fetcher, queue, event source, lifecycle and schedule follow (values given as -c strings)
@@ -196,3 +197,13 @@ def test_tuning_settings_flow_into_the_template(synth_with: Any) -> None:
     rules = tuned.resources("AWS::S3::Bucket")[archive]["Properties"]["LifecycleConfiguration"]["Rules"]
     assert "Transitions" not in rules[0]
     tuned.template.has_resource_properties("AWS::Logs::LogGroup", {"RetentionInDays": 365})
+    # ... and the unsettled-invoice alarm and the lister agree on its setting
+    _, lister = tuned.only("AWS::Lambda::Function", Handler=LISTER_HANDLER)
+    assert lister["Properties"]["Environment"]["Variables"]["UNSETTLED_AFTER_DAYS"] == "5"
+    tuned.template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "MetricName": "InvoicesUnsettled",
+            "AlarmDescription": Match.string_like_regexp(" 5 days after it was first claimed"),
+        },
+    )

@@ -14,7 +14,7 @@ from invoice_archiver.logic.archiving import Archiver
 from invoice_archiver.logic.sourcing import KnownSources
 from invoice_archiver.models.messages import InvoiceMessage
 from invoice_archiver.sandbox.dataset import generate
-from invoice_archiver.sandbox.faults import Faults
+from invoice_archiver.sandbox.faults import FaultInjector, Faults
 from tests.integration.conftest import Pipeline, assert_archived, message_for
 
 FAULTY = generate(seed=5, periods=((2026, 10),), invoices_per_account_period=12, document_size=(1024, 3072))
@@ -38,6 +38,13 @@ def test_every_invoice_is_archived_once_through_throttling_5xx_expiry_drops_and_
         truncate_rate=0.1,
         retry_after_seconds=0,
     )
+    # (faults follow a draw per call index, whatever the thread timing: the calls every run makes at least,
+    # one GetInvoicePDF per invoice and one URL and one download per document, already hold each kind)
+    schedule = FaultInjector(faults)
+    certain = {schedule.api_fault("GetInvoicePDF") for _ in range(FAULTY.invoice_count)}
+    certain |= {"expired" if schedule.url_expired() else None for _ in range(FAULTY.document_count)}
+    certain |= {schedule.download_fault() for _ in range(FAULTY.document_count)}
+    assert {"throttle", "error", "expired", "drop", "truncate"} <= certain
     pipeline = make_pipeline(FAULTY, faults=faults, env={"DOWNLOAD_ATTEMPTS": "6"})
 
     # When the month runs through the pipeline

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 import pytest
 import urllib3
 from sandbox_testkit import by_period, invoicing
 
-from invoice_archiver.sandbox.faults import Faults
+from invoice_archiver.sandbox.faults import FaultInjector, Faults
 from invoice_archiver.sandbox.runner import Sandbox
 
 
@@ -25,8 +26,8 @@ def test_throttle_rate_raises_throttling_exception(make_sandbox: Callable[..., S
 
 
 def test_standard_retry_mode_retries_throttling(make_sandbox: Callable[..., Sandbox]) -> None:
-    # Given half the calls are throttled; with seed 1 the first draw throttles and the second does not
-    box = make_sandbox(faults=Faults(seed=1, throttle_rate=0.5))
+    # Given half the calls are throttled; with seed 6 the first call's draw throttles, the second's does not
+    box = make_sandbox(faults=Faults(seed=6, throttle_rate=0.5))
     client = invoicing(retries={"mode": "standard", "total_max_attempts": 3})
     # When one call is made with botocore's standard retry mode
     response = client.list_invoice_summaries(**by_period(2026, 9))
@@ -109,3 +110,86 @@ def test_reset_stats(sandbox: Sandbox) -> None:
     assert sandbox.emulator.stats.calls["ListInvoiceSummaries"] == 1
     sandbox.emulator.reset_stats()
     assert sandbox.emulator.stats.snapshot()["calls"] == {}
+
+
+MIXED = Faults(
+    seed=99,
+    throttle_rate=0.2,
+    error_rate=0.05,
+    expired_url_rate=0.15,
+    drop_connection_rate=0.1,
+    truncate_rate=0.1,
+)
+
+
+def _calls(injector: FaultInjector, stream: str) -> object:
+    if stream == "url":
+        return injector.url_expired()
+    if stream == "download":
+        return injector.download_fault()
+    return injector.api_fault(stream)
+
+
+def test_each_streams_faults_do_not_depend_on_how_the_streams_interleave() -> None:
+    # Given the same faults applied to 40 calls of each of four streams, once stream after stream ...
+    streams = ["GetInvoicePDF", "ListInvoiceSummaries", "url", "download"]
+    one_by_one = FaultInjector(MIXED)
+    apart = {stream: [_calls(one_by_one, stream) for _ in range(40)] for stream in streams}
+
+    # When the same calls arrive interleaved, from four threads at once
+    together = FaultInjector(MIXED)
+    interleaved: dict[str, list[object]] = {stream: [] for stream in streams}
+    start = threading.Barrier(len(streams))
+
+    def run(stream: str) -> None:
+        start.wait()
+        for _ in range(40):
+            interleaved[stream].append(_calls(together, stream))
+
+    threads = [threading.Thread(target=run, args=(stream,)) for stream in streams]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    # Then call N of each stream met the same fault either way: a draw per call index, not per arrival
+    assert interleaved == apart
+    # ... and the schedule really injects faults of every kind in these 40 calls
+    outcomes = {outcome for calls in apart.values() for outcome in calls}
+    assert {"throttle", "error", True, "drop", "truncate"} <= outcomes
+
+
+def test_every_nth_call_fails_for_certain(make_sandbox: Callable[..., Sandbox]) -> None:
+    # Given every third GetInvoicePDF answers 500, with no random faults at all
+    box = make_sandbox(faults=Faults(every={"error": 3}))
+    client = invoicing()
+    invoice_id = box.dataset.invoices[0].invoice_id
+
+    # When six calls are made without retries
+    outcomes = []
+    for _ in range(6):
+        try:
+            client.get_invoice_pdf(InvoiceId=invoice_id)
+            outcomes.append("ok")
+        except client.exceptions.InternalServerException:
+            outcomes.append("5xx")
+
+    # Then calls 3 and 6 failed, the others succeeded; other operations count their own calls
+    assert outcomes == ["ok", "ok", "5xx", "ok", "ok", "5xx"]
+    assert client.list_invoice_summaries(**by_period(2026, 9))["InvoiceSummaries"]
+
+
+def test_setting_new_faults_starts_every_stream_again() -> None:
+    injector = FaultInjector(Faults(every={"truncate": 2}))
+    assert [injector.download_fault() for _ in range(3)] == [None, "truncate", None]
+    injector.set(Faults(every={"truncate": 2}))
+    assert [injector.download_fault() for _ in range(2)] == [None, "truncate"]
+
+
+@pytest.mark.parametrize(
+    ("every", "message"),
+    [({"error": 0}, "at least 1"), ({"slow": 2}, "unknown fault 'slow'")],
+)
+def test_a_bad_schedule_is_refused(every: dict[str, int], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Faults(every=every)  # type: ignore[arg-type]

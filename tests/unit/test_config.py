@@ -24,6 +24,7 @@ LISTER_VARS = [
     "INVOICING_REGION",
     "INVOICING_MAX_ATTEMPTS",
     "MISSING_INVOICE_DAY",
+    "UNSETTLED_AFTER_DAYS",
     "INVOICING_RATE_LIMIT",
 ]
 FETCHER_VARS = [
@@ -398,6 +399,7 @@ def test_each_variable_reaches_its_field(make_env: EnvFactory) -> None:
         "REVISIT_DAYS": "2,5",
         "EVENT_BUS_NAME": "invoices",
         "MISSING_INVOICE_DAY": "12",
+        "UNSETTLED_AFTER_DAYS": "5",
         "INVOICING_RATE_LIMIT": "2.5",
         "FETCHER_CONCURRENCY": "3",
     }
@@ -427,7 +429,13 @@ def test_revisit_days_parse_sorted_and_unique(
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("REVISIT_DAYS", "0"), ("REVISIT_DAYS", "401"), ("REVISIT_DAYS", "x"), ("MISSING_INVOICE_DAY", "29")],
+    [
+        ("REVISIT_DAYS", "0"),
+        ("REVISIT_DAYS", "401"),
+        ("REVISIT_DAYS", "x"),
+        ("MISSING_INVOICE_DAY", "29"),
+        ("UNSETTLED_AFTER_DAYS", "0"),
+    ],
 )
 def test_bad_incremental_settings_name_their_variable(make_env: EnvFactory, name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
@@ -439,3 +447,4 @@ def test_incremental_defaults() -> None:
     assert defaults.revisit_days == (1, 3, 7, 30)
     assert defaults.event_bus_name == "default"
     assert defaults.missing_invoice_day == 10
+    assert defaults.unsettled_after_days == 3

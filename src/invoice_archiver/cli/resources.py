@@ -8,10 +8,17 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
-from invoice_archiver.constants import LEDGER_PARTITION_KEY, LEDGER_SORT_KEY
+from invoice_archiver.constants import (
+    LEDGER_PARTITION_KEY,
+    LEDGER_SORT_KEY,
+    UNSETTLED_INDEX,
+    UNSETTLED_PROJECTED,
+    UNSETTLED_SINCE,
+)
 from invoice_archiver.dal import clients
 
 if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import AttributeDefinitionTypeDef, GlobalSecondaryIndexTypeDef
     from mypy_boto3_sqs.literals import QueueAttributeNameType
 
 MAX_RECEIVE_COUNT = 5
@@ -41,24 +48,46 @@ def ensure_bucket(name: str) -> None:
     )
 
 
+_ATTRIBUTES: list[AttributeDefinitionTypeDef] = [
+    {"AttributeName": LEDGER_PARTITION_KEY, "AttributeType": "S"},
+    {"AttributeName": LEDGER_SORT_KEY, "AttributeType": "S"},
+    {"AttributeName": UNSETTLED_SINCE, "AttributeType": "S"},
+]
+# The stack's index of unsettled invoices (infra/storage.py), which the lister reads.
+_UNSETTLED: GlobalSecondaryIndexTypeDef = {
+    "IndexName": UNSETTLED_INDEX,
+    "KeySchema": [
+        {"AttributeName": LEDGER_PARTITION_KEY, "KeyType": "HASH"},
+        {"AttributeName": UNSETTLED_SINCE, "KeyType": "RANGE"},
+    ],
+    "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(UNSETTLED_PROJECTED)},
+}
+
+
 def ensure_table(name: str) -> None:
+    """The ledger and its index of unsettled invoices (added to a table made before it existed)."""
     dynamodb = clients.dynamodb()
     try:
-        dynamodb.describe_table(TableName=name)
-        return
+        table = dynamodb.describe_table(TableName=name)["Table"]
     except dynamodb.exceptions.ResourceNotFoundException:
         pass
+    else:
+        if not any(i["IndexName"] == UNSETTLED_INDEX for i in table.get("GlobalSecondaryIndexes", [])):
+            dynamodb.update_table(
+                TableName=name,
+                AttributeDefinitions=_ATTRIBUTES,
+                GlobalSecondaryIndexUpdates=[{"Create": _UNSETTLED}],
+            )
+        return
     dynamodb.create_table(
         TableName=name,
         BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": LEDGER_PARTITION_KEY, "AttributeType": "S"},
-            {"AttributeName": LEDGER_SORT_KEY, "AttributeType": "S"},
-        ],
+        AttributeDefinitions=_ATTRIBUTES,
         KeySchema=[
             {"AttributeName": LEDGER_PARTITION_KEY, "KeyType": "HASH"},
             {"AttributeName": LEDGER_SORT_KEY, "KeyType": "RANGE"},
         ],
+        GlobalSecondaryIndexes=[_UNSETTLED],
     )
     dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
 

@@ -24,6 +24,8 @@ from typing import Any
 
 from invoice_archiver.cli import inventory
 from invoice_archiver.constants import Status
+from invoice_archiver.dal.item_size import OMITTED
+from invoice_archiver.logic.archived_documents import archived_documents
 from invoice_archiver.logic.layout import SUMMARY_FILE, invoice_prefix
 from invoice_archiver.models.period import BillingPeriod
 
@@ -80,6 +82,30 @@ class Scope:
     def revisions(self, item: dict[str, Any]) -> list[str]:
         start = self.folder(item) + REVISIONS
         return sorted(k for k, h in self.found.items() if k.startswith(start) and h.current is not None)
+
+
+def with_documents(scope: Scope, item: dict[str, Any]) -> dict[str, Any]:
+    """The item with its document lists: an invoice with many documents has none in the ledger (only
+    `documents_omitted`, dal/item_size.py), and they are read from its latest summary (unless it cannot
+    be read: check_invoice reports that)."""
+    if not item.get(OMITTED):
+        return item
+
+    def read(key: str) -> dict[str, Any]:
+        history = scope.found.get(key)
+        if history is None or history.current is None:
+            raise KeyError(key)
+        data = inventory.read_small(
+            inventory.reader(scope.workers), scope.bucket, key, history.current.version_id
+        )
+        loaded: dict[str, Any] = json.loads(data)
+        return loaded
+
+    try:
+        archived = archived_documents(item, read)
+    except (KeyError, ValueError, TypeError):
+        return item
+    return {**item, "documents": archived.documents, "documents_no_longer_listed": archived.no_longer_listed}
 
 
 def documents_of(item: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -34,6 +34,7 @@ from invoice_archiver.cli.verification import (
     objects_to_read,
     unexpected_objects,
     was_archived,
+    with_documents,
 )
 from invoice_archiver.cli.wording import count
 from invoice_archiver.constants import LEDGER_SORT_KEY, SOURCE_SORT_KEY
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     found = _histories(where.bucket, where.prefix, args.account, args.period)
     scope = Scope(where.bucket, where.prefix, found, args.workers)
     accounts = list(dict.fromkeys(args.account or [*_accounts_in(found), *target.archive_accounts(where)]))
-    items = [item for account in accounts for item in _ledger(where.table, account, args.period)]
+    items = [with_documents(scope, item) for a in accounts for item in _ledger(where.table, a, args.period)]
     findings = Findings()
     unexpected_objects(scope, items, findings)
     archived = [item for item in items if was_archived(item)]

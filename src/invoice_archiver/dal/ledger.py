@@ -3,28 +3,37 @@
 Key: pk = account id, sk = "<YYYY-MM>#<invoice id>", so one Query lists an account's period.
 A fetcher claims an invoice with a conditional write that holds a lease; a crashed worker's lease
 expires and the next delivery takes over.
+
+An item is *unsettled* from its claim until it is ARCHIVED with its event sent, or FAILED for good:
+meanwhile it holds `unsettled_since`, the sort key of the sparse index the lister reads (dal/unsettled.py),
+set and removed by the same conditional writes that change its status.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from invoice_archiver.constants import LEDGER_PARTITION_KEY, LEDGER_SORT_KEY, Status
+from invoice_archiver.dal import item_size
+from invoice_archiver.dal.ledger_items import MAX_ERROR_LENGTH as MAX_ERROR_LENGTH
+from invoice_archiver.dal.ledger_items import Claim as Claim
+from invoice_archiver.dal.ledger_items import LeaseLost as LeaseLost
+from invoice_archiver.dal.ledger_items import LedgerKey as LedgerKey
+from invoice_archiver.dal.ledger_items import Tracking as Tracking
+from invoice_archiver.dal.ledger_items import _conditional_failure as _conditional_failure
+from invoice_archiver.dal.ledger_items import _plain as _plain
+from invoice_archiver.dal.ledger_items import _values as _values
 from invoice_archiver.dal.sdk import Needs
 from invoice_archiver.models.period import BillingPeriod
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-_SERIALIZER = TypeSerializer()
-_DESERIALIZER = TypeDeserializer()
-MAX_ERROR_LENGTH = 1000
+_STILL_UNSETTLED = ", unsettled_since = if_not_exists(unsettled_since, :now)"
 
 # What this module sends and reads (checked at cold start by invoice_archiver.dal.sdk).
 RECORDING = (
@@ -37,95 +46,6 @@ RECORDING = (
     Needs("dynamodb", "GetItem", request=("ConsistentRead",), response=("Item",)),
     Needs("dynamodb", "Query", request=("KeyConditionExpression", "ConsistentRead"), response=("Items",)),
 )
-
-
-@dataclass(frozen=True)
-class LedgerKey:
-    account_id: str
-    period: BillingPeriod
-    invoice_id: str
-
-    def item_key(self) -> dict[str, Any]:
-        return {
-            LEDGER_PARTITION_KEY: {"S": self.account_id},
-            LEDGER_SORT_KEY: {"S": f"{self.period}#{self.invoice_id}"},
-        }
-
-
-@dataclass(frozen=True)
-class Tracking:
-    """What the lister compares on the next run: the summary's fingerprint, the invoice's issue date
-    and its next scheduled re-check (None: no more), plus the event still to confirm as sent."""
-
-    fingerprint: str | None = None
-    issued_date: str | None = None
-    next_check_at: datetime | None = None
-    pending_event: dict[str, str] | None = None
-    # From the confirmed summary (the claim, made before the API is asked, cannot know them).
-    invoice_type: str | None = None
-    receiver_role: str | None = None
-
-    def values(self) -> dict[str, Any]:
-        values: dict[str, Any] = {}
-        if self.fingerprint is not None:
-            values[":fingerprint"] = self.fingerprint
-        if self.issued_date is not None:
-            values[":issued"] = self.issued_date
-        if self.next_check_at is not None:
-            values[":next_check"] = self.next_check_at.isoformat()
-        if self.pending_event is not None:
-            values[":pending"] = self.pending_event
-        if self.invoice_type is not None:
-            values[":invoice_type"] = self.invoice_type
-        if self.receiver_role is not None:
-            values[":receiver_role"] = self.receiver_role
-        return values
-
-    def set_clause(self) -> str:
-        names = {
-            ":fingerprint": "summary_fingerprint",
-            ":issued": "issued_date",
-            ":next_check": "next_check_at",
-            ":pending": "pending_event",
-            ":invoice_type": "invoice_type",
-            ":receiver_role": "receiver_role",
-        }
-        return "".join(f", {names[value]} = {value}" for value in self.values())
-
-    def remove_clause(self) -> str:
-        return "" if self.next_check_at is not None else ", next_check_at"
-
-
-@dataclass(frozen=True)
-class Claim:
-    """Outcome of a claim: `claimed`, or the item that stopped it (ARCHIVED, or a live lease)."""
-
-    claimed: bool
-    item: dict[str, Any]
-
-    @property
-    def status(self) -> str:
-        return str(self.item.get("status", ""))
-
-    def held(self, now: datetime) -> bool:
-        """The item is leased to a worker, and the lease is live (a re-check holds one on ARCHIVED)."""
-        return int(self.item.get("lease_expires_at") or 0) >= int(now.timestamp())
-
-
-class LeaseLost(Exception):
-    """Another worker holds this invoice now."""
-
-
-def _values(values: dict[str, Any]) -> dict[str, Any]:
-    return {name: _SERIALIZER.serialize(value) for name, value in values.items()}
-
-
-def _plain(item: dict[str, Any]) -> dict[str, Any]:
-    return {name: _DESERIALIZER.deserialize(value) for name, value in item.items()}
-
-
-def _conditional_failure(exc: ClientError) -> bool:
-    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
 def get(client: DynamoDBClient, table: str, key: LedgerKey) -> dict[str, Any] | None:
@@ -184,7 +104,8 @@ def claim(
             "updated_at = :now, created_at = if_not_exists(created_at, :now), "
             "account_id = :account, invoice_id = :invoice, billing_period = :period, "
             "invoice_type = if_not_exists(invoice_type, :invoice_type), "
-            "receiver_role = if_not_exists(receiver_role, :role) "
+            "receiver_role = if_not_exists(receiver_role, :role), source_role_arn = :source_role, "
+            "unsettled_since = if_not_exists(unsettled_since, :now) "
             "ADD attempts :one"
         ),
         ConditionExpression=(
@@ -206,6 +127,8 @@ def claim(
                 ":period": str(key.period),
                 ":invoice_type": attributes.get("invoice_type") or "",
                 ":role": attributes.get("receiver_role") or "",
+                # The role the invoice is read through ("" for the function's own credentials).
+                ":source_role": attributes.get("source_role_arn") or "",
                 **reopen,
             }
         ),
@@ -224,14 +147,17 @@ def mark_archived(
     total_bytes: int,
     tracking: Tracking | None = None,
 ) -> None:
-    """ARCHIVED, with what incremental runs compare next time (`tracking`) and the event to send."""
+    """ARCHIVED, with what incremental runs compare next time (`tracking`) and the event to send.
+
+    With an event to send, the invoice stays unsettled until `tracking.confirm_announced`; without one it
+    is settled here. `documents` are held in the ledger only while they are few (dal/item_size.py)."""
     tracking = tracking or Tracking()
+    lists = item_size.document_lists(documents)
     values: dict[str, Any] = {
         ":archived": Status.ARCHIVED,
-        ":documents": documents,
+        **lists.values,
         ":summary": summary_key,
         ":bytes": total_bytes,
-        ":count": len(documents),
         ":now": now.isoformat(),
         ":owner": owner,
         ":zero": 0,
@@ -242,13 +168,17 @@ def mark_archived(
             TableName=table,
             Key=key.item_key(),
             UpdateExpression=(
-                "SET #status = :archived, documents = :documents, summary_key = :summary, "
+                "SET #status = :archived, summary_key = :summary, "
                 "latest_summary_key = if_not_exists(latest_summary_key, :summary), "
                 "revision = if_not_exists(revision, :zero), "
-                "total_bytes = :bytes, document_count = :count, archived_at = :now, updated_at = :now"
+                "total_bytes = :bytes, archived_at = :now, updated_at = :now"
+                + lists.set_clause()
                 + tracking.set_clause()
-                + " REMOVE lease_owner, lease_expires_at, last_error"
+                + (_STILL_UNSETTLED if tracking.pending_event else "")
+                + " REMOVE lease_owner, lease_expires_at, last_error, retryable"
+                + lists.remove_clause()
                 + tracking.remove_clause()
+                + ("" if tracking.pending_event else ", unsettled_since")
             ),
             ConditionExpression="lease_owner = :owner",
             ExpressionAttributeNames={"#status": "status"},
@@ -263,17 +193,34 @@ def mark_archived(
 
 
 def record_error(
-    client: DynamoDBClient, table: str, key: LedgerKey, *, owner: str, now: datetime, status: str, error: str
+    client: DynamoDBClient,
+    table: str,
+    key: LedgerKey,
+    *,
+    owner: str,
+    now: datetime,
+    status: str,
+    error: str,
+    retryable: bool = True,
 ) -> None:
-    """FAILED (permanent) or RETRYING (released for the next delivery), with the reason."""
+    """FAILED or RETRYING (released for the next delivery), with the reason.
+
+    `retryable` FAILED (the invoice's source could not be read: it heals once the source is fixed) stays
+    unsettled, so the lister re-queues it whatever its period; a FAILED that is not retryable (the API
+    refuses the invoice, an archive conflict, ...) is settled: a person must act, `status` shows it.
+    """
+    settled = status == Status.FAILED and not retryable
+    sets = "#status = :status, last_error = :error, updated_at = :now, retryable = :retryable"
+    removes = "lease_owner, lease_expires_at"
+    if settled:
+        removes += ", unsettled_since"
+    else:
+        sets += ", unsettled_since = if_not_exists(unsettled_since, :now)"
     try:
         client.update_item(
             TableName=table,
             Key=key.item_key(),
-            UpdateExpression=(
-                "SET #status = :status, last_error = :error, updated_at = :now "
-                "REMOVE lease_owner, lease_expires_at"
-            ),
+            UpdateExpression=f"SET {sets} REMOVE {removes}",
             ConditionExpression="lease_owner = :owner",
             ExpressionAttributeNames={"#status": "status"},
             ExpressionAttributeValues=_values(
@@ -282,6 +229,7 @@ def record_error(
                     ":error": error[:MAX_ERROR_LENGTH],
                     ":now": now.isoformat(),
                     ":owner": owner,
+                    ":retryable": not settled,
                 }
             ),
         )

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from invoice_archiver.constants import LEDGER_PARTITION_KEY, LEDGER_SORT_KEY, Status
+from invoice_archiver.constants import LEDGER_PARTITION_KEY, LEDGER_SORT_KEY, UNSETTLED_SINCE, Status
+from invoice_archiver.dal import item_size
 from invoice_archiver.dal.ledger import (
     MAX_ERROR_LENGTH,
     Claim,
@@ -126,30 +127,29 @@ class Recheck:
 def finish_recheck(
     client: DynamoDBClient, table: str, key: LedgerKey, *, owner: str, now: datetime, recheck: Recheck
 ) -> None:
+    """Record the re-check; a revision's event to send makes the invoice unsettled until it is sent. The
+    document lists are held only while they are small (dal/item_size.py)."""
+    lists = item_size.document_lists(recheck.documents, recheck.no_longer_listed)
     values: dict[str, Any] = {
-        ":documents": recheck.documents,
-        ":count": len(recheck.documents),
+        **lists.values,
         ":bytes": recheck.total_bytes,
         ":fingerprint": recheck.fingerprint,
         ":revision": recheck.revision,
         ":latest": recheck.latest_summary_key,
-        ":gone": recheck.no_longer_listed,
         ":now": now.isoformat(),
         ":owner": owner,
         ":one": 1,
     }
     sets = [
-        "documents = :documents",
-        "document_count = :count",
+        *lists.sets(),
         "total_bytes = :bytes",
         "summary_fingerprint = :fingerprint",
         "revision = :revision",
         "latest_summary_key = :latest",
-        "documents_no_longer_listed = :gone",
         "last_checked_at = :now",
         "updated_at = :now",
     ]
-    removes = ["lease_owner", "lease_expires_at", "last_error"]
+    removes = ["lease_owner", "lease_expires_at", "last_error", *lists.removes()]
     if recheck.next_check_at is not None:
         values[":next_check"] = recheck.next_check_at.isoformat()
         sets.append("next_check_at = :next_check")
@@ -158,6 +158,7 @@ def finish_recheck(
     if recheck.pending_event is not None:
         values[":pending"] = recheck.pending_event
         sets.append("pending_event = :pending")
+        sets.append(f"{UNSETTLED_SINCE} = if_not_exists({UNSETTLED_SINCE}, :now)")
     try:
         client.update_item(
             TableName=table,
@@ -225,15 +226,25 @@ def release_lease(client: DynamoDBClient, table: str, key: LedgerKey, *, owner: 
 
 
 def confirm_announced(client: DynamoDBClient, table: str, key: LedgerKey, *, event_key: str) -> None:
-    """Forget the pending event once EventBridge accepted it (unless a newer one replaced it)."""
+    """Forget the pending event once EventBridge accepted it (unless a newer one replaced it). An ARCHIVED
+    invoice is settled with it; one reopened since (a re-archive) stays unsettled."""
+    if not _confirm(client, table, key, event_key, archived=True):
+        _confirm(client, table, key, event_key, archived=False)
+
+
+def _confirm(client: DynamoDBClient, table: str, key: LedgerKey, event_key: str, *, archived: bool) -> bool:
     try:
         client.update_item(
             TableName=table,
             Key=key.item_key(),
-            UpdateExpression="REMOVE pending_event",
-            ConditionExpression="pending_event.event_key = :event_key",
-            ExpressionAttributeValues=_values({":event_key": event_key}),
+            UpdateExpression="REMOVE pending_event" + (f", {UNSETTLED_SINCE}" if archived else ""),
+            ConditionExpression="pending_event.event_key = :event_key AND #status "
+            + ("= :archived" if archived else "<> :archived"),
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=_values({":event_key": event_key, ":archived": Status.ARCHIVED}),
         )
     except ClientError as exc:
         if not _conditional_failure(exc):
             raise
+        return False
+    return True

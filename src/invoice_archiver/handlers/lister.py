@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from invoice_archiver.constants import Metric
-from invoice_archiver.dal import clients, invoicing, queue, sdk, source_status, sources, tracking
+from invoice_archiver.dal import clients, invoicing, queue, sdk, source_status, sources, tracking, unsettled
 from invoice_archiver.handlers.environment import init_environment, settings, source_options
 from invoice_archiver.logic.listing_job import ListingJob
 from invoice_archiver.models.continuation import ListingContinuation
@@ -27,6 +27,7 @@ sdk.ensure(
         queue.SENDING,
         queue.QUARANTINING,
         tracking.LISTING,
+        unsettled.READING,
         *source_status.RECORDING,
         sdk.Needs("sts", "GetCallerIdentity", response=("Account",)),
         sdk.Needs(

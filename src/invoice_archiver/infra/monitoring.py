@@ -102,6 +102,14 @@ class Monitoring(Construct):
                 f"A configured account has no invoice for the last complete billing period by day "
                 f"{settings.missing_invoice_day} of the month",
             ),
+            # Each scheduled run counts the invoices unsettled for longer than unsettled_after_days (and
+            # re-queues them); a day-long period keeps the alarm in ALARM until a run finds them settled.
+            self._above_zero(
+                "InvoicesUnsettled",
+                invoice_metric(Metric.INVOICES_UNSETTLED, period=Duration.days(1), statistic="Maximum"),
+                f"An invoice is still not archived (or its event not sent) {settings.unsettled_after_days} "
+                "days after it was first claimed; `invoice-archiver status` shows it and why",
+            ),
             # Per run from the lister, per invoice from the fetcher: a role that cannot be assumed, or the
             # Invoicing API denying a source. The ledger's source record says which and why.
             self._above_zero(
@@ -203,9 +211,12 @@ class Monitoring(Construct):
                 ],
             ),
             cloudwatch.GraphWidget(
-                title="Accounts without an invoice for the last month",
+                title="Accounts without last month's invoice; invoices unsettled too long",
                 width=12,
-                left=[invoice_metric(Metric.ACCOUNTS_WITHOUT_INVOICE, period=day, statistic="Maximum")],
+                left=[
+                    invoice_metric(Metric.ACCOUNTS_WITHOUT_INVOICE, period=day, statistic="Maximum"),
+                    invoice_metric(Metric.INVOICES_UNSETTLED, period=day, statistic="Maximum"),
+                ],
                 right=[invoice_metric(Metric.SOURCES_FAILED, period=day, statistic="Maximum")],
             ),
         )

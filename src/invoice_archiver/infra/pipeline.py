@@ -20,7 +20,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from invoice_archiver.config import Function
-from invoice_archiver.constants import FETCHER_HANDLER, LISTER_HANDLER
+from invoice_archiver.constants import FETCHER_HANDLER, LISTER_HANDLER, UNSETTLED_INDEX
 from invoice_archiver.infra import checkov
 from invoice_archiver.infra.constants import (
     DLQ_RETENTION_DAYS,
@@ -360,10 +360,14 @@ class Pipeline(Construct):
                 resources=[self.dead_letter_queue.queue_arn],
             ),
             iam.PolicyStatement(
-                # One Query per account and billing period: what is archived, and as what.
+                # One Query per account and billing period: what is archived, and as what; and one per
+                # account on the index of unsettled invoices, re-queued whatever their period.
                 sid="ReadLedger",
                 actions=["dynamodb:Query"],
-                resources=[storage.ledger_table.table_arn],
+                resources=[
+                    storage.ledger_table.table_arn,
+                    f"{storage.ledger_table.table_arn}/index/{UNSETTLED_INDEX}",
+                ],
             ),
             iam.PolicyStatement(
                 # A source's own record: FAILED with its reason, cleared once it lists cleanly again.

@@ -102,6 +102,7 @@ class DeploySettings(BaseModel):
     revisit_days: DayList = _FUNCTION_DEFAULTS.revisit_days
     event_bus_name: str = _FUNCTION_DEFAULTS.event_bus_name
     missing_invoice_day: int = _FUNCTION_DEFAULTS.missing_invoice_day
+    unsettled_after_days: int = _FUNCTION_DEFAULTS.unsettled_after_days
     listing_reserve_seconds: float = _FUNCTION_DEFAULTS.listing_reserve_seconds
 
     # Schedule: daily (incremental runs are cheap: unchanged invoices cost one ledger read each)
@@ -269,6 +270,7 @@ class DeploySettings(BaseModel):
             "revisit_days": ",".join(map(str, self.revisit_days)) or "none",
             "event_bus_name": self.event_bus_name,
             "missing_invoice_day": str(self.missing_invoice_day),
+            "unsettled_after_days": str(self.unsettled_after_days),
             "listing_reserve_seconds": f"{self.listing_reserve_seconds:g}",
         }
 

@@ -9,7 +9,13 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from invoice_archiver.constants import LEDGER_PARTITION_KEY, LEDGER_SORT_KEY
+from invoice_archiver.constants import (
+    LEDGER_PARTITION_KEY,
+    LEDGER_SORT_KEY,
+    UNSETTLED_INDEX,
+    UNSETTLED_PROJECTED,
+    UNSETTLED_SINCE,
+)
 from invoice_archiver.infra import checkov
 from invoice_archiver.infra.settings import DeploySettings
 
@@ -143,6 +149,14 @@ class Storage(Construct):
             encryption_key=key,
             deletion_protection=True,
             removal_policy=RemovalPolicy.RETAIN,
+        )
+        # Sparse: only unsettled invoices hold `unsettled_since` (dal/unsettled.py); the lister reads it.
+        table.add_global_secondary_index(
+            index_name=UNSETTLED_INDEX,
+            partition_key=dynamodb.Attribute(name=LEDGER_PARTITION_KEY, type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name=UNSETTLED_SINCE, type=dynamodb.AttributeType.STRING),
+            projection_type=dynamodb.ProjectionType.INCLUDE,
+            non_key_attributes=list(UNSETTLED_PROJECTED),
         )
         if key is None:
             checkov.skip(table, checkov.LEDGER_AWS_MANAGED_KEY)

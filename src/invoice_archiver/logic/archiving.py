@@ -108,7 +108,7 @@ class Archiver:
             owner=owner,
             now=self.clock(),
             lease_seconds=self.settings.lease_seconds,
-            attributes={},
+            attributes={"source_role_arn": message.role_arn},
             reopen_archived_before=rearchive,
         )
         if not claim.claimed:
@@ -217,6 +217,7 @@ class Archiver:
             now=self.clock(),
             status=status,
             error=reason,
+            retryable=status != Status.FAILED or failures.retryable(exc, message),
         )
         return reason
 

@@ -28,6 +28,7 @@ class Reason(StrEnum):
     UNANNOUNCED = "unannounced"  # archived, but its event was never confirmed sent
     RECHECK = "recheck"  # asked for explicitly (`"recheck": true`)
     REARCHIVE = "rearchive"  # asked for explicitly (`"rearchive": true`): fetch every document again
+    UNSETTLED = "unsettled"  # unsettled, its period no longer listed: re-queued from the ledger's index
 
 
 def fingerprint(summary: Mapping[str, Any]) -> str:

@@ -4,7 +4,10 @@
   for its account and source (logic.evidence) or refuses it (not found, access denied), a document
   URL is unsafe, the archive holds different bytes, the summary breaks the layout's contract, or the
   invoice's source is unavailable (its role cannot be assumed, is not configured, or is denied). The
-  invoice is recorded FAILED (a re-check keeps it ARCHIVED) and the next scheduled run enqueues it again.
+  invoice is recorded FAILED (a re-check keeps it ARCHIVED) and the next scheduled run enqueues it again
+  while its period is listed. A source failure is `retryable`: the invoice stays unsettled and is
+  re-queued whatever its period; the others are FAILED for good (`retryable` false in the ledger), shown
+  by `status` with their reason.
 * Anything else is retried by the next delivery of the message (`DocumentsIncomplete`).
 
 A source failure is recorded against the source too (`dal.source_status`, stage "fetching") and counted
@@ -64,6 +67,13 @@ def is_source_failure(error: Exception, message: InvoiceMessage) -> bool:
     return (
         isinstance(error, InvoiceUnavailable) and error.code == ACCESS_DENIED and message.role_arn is not None
     )
+
+
+def retryable(error: Exception, message: InvoiceMessage) -> bool:
+    """A PERMANENT failure that heals without anyone touching the invoice: its source could not be read
+    (a role or its trust fixed, the source's record cleared). Such a FAILED invoice stays unsettled and
+    the lister re-queues it daily, whatever its period; every other one waits for a person."""
+    return is_source_failure(error, message)
 
 
 def describe(error: Exception, message: InvoiceMessage) -> str:

@@ -184,7 +184,9 @@ def run_listing(
                         continue
                     seen.add((message.account_id, message.invoice_id))
                     result.listed_per_period[f"{message.account_id}#{message.billing_period}"] += 1
-                    reason = _reason(message, fingerprint(clean), ledger, now, recheck, rearchive)
+                    reason = _reason(
+                        message, fingerprint(clean), ledger, now, recheck, rearchive, query.reason
+                    )
                     observer.listed(message, None if reason is None else str(reason))
                     if reason is None:
                         continue
@@ -280,11 +282,13 @@ def _reason(
     now: datetime,
     recheck: bool,
     rearchive: bool = False,
+    given: str | None = None,
 ) -> Reason | None:
     """Why to enqueue the invoice; `listed` is the fingerprint of the summary as listed."""
     if ledger is None:
         return Reason.REARCHIVE if rearchive else Reason.RECHECK if recheck else Reason.NEW
-    return why_enqueue(listed, ledger.item(message), now, recheck=recheck, rearchive=rearchive)
+    reason = why_enqueue(listed, ledger.item(message), now, recheck=recheck, rearchive=rearchive)
+    return Reason(given) if given is not None and reason is not None else reason
 
 
 def _refuse(result: ListingResult, message: InvoiceMessage, query: SummaryQuery) -> None:

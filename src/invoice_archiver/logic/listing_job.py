@@ -30,6 +30,7 @@ from invoice_archiver.logic.listing_report import EnqueuedReport
 from invoice_archiver.logic.missing import accounts_without_invoice
 from invoice_archiver.logic.planning import SummaryQuery, plan_fingerprint, plan_request, plan_scheduled
 from invoice_archiver.logic.sourcing import KnownSources, configured_sources, discover_units
+from invoice_archiver.logic.unsettled import requeue_unsettled
 from invoice_archiver.models.continuation import ListingContinuation, ListingTotals
 from invoice_archiver.models.requests import ListRequest, ScheduledEvent, parse_lister_event
 from invoice_archiver.models.source import Source
@@ -77,7 +78,23 @@ class ListingJob:
         queries = plan_queries(request, sources, self.settings)
         totals = ListingTotals(failed_sources=failed)
         self._record_failures(sources, failed, stage="discovery")
-        return self._run(event, request, now, sources, queries, (0, None), 1, totals)
+        if not isinstance(request, ScheduledEvent):
+            return self._run(event, request, now, sources, queries, (0, None), 1, totals)
+        # Unsettled invoices whatever their period (logic/unsettled.py), before the periods' listing.
+        report, result = requeue_unsettled(
+            sources,
+            settings=self.settings,
+            dynamodb=self.dynamodb,
+            sqs=self.sqs,
+            invoicing_for=self.invoicing_for,
+            now=now,
+            failed_accounts=failed,
+            time_left=self.time_left if self.settings.listing_queue_url else None,
+        )
+        self._record_failures(sources, result.failed_sources, stage="listing")
+        totals = _add(totals, result)
+        response = self._run(event, request, now, sources, queries, (0, None), 1, totals)
+        return {**response, "unsettled": report.as_dict()}
 
     def resume(self, continuation: ListingContinuation) -> dict[str, Any]:
         """The next piece of a listing (raises SourceRefused if the continuation names a source that is

@@ -32,6 +32,8 @@ class SummaryQuery:
     billing_period: BillingPeriod | None = None
     window: tuple[datetime, datetime] | None = None
     role_arn: str | None = None
+    # Why its invoices are enqueued when the ledger says they need the fetcher (None: the ledger's reason).
+    reason: str | None = None
 
     @property
     def source(self) -> Source | None:

@@ -28,6 +28,7 @@ from invoice_archiver.constants import DetailType, Metric
 from invoice_archiver.dal import archive, tracking
 from invoice_archiver.dal.ledger import LedgerKey
 from invoice_archiver.logic import announcements, changes, failures, layout, summaries
+from invoice_archiver.logic.archived_documents import ArchivedDocuments, archived_documents
 from invoice_archiver.logic.archiving import Archiver, Outcome
 from invoice_archiver.logic.changes import Reason
 from invoice_archiver.logic.failures import DocumentsIncomplete, InvoiceBusy
@@ -65,8 +66,11 @@ def recheck(
             metrics.add_metric(name=Metric.INVOICES_SKIPPED, unit="Count", value=1)
             logger.info("the API lists the summary as archived; nothing to re-check")
             return Outcome.UNCHANGED
-        documents = archiver.archive_documents(invoice, known=_known(item), deadline=deadline)
-        outcome, pending = _record(archiver, invoice, key, owner, item, documents, listed_at)
+        archived = archived_documents(
+            item, lambda object_key: archive.get_json(archiver.s3, settings.archive_bucket, object_key)
+        )
+        documents = archiver.archive_documents(invoice, known=_known(archived), deadline=deadline)
+        outcome, pending = _record(archiver, invoice, key, owner, item, archived, documents, listed_at)
     except failures.PERMANENT as exc:
         # Permanent for now: keep what is archived, say why, and move the revisit schedule on.
         next_check_at = _next_check_after_failure(archiver, item, listed_at)
@@ -134,10 +138,10 @@ def _release(
     return reason
 
 
-def _known(item: dict[str, Any]) -> dict[Identity, ArchivedDocument]:
-    """The ledger's documents the API described in full: not downloaded again."""
+def _known(archived: ArchivedDocuments) -> dict[Identity, ArchivedDocument]:
+    """The archived documents the API described in full: not downloaded again."""
     known: dict[Identity, ArchivedDocument] = {}
-    for record in [*item.get("documents", []), *item.get("documents_no_longer_listed", [])]:
+    for record in [*archived.documents, *archived.no_longer_listed]:
         document = _document(record)
         if not document.omitted_by_api:
             named = layout.parse_document_name(document.key.rsplit("/", 1)[-1])
@@ -165,18 +169,19 @@ def _record(
     key: LedgerKey,
     owner: str,
     item: dict[str, Any],
+    archived: ArchivedDocuments,
     listed: list[ArchivedDocument],
     listed_at: datetime,
 ) -> tuple[Outcome, dict[str, str] | None]:
     """Write a revision if anything changed, then the ledger. Returns the outcome and the event."""
     settings = archiver.settings
-    before = [_plain_record(r) for r in item.get("documents", [])]
+    before = [_plain_record(r) for r in archived.documents]
     archived_keys = {r["key"] for r in before}
     new: list[dict[str, Any]] = [d.to_record() for d in listed if d.key not in archived_keys]
     listed_keys = {d.key for d in listed}
     everything = before + new
     gone = [r for r in everything if r["key"] not in listed_keys]
-    was_gone = {r["key"] for r in item.get("documents_no_longer_listed", [])}
+    was_gone = {r["key"] for r in archived.no_longer_listed}
     newly_gone = [r["key"] for r in gone if r["key"] not in was_gone]
 
     fingerprint = changes.fingerprint(invoice.summary)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from invoice_archiver.cli.errors import CliError
 from invoice_archiver.models.period import BillingPeriod
 from invoice_archiver.models.source import ROLE_ARN
-from invoice_archiver.sandbox.faults import Faults
+from invoice_archiver.sandbox.faults import FAULT_KINDS, FaultKind, Faults
 
 if TYPE_CHECKING:
     from invoice_archiver.sandbox.dataset import Dataset
@@ -94,7 +94,16 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     for name in RATES:
         faults.add_argument(f"--{name}", type=_share, default=0.0, metavar="SHARE", help="0.0 to 1.0")
     faults.add_argument("--tps-limit", type=_at_least(1), help="max API calls per second per operation")
-    faults.add_argument("--fault-seed", type=int, default=0)
+    faults.add_argument("--fault-seed", type=int, default=0, help="seed of the per-call fault draws")
+    faults.add_argument(
+        "--fault-every",
+        action="append",
+        type=_every,
+        default=[],
+        metavar="KIND=N",
+        help="every Nth call fails that way (repeatable); KIND: "
+        + ", ".join(kind.replace("_", "-") for kind in FAULT_KINDS),
+    )
     net = parser.add_argument_group("network")
     net.add_argument("--host", default="127.0.0.1", help="a local address to listen on (default 127.0.0.1)")
     net.add_argument("--port", type=_port, default=0, help="moto port (default: a free port)")
@@ -245,21 +254,22 @@ def build_faults(args: argparse.Namespace) -> Faults:
         expired_url_rate=args.expired_url_rate,
         drop_connection_rate=args.drop_connection_rate,
         truncate_rate=args.truncate_rate,
+        every=dict(args.fault_every),
     )
 
 
+_FAULT_LABELS: dict[FaultKind, str] = {
+    "throttle": "throttling",
+    "error": "5xx",
+    "expired_url": "expired URLs",
+    "drop_connection": "dropped connections",
+    "truncate": "truncated bodies",
+}
+
+
 def describe_faults(faults: Faults) -> str:
-    parts = [
-        f"{label} {rate:.0%}"
-        for label, rate in (
-            ("throttling", faults.throttle_rate),
-            ("5xx", faults.error_rate),
-            ("expired URLs", faults.expired_url_rate),
-            ("dropped connections", faults.drop_connection_rate),
-            ("truncated bodies", faults.truncate_rate),
-        )
-        if rate
-    ]
+    parts = [f"{_FAULT_LABELS[kind]} {faults.rate(kind):.0%}" for kind in FAULT_KINDS if faults.rate(kind)]
+    parts += [f"{_FAULT_LABELS[kind]} every {n} calls" for kind, n in faults.every.items()]
     parts += [f"TPS limit {limit}/s ({op})" for op, limit in faults.tps_limit.items()]
     return ", ".join(parts) + f" (fault seed {faults.seed})" if parts else "none"
 
@@ -377,6 +387,16 @@ def _share(value: str) -> float:
     if not 0.0 <= share <= 1.0:
         raise argparse.ArgumentTypeError(f"{value} is not between 0 and 1 (a share: 0.2 is 20 %)")
     return share
+
+
+def _every(value: str) -> tuple[FaultKind, int]:
+    """`--fault-every truncate=7`: (kind, N); the kind may be spelled with hyphens or underscores."""
+    name, separator, number = value.partition("=")
+    kinds = {kind.replace("_", "-"): kind for kind in FAULT_KINDS}
+    kind = kinds.get(name.strip().lower().replace("_", "-"))
+    if not separator or kind is None:
+        raise argparse.ArgumentTypeError(f"{value!r} is not KIND=N with KIND one of {', '.join(kinds)}")
+    return kind, _at_least(1)(number.strip())
 
 
 def _at_least(low: int) -> Any:

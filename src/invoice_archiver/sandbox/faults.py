@@ -1,28 +1,38 @@
 """Fault injection for the emulator: throttling, 5xx, per-operation TPS limits and broken downloads.
 
-`Faults` is the immutable setting; `FaultInjector` draws from one seeded RNG under a lock, so a run with
-the same seed and the same call order injects the same faults.
+`Faults` is the immutable setting; `FaultInjector` applies it on a schedule that threads cannot reorder.
+Each stream of calls (each API operation, the URLs issued, the downloads served) numbers its calls 1, 2,
+3, ... in arrival order, and whether call N of a stream fails, and how, is a pure function of the seed, the
+fault kind, the stream and N: a seeded draw per call index (`<kind>_rate`), or every Nth call (`every`).
+So the first K calls of a stream carry the same faults whatever the thread timing; only which request
+arrives as call N is up to the threads. A test can therefore demand at least one fault of each kind, and
+`every` makes one certain. The TPS limit is the exception: it judges arrival times (a sliding window).
 """
 
 from __future__ import annotations
 
-import random
+import hashlib
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 ApiFault = Literal["throttle", "tps", "error"]
 DownloadFault = Literal["drop", "truncate"]
+# The scheduled kinds, each with its `<kind>_rate` field and its `every` entry.
+FaultKind = Literal["throttle", "error", "expired_url", "drop_connection", "truncate"]
+FAULT_KINDS: tuple[FaultKind, ...] = get_args(FaultKind)
+_DRAW_SCALE = float(2**64)
 
 
 @dataclass(frozen=True)
 class Faults:
-    """Share of calls (0.0 to 1.0) that fail in each way; ``tps_limit`` maps operation -> calls/second.
-
-    A ``tps_limit`` key ``"*"`` applies to every operation without its own limit.
+    """Which calls fail, and how. ``<kind>_rate`` (0.0 to 1.0): a seeded draw per call index fails that
+    share of calls; ``every`` maps a kind to N: every Nth call of each stream fails that way (either rule
+    is enough). ``tps_limit`` maps operation -> calls/second; a key ``"*"`` applies to every operation
+    without its own limit.
     """
 
     seed: int = 0
@@ -33,58 +43,86 @@ class Faults:
     drop_connection_rate: float = 0.0
     truncate_rate: float = 0.0
     retry_after_seconds: int = 1
+    every: Mapping[FaultKind, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for name in (
-            "throttle_rate",
-            "error_rate",
-            "expired_url_rate",
-            "drop_connection_rate",
-            "truncate_rate",
-        ):
-            value = getattr(self, name)
+        for kind in FAULT_KINDS:
+            value = self.rate(kind)
             if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} must be between 0 and 1, got {value}")
+                raise ValueError(f"{kind}_rate must be between 0 and 1, got {value}")
         for op, limit in self.tps_limit.items():
             if limit < 1:
                 raise ValueError(f"tps_limit[{op!r}] must be at least 1, got {limit}")
+        for kind, n in self.every.items():
+            if kind not in FAULT_KINDS:
+                raise ValueError(f"every: unknown fault {kind!r}; use {', '.join(FAULT_KINDS)}")
+            if n < 1:
+                raise ValueError(f"every[{kind!r}] must be at least 1, got {n}")
+
+    def rate(self, kind: FaultKind) -> float:
+        value: float = getattr(self, f"{kind}_rate")
+        return value
+
+    def hits(self, kind: FaultKind, stream: str, index: int) -> bool:
+        """Whether call `index` (1-based) of `stream` fails with `kind`: a pure function, no state."""
+        every = self.every.get(kind)
+        if every and index % every == 0:
+            return True
+        rate = self.rate(kind)
+        return bool(rate) and draw(self.seed, kind, stream, index) < rate
+
+
+def draw(seed: int, kind: str, stream: str, index: int) -> float:
+    """A uniform number in [0, 1) for one call: the same arguments always give the same number."""
+    digest = hashlib.blake2b(f"{seed}\0{kind}\0{stream}\0{index}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / _DRAW_SCALE
 
 
 class FaultInjector:
+    """Numbers the calls of each stream and asks `Faults` about each one (thread-safe)."""
+
     def __init__(self, faults: Faults | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self._lock = threading.Lock()
         self._clock = clock
         self.set(faults or Faults())
 
     def set(self, faults: Faults) -> None:
+        """New faults, and every stream starts again from call 1."""
         with self._lock:
             self.faults = faults
-            self._rng = random.Random(faults.seed)
+            self._calls: Counter[str] = Counter()
             self._windows: dict[str, deque[float]] = {}
 
+    def _next(self, stream: str) -> int:
+        self._calls[stream] += 1
+        return self._calls[stream]
+
     def api_fault(self, operation: str) -> ApiFault | None:
-        """Decide the fate of one API call: over the TPS limit, randomly throttled, a 500, or fine."""
+        """Decide the fate of one API call: over the TPS limit, throttled, a 500, or fine."""
         with self._lock:
             faults = self.faults
+            index = self._next(f"api:{operation}")
             limit = faults.tps_limit.get(operation, faults.tps_limit.get("*"))
             if limit is not None and not self._admit(operation, limit):
                 return "tps"
-            if faults.throttle_rate and self._rng.random() < faults.throttle_rate:
+            stream = f"api:{operation}"
+            if faults.hits("throttle", stream, index):
                 return "throttle"
-            if faults.error_rate and self._rng.random() < faults.error_rate:
+            if faults.hits("error", stream, index):
                 return "error"
             return None
 
     def url_expired(self) -> bool:
+        """Whether the URL being issued is handed out already expired."""
         with self._lock:
-            return bool(self.faults.expired_url_rate) and self._rng.random() < self.faults.expired_url_rate
+            return self.faults.hits("expired_url", "url", self._next("url"))
 
     def download_fault(self) -> DownloadFault | None:
         with self._lock:
-            faults = self.faults
-            if faults.drop_connection_rate and self._rng.random() < faults.drop_connection_rate:
+            index = self._next("download")
+            if self.faults.hits("drop_connection", "download", index):
                 return "drop"
-            if faults.truncate_rate and self._rng.random() < faults.truncate_rate:
+            if self.faults.hits("truncate", "download", index):
                 return "truncate"
             return None
 
