@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from typing import Any
 
 import aws_cdk as cdk
@@ -25,8 +27,8 @@ class Context:
     def __init__(self, values: dict[str, Any]) -> None:
         self.values = values
 
-    def try_get_context(self, key: str) -> Any:
-        return self.values.get(key)
+    def get_all_context(self) -> dict[str, Any]:
+        return dict(self.values)
 
 
 def test_cdk_json_lists_every_setting_with_the_models_default() -> None:
@@ -114,3 +116,58 @@ def test_cdk_json_runs_the_app_from_the_venv_and_writes_cdk_out() -> None:
     config = json.loads((REPO_ROOT / "cdk.json").read_text())
     assert config["app"] == ".venv/bin/python app.py"
     assert config["output"] == "cdk.out"
+
+
+# --- the context is validated whole: an unknown key fails, naming the closest valid one -------------
+
+
+@pytest.mark.parametrize(
+    ("key", "suggestion"),
+    [
+        ("acount_ids", "did you mean account_ids?"),
+        ("alarm-email", "did you mean alarm_email?"),
+        ("Alarm_Email", "did you mean alarm_email?"),
+        ("lease-seconds", "did you mean lease_seconds?"),
+        ("kms_enable", "did you mean kms_enabled?"),
+        ("zzz", "see docs/deploy.md for the keys"),
+    ],
+)
+def test_an_unknown_context_key_is_refused_naming_the_closest_valid_key(key: str, suggestion: str) -> None:
+    # Given cdk.json's context and one key this stack does not know (a typo, a dash for an underscore)
+    context = {**cdk_json_context(), key: "x"}
+
+    # When the settings are loaded, Then one message names the key and what it probably meant
+    with pytest.raises(DeployConfigError) as caught:
+        load_deploy_settings(Context(context))
+    assert str(caught.value).startswith(f"unknown CDK context key '{key}' ({suggestion})")
+    assert "\n" not in str(caught.value)
+
+
+def test_the_cdks_own_context_keys_are_not_ours_to_refuse() -> None:
+    context = {
+        **cdk_json_context(),
+        "aws:cdk:enable-path-metadata": True,
+        "aws:cdk:bundling-stacks": ["**"],
+        "@aws-cdk/core:newStyleStackSynthesis": True,
+        "acknowledged-issue-numbers": [1],
+    }
+    assert load_deploy_settings(Context(context)).stack_name == "InvoiceArchiver"
+
+
+def test_a_misspelt_key_stops_the_real_cdk_synth_in_one_line() -> None:
+    # When the real CDK CLI synthesizes with a misspelt -c key
+    cdk = REPO_ROOT / "node_modules" / ".bin" / "cdk"
+    result = subprocess.run(
+        [str(cdk), "synth", "--quiet", "--no-notices", "-c", "acount_ids=111111111111", "-o", "/tmp/cdk.bad"],
+        cwd=REPO_ROOT,
+        env={**os.environ, "CDK_DISABLE_VERSION_CHECK": "true", "CDK_DISABLE_CLI_TELEMETRY": "true"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    # Then it fails, naming the key and the valid one, without a traceback
+    assert result.returncode != 0
+    assert "unknown CDK context key 'acount_ids' (did you mean account_ids?)" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "jsii" not in result.stderr.lower()

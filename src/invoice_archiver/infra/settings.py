@@ -7,6 +7,7 @@ A bad value stops the synth with a message that names the key.
 
 from __future__ import annotations
 
+import difflib
 import re
 from typing import Annotated, Any, Literal, Protocol
 
@@ -280,18 +281,51 @@ class DeployConfigError(ValueError):
 
 
 class _ContextSource(Protocol):
-    def try_get_context(self, key: str) -> Any: ...
+    def get_all_context(self) -> dict[str, Any]: ...
+
+
+# Context keys that belong to the CDK itself, not to this stack: feature flags and the CLI's own
+# (`@aws-cdk/...`, `aws:cdk:...`, `aws-cdk:...`: every namespaced key has '@' or ':'), and these.
+_CDK_KEYS = frozenset({"acknowledged-issue-numbers", "cli-telemetry"})
+
+
+def unknown_keys(context: dict[str, Any]) -> list[str]:
+    """Context keys that are neither settings of this stack nor the CDK's own."""
+    return sorted(
+        key
+        for key in context
+        if key not in DeploySettings.model_fields
+        and key not in _CDK_KEYS
+        and "@" not in key
+        and ":" not in key
+    )
+
+
+def _did_you_mean(key: str) -> str:
+    candidates = list(DeploySettings.model_fields)
+    normalized = key.strip().lower().replace("-", "_")
+    if normalized in candidates:
+        return f"did you mean {normalized}?"
+    close = difflib.get_close_matches(normalized, candidates, n=1, cutoff=0.6)
+    return f"did you mean {close[0]}?" if close else "see docs/deploy.md for the keys"
 
 
 def load_deploy_settings(node: _ContextSource) -> DeploySettings:
-    """Read every key of DeploySettings from the CDK context and validate it.
+    """Read every key of DeploySettings from the CDK context and validate it, whole: a key this stack
+    does not know (a typo, a dash for an underscore) fails too, naming the closest valid key.
 
     The function-level values (account ids, receiver roles, prefix, retries...) are also run through
     invoice_archiver.config.Settings: the stack rejects exactly what the functions reject at cold start.
     """
-    raw = {
-        key: value for key in DeploySettings.model_fields if (value := node.try_get_context(key)) is not None
-    }
+    context = node.get_all_context()
+    unknown = unknown_keys(context)
+    if unknown:
+        raise DeployConfigError(
+            "unknown CDK context "
+            + "; ".join(f"key '{key}' ({_did_you_mean(key)})" for key in unknown)
+            + ' (set it in cdk.json under "context" or with -c key=value)'
+        )
+    raw = {key: context[key] for key in DeploySettings.model_fields if context.get(key) is not None}
     try:
         settings = DeploySettings(**raw)
     except ValidationError as exc:
