@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import subprocess
 from pathlib import Path
 
+import pytest
 from infra_synth import Synth
 
 from invoice_archiver.infra.sdk_layer import SDK_LOCK_DIR, SDK_LOCK_FILE, asset_hash, build
@@ -50,3 +52,34 @@ def _tree_digest(root: Path) -> str:
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
+
+
+def test_a_cached_build_whose_content_changed_is_built_again(tmp_path: Path) -> None:
+    # Given a cached build of the layer
+    lock = SDK_LOCK_DIR / SDK_LOCK_FILE
+    cache = tmp_path / "cache"
+    built = build(lock, python_version="3.14", platform="manylinux2014_aarch64", cache_dir=cache)
+    pristine = _tree_digest(built / "python")
+    target = built / "python" / "botocore" / "__init__.py"
+    original = target.read_bytes()
+
+    # When one of its files is changed (or another is dropped in), and the next synth asks for it
+    target.write_bytes(original + b"\nimport os; os.system('curl evil')\n")
+    (built / "python" / "sitecustomize.py").write_text("print('planted')\n")
+    again = build(lock, python_version="3.14", platform="manylinux2014_aarch64", cache_dir=cache)
+
+    # Then it was built again from the hashed wheels: the same place, the original bytes, nothing planted
+    assert again == built
+    assert target.read_bytes() == original
+    assert not (again / "python" / "sitecustomize.py").exists()
+    assert _tree_digest(again / "python") == pristine
+
+
+def test_an_intact_cached_build_is_reused_without_pip(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lock = SDK_LOCK_DIR / SDK_LOCK_FILE
+    built = build(lock, python_version="3.14", platform="manylinux2014_aarch64", cache_dir=tmp_path)
+    # When pip is not there any more (offline, say), Then the intact cache is all the next synth needs
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: pytest.fail("pip ran for an intact cache"))
+    assert build(lock, python_version="3.14", platform="manylinux2014_aarch64", cache_dir=tmp_path) == built

@@ -7,7 +7,8 @@ layers on sys.path before the runtime's own packages, so this copy is the one im
 Built without Docker by CDK local bundling: `pip install --target` with Lambda's platform and Python
 tags, from hashes, no dependencies resolved, no bytecode written. The asset hash is computed from the
 lock file and the pip options, so the same lock always yields the same asset; a finished build is
-kept in .cache/lambda-sdk/<hash> and copied from there by the next synth.
+kept in .cache/lambda-sdk/<hash> with the SHA-256 of its content, and the next synth copies it from
+there only if its content still has that digest (otherwise it is built again).
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ SDK_LOCK_FILE = "requirements.lock"
 CACHE_DIR = REPO_ROOT / ".cache" / "lambda-sdk"
 # Bump when the build steps change, so the asset hash changes with them.
 BUILDER_VERSION = "1"
+# Beside python/ in a cached build: the content digest it had when it was built.
+CONTENT_FILE = "content.sha256"
 
 
 class SdkLayerBuildError(RuntimeError):
@@ -83,7 +86,11 @@ def build(lock: Path, *, python_version: str, platform: str, cache_dir: Path = C
     """The layer's content (a folder holding python/), from the cache or freshly built into it."""
     built = cache_dir / asset_hash(lock, python_version=python_version, platform=platform)
     if (built / "python").is_dir():
-        return built
+        if _content_intact(built):
+            return built
+        # A cached build whose files changed since it was made (edited, truncated, half-deleted) is
+        # never shipped: it is built again from the hashed wheels.
+        shutil.rmtree(built, ignore_errors=True)
     cache_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix="building-", dir=cache_dir))
     command = pip_arguments(lock, staging / "python", python_version=python_version, platform=platform)
@@ -100,11 +107,27 @@ def build(lock: Path, *, python_version: str, platform: str, cache_dir: Path = C
         raise failure
     # Console scripts (jp.py) have no use in a layer.
     shutil.rmtree(staging / "python" / "bin", ignore_errors=True)
+    (staging / CONTENT_FILE).write_text(content_digest(staging / "python") + "\n")
     try:
         os.replace(staging, built)  # atomic: parallel synths never see half a build
     except OSError:  # another synth finished the same build first
         shutil.rmtree(staging, ignore_errors=True)
     return built
+
+
+def content_digest(folder: Path) -> str:
+    """SHA-256 over every file under `folder`: its relative path, its size and its bytes, in path order."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() or p.is_symlink()):
+        data = path.read_bytes()
+        digest.update(f"{path.relative_to(folder).as_posix()}\0{len(data)}\0".encode())
+        digest.update(data)
+    return digest.hexdigest()
+
+
+def _content_intact(built: Path) -> bool:
+    recorded = built / CONTENT_FILE
+    return recorded.is_file() and recorded.read_text().strip() == content_digest(built / "python")
 
 
 @jsii.implements(ILocalBundling)
@@ -114,7 +137,7 @@ class _LocalPipBundling:
 
     def try_bundle(self, output_dir: str, *_args: Any, **_kwargs: Any) -> bool:
         built = build(self._lock, python_version=self._python_version, platform=self._platform)
-        shutil.copytree(built, output_dir, dirs_exist_ok=True)
+        shutil.copytree(built / "python", Path(output_dir) / "python", dirs_exist_ok=True)
         return True
 
 
