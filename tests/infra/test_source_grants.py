@@ -139,14 +139,25 @@ def test_a_bad_source_setting_stops_the_synth_naming_the_key(overrides: dict[str
     assert message in str(caught.value)
 
 
-def test_with_discovery_the_lister_may_list_invoice_units_with_its_own_credentials(
-    with_sources: Synth,
+def test_with_discovery_the_functions_list_invoice_units_with_their_own_credentials_only_for_own_sources(
+    with_sources: Synth, synth_with: SynthWith
 ) -> None:
-    [listing] = [
-        s for s in statements(with_sources, "PipelineListerPermissions") if s.get("Sid") == "ListInvoices"
-    ]
-    assert listing["Action"] == [
+    def invoicing_actions(synth: Synth, policy: str, sid: str) -> list[str]:
+        [found] = [s for s in statements(synth, policy) if s.get("Sid") == sid]
+        return list(found["Action"])
+
+    # Given sources read through roles only: each role discovers its units (the payer role grants it),
+    # and the functions' own credentials never do
+    assert "invoicing:ListInvoiceUnits" not in invoicing_actions(
+        with_sources, "PipelineListerPermissions", "ListInvoices"
+    )
+    # Given accounts read with the functions' own credentials too: those are discovered with them
+    both = synth_with({**SOURCE_CONTEXT, "account_ids": "444444444444"})
+    assert invoicing_actions(both, "PipelineListerPermissions", "ListInvoices") == [
         "invoicing:ListInvoiceSummaries",
         "invoicing:ListInvoiceUnits",
         "aws-portal:ViewBilling",
     ]
+    assert "invoicing:ListInvoiceUnits" in invoicing_actions(
+        both, "PipelineFetcherPermissions", "ReadInvoices"
+    )

@@ -365,7 +365,7 @@ def test_fetcher_permissions_are_exactly_these(default: Synth) -> None:
         {
             "Sid": "ReadWriteLedger",
             "Effect": "Allow",
-            "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"],
+            "Action": ["dynamodb:GetItem", "dynamodb:UpdateItem"],
             "Resource": getatt(table),
         },
         {

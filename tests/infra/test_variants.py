@@ -109,7 +109,7 @@ def test_functions_may_use_the_key_and_nothing_more(hardened: Synth) -> None:
     assert statements(hardened, "PipelineFetcherPermissions")[-1] == {
         "Sid": "UseArchiveKey",
         "Effect": "Allow",
-        "Action": ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+        "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
         "Resource": getatt(key),
     }
     # The event source adds kms:Decrypt for reading the encrypted queue, on the key only

@@ -25,6 +25,7 @@ HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parents[1]
 FLOOR_LOCK = HERE / "runtime-floor.lock"
 BOOTSTRAP = HERE / "lambda_bootstrap.py"
+RECORDER = HERE.parent / "iam" / "recorder.py"
 
 Invoke = Callable[..., dict[str, Any]]
 
@@ -91,6 +92,7 @@ def invoke(runtime_floor: Path, tmp_path: Path) -> Invoke:
             "handler": function.handler,
             "function_name": f"shipped-{function.name}",
             "events": list(events),
+            "recorder": str(RECORDER),
         }
         spec_file, result_file = tmp_path / f"{function.name}-spec.json", tmp_path / f"{function.name}.json"
         spec_file.write_text(json.dumps(spec))

@@ -11,11 +11,16 @@ Like Lambda it puts the code asset first on sys.path, then each layer's python/l
 and python/ (layers extracted into one /opt, a later layer winning a clash), then the runtime's own
 packages; imports the handler module once (INIT: an exception there fails the whole environment), then
 invokes the handler for each event in turn, as one warm container would.
+
+With "recorder" (tests/iam/recorder.py) in SPEC, every AWS call the function makes is recorded through a
+botocore event hook, on the botocore the function loaded, and returned under "calls" (the IAM replay).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+import importlib.util
 import json
 import shutil
 import sys
@@ -59,6 +64,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="opt-") as opt_dir:
         opt = merged_opt(spec["layers"], Path(opt_dir))
         sys.path[:] = lambda_sys_path(spec["task"], opt)
+        recorder = _recorder(spec.get("recorder"))
         module_name, function_name = spec["handler"].rsplit(".", 1)
         try:
             handler = getattr(importlib.import_module(module_name), function_name)
@@ -79,7 +85,25 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
             except Exception as exc:
                 results.append({"error": {"type": type(exc).__name__, "message": str(exc)}})
                 traceback.print_exc()
-        return {"loaded": loaded, "results": results}
+        calls = [dataclasses.asdict(call) for call in recorder.calls] if recorder else []
+        return {"loaded": loaded, "results": results, "calls": calls}
+
+
+def _recorder(path: str | None) -> Any:
+    """tests/iam/recorder.py's Recorder, installed on the botocore now first on sys.path (the layer's)."""
+    if not path:
+        return None
+    module_spec = importlib.util.spec_from_file_location("shipped_recorder", path)
+    assert module_spec is not None
+    assert module_spec.loader is not None
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules["shipped_recorder"] = module
+    module_spec.loader.exec_module(module)
+    recorder = module.Recorder()
+    # For the life of this process (kept referenced: a collected context manager would uninstall it)
+    recorder.hook = recorder.installed()
+    recorder.hook.__enter__()
+    return recorder
 
 
 if __name__ == "__main__":

@@ -29,6 +29,9 @@ from invoice_archiver.models.period import BillingPeriod
 from invoice_archiver.sandbox.dataset import Dataset, generate
 from invoice_archiver.sandbox.documents import document_sha256
 from invoice_archiver.sandbox.runner import Sandbox
+from tests.iam.recorder import Call
+from tests.iam.replay import replay
+from tests.iam.template import Deployed, names_for
 
 ACCOUNTS = ("111122223333", "444455556666")
 SCHEDULED_AT = datetime(2026, 10, 5, 6, 0, tzinfo=UTC)  # lists 2026-07..2026-09
@@ -142,6 +145,21 @@ def test_the_shipped_functions_archive_every_field_and_document_the_api_sent(
         assert archived["invoice_summary"] == _as_archived(sent), sent["InvoiceId"]
         seen |= _assert_documents(archived, pdfs[sent["InvoiceId"]], box.dataset)
 
+    # And every AWS call the shipped functions made is one their synthesized roles allow (IAM replay)
+    calls = [_call(record) for record in [*listed["calls"], *fetched["calls"]]]
+    assert {c.function for c in calls} == {"lister", "fetcher"}
+    template = Deployed(shipped.template, region="us-east-1")
+    queues = ("PipelineInvoiceQueue", "PipelineListingQueue", "PipelineDeadLetterQueue")
+    names = names_for(
+        template,
+        bucket=stand_ins["AWS::S3::Bucket"],
+        table=stand_ins["AWS::DynamoDB::Table"],
+        queues={prefix: stand_ins[prefix] for prefix in queues},
+        kms=False,
+    )
+    roles = {f: f"InvoiceArchiver-us-east-1-{f}" for f in ("lister", "fetcher")}
+    assert replay(calls, template, None, names, roles) == []
+
     # And the comparison covered every field, document type and omission the API can send
     fields = {key for s in summaries for key in s}
     assert {
@@ -159,6 +177,15 @@ def test_the_shipped_functions_archive_every_field_and_document_the_api_sent(
             ("omitted", "DocumentId"),
             ("omitted", "DocumentType", "DocumentId"),
         } <= seen
+
+
+def _call(record: dict[str, Any]) -> Call:
+    """A call recorded in the function's process, back from JSON (lists as the tuples they were)."""
+
+    def frozen(value: Any) -> Any:
+        return tuple(frozen(v) for v in value) if isinstance(value, list) else value
+
+    return Call(**{**record, "params": frozen(record["params"])})
 
 
 def _drain(stand_ins: dict[str, str]) -> list[dict[str, Any]]:

@@ -337,7 +337,7 @@ class Pipeline(Construct):
                 actions=[
                     "invoicing:ListInvoiceSummaries",
                     # Invoice-unit discovery with the function's own credentials (ACCOUNT_IDS sources).
-                    *(["invoicing:ListInvoiceUnits"] if self._settings.discover_invoice_units else []),
+                    *(["invoicing:ListInvoiceUnits"] if self._discovers_with_own_credentials else []),
                     "aws-portal:ViewBilling",
                 ],
                 resources=["*"],  # no resource-level permissions: see INVOICING_WILDCARD_REASON
@@ -401,7 +401,7 @@ class Pipeline(Construct):
                 actions=[
                     "invoicing:ListInvoiceSummaries",
                     "invoicing:GetInvoicePDF",
-                    *(["invoicing:ListInvoiceUnits"] if self._settings.discover_invoice_units else []),
+                    *(["invoicing:ListInvoiceUnits"] if self._discovers_with_own_credentials else []),
                     "aws-portal:ViewBilling",
                 ],
                 resources=["*"],  # no resource-level permissions: see INVOICING_WILDCARD_REASON
@@ -421,7 +421,8 @@ class Pipeline(Construct):
             ),
             iam.PolicyStatement(
                 sid="ReadWriteLedger",
-                actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"],
+                # Conditional updates (claims, releases, records) and a consistent read of one item.
+                actions=["dynamodb:GetItem", "dynamodb:UpdateItem"],
                 resources=[storage.ledger_table.table_arn],
             ),
             iam.PolicyStatement(
@@ -440,7 +441,9 @@ class Pipeline(Construct):
             statements.append(
                 iam.PolicyStatement(
                     sid="UseArchiveKey",
-                    actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+                    # SSE-KMS objects and queue messages: a data key to write, Decrypt to read (and for
+                    # each multipart step); nothing else (tests/iam replays every call against this).
+                    actions=["kms:Decrypt", "kms:GenerateDataKey"],
                     resources=[self._key.key_arn],
                 )
             )
@@ -455,6 +458,15 @@ class Pipeline(Construct):
             "below it (account/period/invoice) are only known at run time.",
             findings=(arn_finding(bucket, f"/{prefix}/*"),),
         )
+
+    @property
+    def _discovers_with_own_credentials(self) -> bool:
+        """Invoice units are discovered with the functions' own credentials only for the accounts read
+        with them (account_ids, or the stack's own account when no source role is configured); a
+        source read through a role discovers through that role, whose policy grants it."""
+        settings = self._settings
+        own_sources = bool(settings.account_ids) or not settings.source_role_arns
+        return settings.discover_invoice_units and own_sources
 
     def _assume_source_roles(self) -> list[iam.PolicyStatement]:
         """sts:AssumeRole on exactly the configured source roles; no statement when there are none."""
