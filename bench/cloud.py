@@ -60,8 +60,8 @@ def child(
     import cloud_pipeline
     import throughput
 
-    from invoice_archiver.cli.pipeline import run_pass
     from invoice_archiver.handlers import fetcher, lister
+    from invoice_archiver.local.pipeline import run_pass
     from invoice_archiver.sandbox.faults import Faults
 
     dataset = cloud_pipeline.dataset(invoices)

@@ -15,9 +15,9 @@ from typing import IO
 
 import throughput
 
-from invoice_archiver.cli import resources
 from invoice_archiver.config import Settings, load_settings
 from invoice_archiver.dal import clients
+from invoice_archiver.local import resources
 from invoice_archiver.observability import logger
 from invoice_archiver.sandbox.dataset import Dataset, generate
 from invoice_archiver.sandbox.faults import CLOUD, Faults

@@ -55,9 +55,9 @@ def child(invoices: int, log_file: Path) -> dict[str, Any]:
     import cloud_pipeline
     import throughput
 
-    from invoice_archiver.cli.pipeline import run_pass
     from invoice_archiver.dal import clients
     from invoice_archiver.handlers import fetcher, lister
+    from invoice_archiver.local.pipeline import run_pass
 
     dataset = cloud_pipeline.dataset(invoices)
     requests: Counter[str] = Counter()

@@ -54,12 +54,12 @@ def run(invoices: int) -> dict[str, Any]:
     for name in [n for n in os.environ if n.startswith("AWS_ENDPOINT_URL")]:
         del os.environ[name]
 
-    from invoice_archiver.cli import resources
-    from invoice_archiver.cli.event_source import EventSourceMapping
-    from invoice_archiver.cli.lambda_context import LocalContext
-    from invoice_archiver.cli.pipeline import scheduled_event
     from invoice_archiver.dal import clients
     from invoice_archiver.handlers import environment, fetcher, lister
+    from invoice_archiver.local import resources
+    from invoice_archiver.local.event_source import EventSourceMapping
+    from invoice_archiver.local.lambda_context import LocalContext
+    from invoice_archiver.local.pipeline import scheduled_event
     from invoice_archiver.sandbox.dataset import generate
     from invoice_archiver.sandbox.runner import Sandbox
     from invoice_archiver.sandbox.timeline import SandboxClock

@@ -96,11 +96,11 @@ def child(
     import contextlib
     import os
 
-    from invoice_archiver.cli import resources
-    from invoice_archiver.cli.pipeline import run_pass
     from invoice_archiver.config import load_settings
     from invoice_archiver.dal import clients
     from invoice_archiver.handlers import fetcher, lister
+    from invoice_archiver.local import resources
+    from invoice_archiver.local.pipeline import run_pass
     from invoice_archiver.observability import logger
     from invoice_archiver.sandbox.dataset import Dataset
 

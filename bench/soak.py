@@ -111,11 +111,11 @@ class Duplicator:
 
 
 def run(invoices: int, workers: int, concurrency: int, workdir: Path) -> dict[str, Any]:
-    from invoice_archiver.cli import resources
-    from invoice_archiver.cli.pipeline import drain_queue, run_pass
     from invoice_archiver.config import load_settings
     from invoice_archiver.dal import clients
     from invoice_archiver.handlers import fetcher, lister
+    from invoice_archiver.local import resources
+    from invoice_archiver.local.pipeline import drain_queue, run_pass
     from invoice_archiver.observability import logger
     from invoice_archiver.sandbox.dataset import generate
     from invoice_archiver.sandbox.faults import Faults

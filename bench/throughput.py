@@ -228,9 +228,9 @@ def child(
 
     from invoice_archiver.cli.local import logs_to as _logs_to
     from invoice_archiver.cli.local import provision as _provision
-    from invoice_archiver.cli.pipeline import run_pass
     from invoice_archiver.cli.target import LOCAL_DEFAULTS
     from invoice_archiver.dal import clients
+    from invoice_archiver.local.pipeline import run_pass
     from invoice_archiver.sandbox.dataset import Dataset
     from invoice_archiver.sandbox.documents import document_length
     from invoice_archiver.sandbox.runner import Sandbox

@@ -17,14 +17,15 @@ from typing import Any
 import boto3
 import pytest
 
-from invoice_archiver.cli.event_source import EventSourceMapping
-from invoice_archiver.cli.lambda_context import LocalContext
 from invoice_archiver.dal import clients
 from invoice_archiver.handlers import environment, fetcher, lister
 from invoice_archiver.infra.constants import OutputKey
+from invoice_archiver.local.event_source import EventSourceMapping
+from invoice_archiver.local.lambda_context import LocalContext
 from invoice_archiver.sandbox.dataset import Dataset, generate
 from invoice_archiver.sandbox.runner import Sandbox
 from tests.cli.aws_proxy import AwsProxy
+from tests.integration.conftest import make_pipeline  # noqa: F401  (the integration tier's fixture)
 
 CLI = str(Path(sys.executable).with_name("invoice-archiver"))
 BUCKET = "invoice-archive-local"  # run-local's names: every command finds them without configuration

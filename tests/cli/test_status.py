@@ -7,13 +7,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from invoice_archiver.cli import resources
-from invoice_archiver.cli.pipeline import PassReport, run_pass
 from invoice_archiver.cli.target import LOCAL_DEFAULTS, LOCAL_QUEUE_NAME
 from invoice_archiver.config import load_settings
 from invoice_archiver.dal import clients, ledger
 from invoice_archiver.handlers import environment, fetcher
 from invoice_archiver.infra.constants import OutputKey
+from invoice_archiver.local import resources
+from invoice_archiver.local.pipeline import PassReport, run_pass
 from invoice_archiver.models.period import BillingPeriod
 from invoice_archiver.sandbox.dataset import generate
 from invoice_archiver.sandbox.faults import Faults

@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Template
 
-from invoice_archiver.cli.pipeline import scheduled_event
 from invoice_archiver.dal import clients
 from invoice_archiver.handlers import fetcher
 from invoice_archiver.infra.payer_role import PAYER_ROLE_STACK_NAME, PAYER_ROLE_STAGE, Param
+from invoice_archiver.local.pipeline import scheduled_event
 from invoice_archiver.models.messages import InvoiceMessage
 from invoice_archiver.models.period import BillingPeriod
 from invoice_archiver.sandbox.dataset import generate

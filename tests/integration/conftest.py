@@ -14,13 +14,13 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
-from invoice_archiver.cli import resources
-from invoice_archiver.cli.event_source import EventSourceMapping
-from invoice_archiver.cli.lambda_context import LocalContext
-from invoice_archiver.cli.pipeline import PassReport, run_pass
 from invoice_archiver.config import Settings, load_settings
 from invoice_archiver.dal import archive, clients, invoicing
 from invoice_archiver.handlers import environment, fetcher
+from invoice_archiver.local import resources
+from invoice_archiver.local.event_source import EventSourceMapping
+from invoice_archiver.local.lambda_context import LocalContext
+from invoice_archiver.local.pipeline import PassReport, run_pass
 from invoice_archiver.logic.archived_documents import archived_documents
 from invoice_archiver.logic.invoice_messages import to_message
 from invoice_archiver.models.documents import INVOICE_DOCUMENT

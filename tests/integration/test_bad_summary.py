@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from invoice_archiver.cli.lambda_context import LocalContext
-from invoice_archiver.cli.pipeline import scheduled_event
 from invoice_archiver.dal import clients
 from invoice_archiver.handlers import lister
+from invoice_archiver.local.lambda_context import LocalContext
+from invoice_archiver.local.pipeline import scheduled_event
 from invoice_archiver.sandbox.dataset import Dataset, generate
 from tests.integration.conftest import Pipeline
 

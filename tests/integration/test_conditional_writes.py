@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from invoice_archiver.cli import resources
 from invoice_archiver.dal import archive, clients
+from invoice_archiver.local import resources
 from invoice_archiver.sandbox.runner import Sandbox
 
 BUCKET = "conditional-writes"

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from invoice_archiver.cli.lambda_context import LocalContext
 from invoice_archiver.dal import clients, ledger
 from invoice_archiver.handlers import lister
+from invoice_archiver.local.lambda_context import LocalContext
 from invoice_archiver.logic.invoice_messages import jsonable
 from invoice_archiver.models.continuation import ListingContinuation, ListingTotals
 from invoice_archiver.models.messages import InvoiceMessage

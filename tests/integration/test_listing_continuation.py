@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from invoice_archiver.cli.event_source import to_record
-from invoice_archiver.cli.lambda_context import LocalContext
-from invoice_archiver.cli.pipeline import drain_listing, scheduled_event
 from invoice_archiver.dal import clients
 from invoice_archiver.handlers import environment, lister
+from invoice_archiver.local.event_source import to_record
+from invoice_archiver.local.lambda_context import LocalContext
+from invoice_archiver.local.pipeline import drain_listing, scheduled_event
 from invoice_archiver.models.continuation import ListingContinuation
 from invoice_archiver.sandbox.dataset import generate
 from tests.integration.conftest import Pipeline

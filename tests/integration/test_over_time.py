@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from invoice_archiver.cli.lambda_context import LocalContext
-from invoice_archiver.cli.pipeline import scheduled_event
 from invoice_archiver.dal import clients
 from invoice_archiver.handlers import lister
+from invoice_archiver.local.lambda_context import LocalContext
+from invoice_archiver.local.pipeline import scheduled_event
 from invoice_archiver.sandbox.dataset import Dataset
 from invoice_archiver.sandbox.timeline import SandboxClock
 from tests.integration.conftest import Pipeline, message_for

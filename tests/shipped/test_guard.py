@@ -11,7 +11,7 @@ import pytest
 from assembly import Assembly
 from conftest import Invoke
 
-from invoice_archiver.cli.pipeline import scheduled_event
+from invoice_archiver.local.pipeline import scheduled_event
 
 LACKS = {
     "lister": ["Filter.ReceiverRole", "InvoiceSummaries.BillType", "InvoiceSummaries.TaxAuthorityStatus"],

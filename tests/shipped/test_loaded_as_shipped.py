@@ -20,10 +20,10 @@ import pytest
 from assembly import Assembly, resolve_environment
 from conftest import Invoke
 
-from invoice_archiver.cli import resources
-from invoice_archiver.cli.event_source import to_record
-from invoice_archiver.cli.pipeline import scheduled_event
 from invoice_archiver.dal import clients
+from invoice_archiver.local import resources
+from invoice_archiver.local.event_source import to_record
+from invoice_archiver.local.pipeline import scheduled_event
 from invoice_archiver.logic import layout
 from invoice_archiver.models.period import BillingPeriod
 from invoice_archiver.sandbox.dataset import Dataset, generate

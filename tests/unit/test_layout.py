@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import re
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
@@ -19,6 +20,8 @@ from invoice_archiver.logic.layout import (
     object_metadata,
     object_tags,
     parse_document_name,
+    parse_key,
+    revision_key,
     safe_segment,
     summary_key,
     tag_value,
@@ -426,3 +429,34 @@ def test_cut_ids_remain_valid_percent_encoding(make_summary: SummaryFactory) -> 
         value = metadata[key].removesuffix("...")
         assert not re.search(r"%[0-9A-F]?$", value), (key, value[-6:])
         unquote(value, errors="strict")
+
+
+# --- parse_key: the one reader of the key contract -------------------------------------------------
+
+
+def test_every_key_a_writer_makes_reads_back_with_parse_key() -> None:
+    # Given the keys of one invoice: its documents, summary.json and a revision
+    folder = invoice_prefix("archive/aws", ACCOUNT, PERIOD, "INV/1 ü")
+    keys = {
+        "document": document_key(folder, "TAX_E_INVOICE", "e-1", "xml", SHA),
+        "summary": summary_key(folder),
+        "revision": revision_key(folder, datetime(2026, 11, 3, 6, 0, tzinfo=UTC)),
+    }
+    assert keys["revision"].endswith("/revisions/20261103T060000.000000Z-summary.json")
+    for kind, key in keys.items():
+        # Then each reads back with its kind, account, period and its invoice's folder
+        parsed = parse_key(key)
+        assert parsed is not None
+        assert (parsed.kind, parsed.prefix, parsed.account_id, parsed.period) == (
+            kind,
+            "archive/aws",
+            ACCOUNT,
+            "2025-06",
+        )
+        assert parsed.folder + "/" == folder
+    # And keys outside the layout are not read as archive keys; odd names inside it are "other"
+    assert parse_key("archive/aws/account=1/period=2025-06/x/invoice.pdf") is None
+    assert parse_key("elsewhere.pdf") is None
+    other = parse_key(folder + "revisions/notes.txt")
+    assert other is not None
+    assert other.kind == "other"

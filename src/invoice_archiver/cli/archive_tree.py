@@ -18,9 +18,10 @@ from pathlib import Path
 from invoice_archiver.cli.errors import CliError
 from invoice_archiver.cli.wording import count
 from invoice_archiver.dal import clients
+from invoice_archiver.logic.layout import REVISIONS as REVISIONS_FOLDER
 from invoice_archiver.logic.layout import SUMMARY_FILE
 
-REVISIONS = "revisions/"
+REVISIONS = f"{REVISIONS_FOLDER}/"
 
 
 @dataclass

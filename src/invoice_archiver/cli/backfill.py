@@ -29,14 +29,14 @@ from typing import Any
 from pydantic import ValidationError
 
 from invoice_archiver.cli import follow, local, target
-from invoice_archiver.cli.api_counters import COUNTERS, ApiCounters
 from invoice_archiver.cli.arguments import account_ids, at_least, check_begun, csv, day, now, seconds
 from invoice_archiver.cli.errors import OK, PROBLEMS, CliError
 from invoice_archiver.cli.listing_call import Listing, list_here, list_on_stack
-from invoice_archiver.cli.pipeline import drain_queue, why_nothing_listed
 from invoice_archiver.cli.progress import track
 from invoice_archiver.cli.settle import Settlement
 from invoice_archiver.cli.wording import count
+from invoice_archiver.local.api_counters import COUNTERS, ApiCounters
+from invoice_archiver.local.pipeline import drain_queue, why_nothing_listed
 from invoice_archiver.models.period import BillingPeriod
 from invoice_archiver.models.requests import ListRequest
 

@@ -84,7 +84,7 @@ def list_here(
     event: dict[str, Any], listing_queue_url: str, log: local.FunctionLog, tracker: Tracker
 ) -> Listing:
     """The lister handler in this process, then every continuation it leaves in the listing queue."""
-    from invoice_archiver.cli.pipeline import drain_listing, invoke_lister
+    from invoice_archiver.local.pipeline import drain_listing, invoke_lister
 
     listing = Listing()
 

@@ -13,12 +13,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from invoice_archiver.cli import aws, resources
-from invoice_archiver.cli.api_counters import instrument_clients
+from invoice_archiver.cli import aws
 from invoice_archiver.cli.errors import CliError, config_problem
 from invoice_archiver.cli.target import LOCAL_DEFAULTS, LOCAL_QUEUE_NAME
 from invoice_archiver.config import ConfigError, Settings, load_settings
 from invoice_archiver.dal import clients
+from invoice_archiver.local import resources
+from invoice_archiver.local.api_counters import instrument_clients
 from invoice_archiver.observability import logger
 
 

@@ -17,10 +17,10 @@ from typing import Any
 from invoice_archiver.cli import archive_tree, local
 from invoice_archiver.cli.arguments import at_least, billing_period
 from invoice_archiver.cli.errors import OK, PROBLEMS, CliError
-from invoice_archiver.cli.pipeline import PassReport, run_pass, scheduled_event
 from invoice_archiver.cli.progress import track
 from invoice_archiver.cli.wording import count
 from invoice_archiver.config import Settings
+from invoice_archiver.local.pipeline import PassReport, run_pass, scheduled_event
 from invoice_archiver.models.period import BillingPeriod
 from invoice_archiver.sandbox.command import load_dataset, sandbox_class
 

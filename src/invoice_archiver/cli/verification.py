@@ -16,7 +16,6 @@ Problem kinds (each with its key):
 from __future__ import annotations
 
 import json
-import re
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -25,15 +24,12 @@ from typing import Any
 from invoice_archiver.cli import inventory
 from invoice_archiver.constants import Status
 from invoice_archiver.dal.item_size import OMITTED
+from invoice_archiver.logic import layout
 from invoice_archiver.logic.archived_documents import archived_documents
 from invoice_archiver.logic.layout import SUMMARY_FILE, invoice_prefix
 from invoice_archiver.models.period import BillingPeriod
 
-FOLDER = re.compile(
-    r"^(?P<folder>(?P<prefix>.+)/account=(?P<account>\d{12})/period=(?P<period>\d{4}-\d{2})/[^/]+)"
-    r"/(?P<revision>revisions/)?[^/]+$"
-)
-REVISIONS = "revisions/"
+REVISIONS = f"{layout.REVISIONS}/"
 
 
 @dataclass(frozen=True)
@@ -138,11 +134,11 @@ def unexpected_objects(scope: Scope, items: list[dict[str, Any]], findings: Find
             findings.add(Problem("overwritten", key, _overwritten(history)))
         if history.current is None:
             continue
-        match = FOLDER.match(key)
-        if match is None or match["prefix"] != scope.prefix:
+        parsed = layout.parse_key(key)
+        if parsed is None or parsed.prefix != scope.prefix:
             findings.add(Problem("orphan", key, "outside the archive's key layout"))
         else:
-            folders.setdefault(match["folder"], []).append(key)
+            folders.setdefault(parsed.folder, []).append(key)
     for folder, keys in folders.items():
         item = by_folder.get(folder)
         if item is None:

@@ -27,7 +27,6 @@ from invoice_archiver.cli.arguments import account_id, at_least, billing_period
 from invoice_archiver.cli.errors import OK, PROBLEMS, CliError, endpoint_hint
 from invoice_archiver.cli.progress import track
 from invoice_archiver.cli.verification import (
-    FOLDER,
     Findings,
     Scope,
     check_invoice,
@@ -39,6 +38,7 @@ from invoice_archiver.cli.verification import (
 from invoice_archiver.cli.wording import count
 from invoice_archiver.constants import LEDGER_SORT_KEY, SOURCE_SORT_KEY
 from invoice_archiver.dal import clients, ledger
+from invoice_archiver.logic.layout import parse_key
 from invoice_archiver.models.period import BillingPeriod
 
 
@@ -122,14 +122,12 @@ def _histories(
             ) from None
         raise
     if period is not None:
-        found = {
-            k: v for k, v in found.items() if (m := FOLDER.match(k)) is None or m["period"] == str(period)
-        }
+        found = {k: v for k, v in found.items() if (m := parse_key(k)) is None or m.period == str(period)}
     return found
 
 
 def _accounts_in(found: dict[str, Any]) -> list[str]:
-    return sorted({m["account"] for key in found if (m := FOLDER.match(key)) is not None})
+    return sorted({m.account_id for key in found if (m := parse_key(key)) is not None})
 
 
 def _ledger(table: str, account: str, period: BillingPeriod | None) -> list[dict[str, Any]]:

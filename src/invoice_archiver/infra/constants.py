@@ -27,6 +27,7 @@ POWERTOOLS_LAYER_ARN_FORMAT: Final = (
 FUNCTIONS_ASSET_DIR: Final = "src"
 FUNCTIONS_ASSET_EXCLUDE: Final = (
     "invoice_archiver/cli",
+    "invoice_archiver/local",
     "invoice_archiver/sandbox",
     "invoice_archiver/infra",
     "**/__pycache__",

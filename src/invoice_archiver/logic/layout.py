@@ -3,6 +3,10 @@
     <prefix>/account=<account>/period=<YYYY-MM>/<invoice>/invoice.pdf
     <prefix>/account=<account>/period=<YYYY-MM>/<invoice>/<document-type>.<document-id>.<ext>
     <prefix>/account=<account>/period=<YYYY-MM>/<invoice>/summary.json   (written last)
+    <prefix>/account=<account>/period=<YYYY-MM>/<invoice>/revisions/<YYYYMMDDTHHMMSS.ffffff>Z-summary.json
+
+This module owns every key form: writers build keys here, and readers (verify, report, the archive tree)
+read them back with `parse_key`.
 
 Invoice and document ids are percent-encoded into one safe path segment each (anything but A-Z a-z 0-9
 _ - is escaped, so '.', '/' and '..' cannot survive), so no id can climb out of its folder. The type
@@ -33,12 +37,19 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from invoice_archiver.models.period import BillingPeriod
 
 SUMMARY_FILE = "summary.json"
+REVISIONS = "revisions"
+_KEY = re.compile(
+    r"^(?P<prefix>.+)/account=(?P<account>\d{12})/period=(?P<period>\d{4}-(?:0[1-9]|1[0-2]))/"
+    r"(?P<invoice>[^/]+)/(?P<revisions>revisions/)?(?P<name>[^/]+)$"
+)
+_REVISION_NAME = re.compile(r"^\d{8}T\d{6}\.\d{6}Z-summary\.json$")
 INVOICE_NAME = "invoice"
 UNTYPED = "untyped="
 MAX_TAGS = 10
@@ -209,3 +220,42 @@ def object_metadata(
 def _period_text(summary: dict[str, Any]) -> str | None:
     period = summary.get("BillingPeriod")
     return str(BillingPeriod.from_api(period)) if period else None
+
+
+def revision_key(invoice_folder: str, at: datetime) -> str:
+    """`<folder>/revisions/20261103T060000.123456Z-summary.json` (UTC, fixed width: sorts by time)."""
+    stamp = at.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    return _checked(f"{invoice_folder.rstrip('/')}/{REVISIONS}/{stamp}-summary.json")
+
+
+@dataclass(frozen=True)
+class ArchiveKey:
+    """What a key of the archive names: its invoice's folder, and which object of it."""
+
+    prefix: str
+    account_id: str
+    period: str
+    invoice_segment: str  # the invoice id as encoded in the key
+    kind: str  # "summary", "revision", "document", or "other" (a name no writer of ours makes)
+    name: str  # the object's name in its folder (`revisions/...` for a revision)
+
+    @property
+    def folder(self) -> str:
+        """`<prefix>/account=.../period=.../<invoice>` (no trailing slash)."""
+        return f"{self.prefix}/account={self.account_id}/period={self.period}/{self.invoice_segment}"
+
+
+def parse_key(key: str) -> ArchiveKey | None:
+    """Read a key of the archive's layout; None for a key outside its folders."""
+    match = _KEY.match(key)
+    if match is None:
+        return None
+    name = match["name"]
+    if match["revisions"]:
+        kind = "revision" if _REVISION_NAME.match(name) else "other"
+        name = f"{REVISIONS}/{name}"
+    elif name == SUMMARY_FILE:
+        kind = "summary"
+    else:
+        kind = "document" if parse_document_name(name) is not None else "other"
+    return ArchiveKey(match["prefix"], match["account"], match["period"], match["invoice"], kind, name)

@@ -203,7 +203,7 @@ def _record(
             "new_documents": [r["key"] for r in new],
             "documents_no_longer_listed": newly_gone,
         }
-        new_key = summaries.revision_key(archiver.folder(invoice), now)
+        new_key = layout.revision_key(archiver.folder(invoice), now)
         document = summaries.summary_document(
             invoice,
             everything,

@@ -7,7 +7,7 @@ sort in time order and the last one under `revisions/` is the latest.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from invoice_archiver.dal import archive
@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 SUMMARY_SCHEMA_VERSION = 1
-REVISIONS_FOLDER = "revisions"
 
 
 def summary_document(
@@ -36,12 +35,6 @@ def summary_document(
         "documents": documents,
         "invoice_summary": invoice.summary,
     }
-
-
-def revision_key(folder: str, at: datetime) -> str:
-    """`<folder>/revisions/20261103T060000.123456Z-summary.json` (UTC, fixed width: sorts by time)."""
-    stamp = at.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
-    return f"{folder.rstrip('/')}/{REVISIONS_FOLDER}/{stamp}-summary.json"
 
 
 def put_summary(

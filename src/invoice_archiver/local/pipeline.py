@@ -13,16 +13,25 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
-from invoice_archiver.cli.api_counters import COUNTERS, ApiCounters
-from invoice_archiver.cli.event_source import DrainStats, EventSourceMapping, to_record
-from invoice_archiver.cli.lambda_context import LocalContext
-from invoice_archiver.cli.progress import Tracker
 from invoice_archiver.config import Settings
 from invoice_archiver.constants import Status
 from invoice_archiver.dal import clients, ledger
+from invoice_archiver.local.api_counters import COUNTERS, ApiCounters
+from invoice_archiver.local.event_source import DrainStats, EventSourceMapping, to_record
+from invoice_archiver.local.lambda_context import LocalContext
 from invoice_archiver.models.period import BillingPeriod
+
+
+class Tracker(Protocol):
+    """What a pass reports its progress to (the CLI's progress bar; nothing in tests)."""
+
+    def set_total(self, total: int) -> None: ...
+
+    def advance(self, amount: int = 1) -> None: ...
+
+    def note(self, text: str) -> None: ...
 
 # A fetcher invocation whose records were all retried publishes no metric, and Powertools warns about
 # it on stderr. In AWS that warning goes to CloudWatch Logs; on a terminal it is noise.
