@@ -98,7 +98,7 @@ def run(invoices: int) -> dict[str, Any]:
             }
         )
         environment.reset()
-        fetcher.archiver.cache_clear()
+        fetcher.context.cache_clear()
         seeded = seed_ledger()
         billed = billed_read_units()
 

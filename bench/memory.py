@@ -114,7 +114,8 @@ def child(size_mib: int, spool: Path, log_file: Path) -> dict[str, Any]:
     from invoice_archiver.cli.local import provision as _provision
     from invoice_archiver.cli.target import LOCAL_DEFAULTS
     from invoice_archiver.dal import clients
-    from invoice_archiver.logic.archiving import Archiver
+    from invoice_archiver.logic import fetch_invoice
+    from invoice_archiver.logic.fetch_context import FetchContext
     from invoice_archiver.logic.invoice_messages import to_message
     from invoice_archiver.logic.sourcing import KnownSources
     from invoice_archiver.sandbox.dataset import generate
@@ -141,7 +142,7 @@ def child(size_mib: int, spool: Path, log_file: Path) -> dict[str, Any]:
         with _logs_to(log_file):
             settings = _provision()
             invoicing = clients.invoicing(settings.invoicing_region, settings.invoicing_max_attempts)
-            archiver = Archiver(
+            context = FetchContext(
                 settings=settings,
                 invoicing_for=lambda source: invoicing,
                 s3=clients.s3(),
@@ -155,7 +156,7 @@ def child(size_mib: int, spool: Path, log_file: Path) -> dict[str, Any]:
             started = time.perf_counter()
             cpu_started = time.process_time()
             with Sampler(spool) as sampler:
-                outcome = archiver.archive(message)
+                outcome = fetch_invoice.archive(context, message)
             seconds = time.perf_counter() - started
             cpu = time.process_time() - cpu_started
         after = common.proc_status()

@@ -313,7 +313,7 @@ def deployed(local: Local, stack: dict[str, str], monkeypatch: pytest.MonkeyPatc
         monkeypatch.setenv(name, value)
     environment.reset()
     clients.reset()
-    fetcher.archiver.cache_clear()
+    fetcher.context.cache_clear()
     assert local.box.moto_url is not None
     proxy = AwsProxy(local.box.moto_url).start()
     functions = Deployed(local, stack, proxy)
@@ -321,4 +321,4 @@ def deployed(local: Local, stack: dict[str, str], monkeypatch: pytest.MonkeyPatc
     functions.stop()
     proxy.stop()
     environment.reset()
-    fetcher.archiver.cache_clear()
+    fetcher.context.cache_clear()

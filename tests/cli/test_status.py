@@ -50,7 +50,7 @@ def pipeline_here(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Local],
 
     yield run
     environment.reset()
-    fetcher.archiver.cache_clear()
+    fetcher.context.cache_clear()
     clients.reset()
 
 

@@ -96,7 +96,7 @@ def run_payers(make_pipeline: Callable[..., Pipeline]) -> Pipeline:
     # In one local process the fetchers reuse the roles the lister assumed; in Lambda each function
     # assumes them itself: a fresh fetcher re-archives one payer invoice, through its own AssumeRole.
     clients.reset()
-    fetcher.archiver.cache_clear()
+    fetcher.context.cache_clear()
     invoice = next(i for i in pipeline.dataset.invoices if i.account_id == PAYER)
     body = InvoiceMessage(
         account_id=PAYER,

@@ -127,7 +127,7 @@ def message_for(invoice_id: str) -> str:
 def _reset_caches() -> None:
     environment.reset()
     clients.reset()
-    fetcher.archiver.cache_clear()
+    fetcher.context.cache_clear()
 
 
 @pytest.fixture

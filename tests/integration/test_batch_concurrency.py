@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from invoice_archiver.handlers import fetcher
-from invoice_archiver.logic.archiving import Archiver
+from invoice_archiver.logic import fetch_invoice
+from invoice_archiver.logic.fetch_context import FetchContext
 from invoice_archiver.sandbox.dataset import generate
 from tests.integration.conftest import Pipeline, assert_archived, message_for
 
@@ -24,7 +25,7 @@ DATASET = generate(
 
 
 class Overlap:
-    """Wraps Archiver.archive: how many ran at once, at most; optionally fails one invoice."""
+    """Wraps fetch_invoice.archive: how many ran at once, at most; optionally fails one invoice."""
 
     def __init__(self, fail: str | None = None) -> None:
         self.running = self.most = 0
@@ -32,14 +33,14 @@ class Overlap:
         self._lock = threading.Lock()
 
     def wrap(self, archive: Callable[..., Any]) -> Callable[..., Any]:
-        def wrapped(archiver: Archiver, message: Any, *args: Any, **kwargs: Any) -> Any:
+        def wrapped(context: FetchContext, message: Any, *args: Any, **kwargs: Any) -> Any:
             with self._lock:
                 self.running += 1
                 self.most = max(self.most, self.running)
             try:
                 if message.invoice_id == self.fail:
                     raise RuntimeError("injected failure")
-                return archive(archiver, message, *args, **kwargs)
+                return archive(context, message, *args, **kwargs)
             finally:
                 with self._lock:
                     self.running -= 1
@@ -51,7 +52,7 @@ class Overlap:
 def overlap(monkeypatch: pytest.MonkeyPatch) -> Callable[[str | None], Overlap]:
     def install(fail: str | None = None) -> Overlap:
         watcher = Overlap(fail)
-        monkeypatch.setattr(Archiver, "archive", watcher.wrap(Archiver.archive))
+        monkeypatch.setattr(fetch_invoice, "archive", watcher.wrap(fetch_invoice.archive))
         return watcher
 
     return install

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from invoice_archiver.dal import clients
-from invoice_archiver.logic.archiving import Archiver
+from invoice_archiver.logic import fetch_invoice
+from invoice_archiver.logic.fetch_context import FetchContext
 from invoice_archiver.logic.sourcing import KnownSources
 from invoice_archiver.models.messages import InvoiceMessage
 from invoice_archiver.sandbox.dataset import generate
@@ -91,7 +92,7 @@ def test_a_crash_between_upload_and_ledger_write_is_finished_by_the_next_deliver
     assert pipeline.fetch([body])["batchItemFailures"] != []
     # ... and when redelivered after the lease expired, it takes over and finishes
     later = datetime.now(UTC) + timedelta(seconds=pipeline.settings.lease_seconds + 1)
-    archiver = Archiver(
+    context = FetchContext(
         settings=pipeline.settings,
         invoicing_for=lambda source: clients.invoicing("us-east-1", 3),
         s3=clients.s3(),
@@ -99,7 +100,7 @@ def test_a_crash_between_upload_and_ledger_write_is_finished_by_the_next_deliver
         sources=KnownSources(pipeline.settings, lambda role: clients.invoicing("us-east-1", 3), str),
         clock=lambda: later,
     )
-    outcome = archiver.archive(InvoiceMessage.model_validate_json(body))
+    outcome = fetch_invoice.archive(context, InvoiceMessage.model_validate_json(body))
 
     # Then the invoice is ARCHIVED and nothing was overwritten: one version of every object
     assert outcome.value == "ARCHIVED"

@@ -16,7 +16,7 @@ from aws_lambda_powertools import Logger
 from urllib3.util import parse_url
 
 from invoice_archiver.dal.downloads import DownloadFailed, UnsafeUrl, check_url, resolve_public
-from invoice_archiver.logic.archiving import redact
+from invoice_archiver.logic.notices import redact
 from invoice_archiver.models.documents import DocumentRef, SecretUrl
 
 SUFFIXES = (".amazonaws.com",)

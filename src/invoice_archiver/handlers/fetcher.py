@@ -17,7 +17,8 @@ from invoice_archiver.constants import Metric
 from invoice_archiver.dal import archive, clients, events, invoicing, ledger, queue, sdk, sources
 from invoice_archiver.handlers.batch import ConcurrentBatchProcessor
 from invoice_archiver.handlers.environment import init_environment, settings, source_options
-from invoice_archiver.logic.archiving import Archiver
+from invoice_archiver.logic import fetch_invoice
+from invoice_archiver.logic.fetch_context import FetchContext
 from invoice_archiver.logic.sourcing import KnownSources
 from invoice_archiver.models.messages import InvoiceMessage
 from invoice_archiver.models.source import SourceRefused
@@ -43,10 +44,10 @@ RELEASE_RESERVE_SECONDS = 20.0
 
 
 @lru_cache(maxsize=1)
-def archiver() -> Archiver:
+def context() -> FetchContext:
     config = settings("fetcher")
     options = source_options(config)
-    return Archiver(
+    return FetchContext(
         settings=config,
         invoicing_for=sources.invoicing_for(**options),
         s3=clients.s3(),
@@ -71,7 +72,7 @@ def record_handler(record: SQSRecord, deadline: float | None = None) -> str:
         invoice_id=message.invoice_id, account_id=message.account_id, message_id=record.message_id
     )
     try:
-        return archiver().archive(message, deadline).value
+        return fetch_invoice.archive(context(), message, deadline).value
     except SourceRefused as exc:  # a message may only point at a configured or discovered source
         metrics.add_metric(name=Metric.SOURCES_REFUSED, unit="Count", value=1)
         return _quarantine(record, str(exc), "SourceRefused")

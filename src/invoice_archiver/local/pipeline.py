@@ -33,6 +33,7 @@ class Tracker(Protocol):
 
     def note(self, text: str) -> None: ...
 
+
 # A fetcher invocation whose records were all retried publishes no metric, and Powertools warns about
 # it on stderr. In AWS that warning goes to CloudWatch Logs; on a terminal it is noise.
 warnings.filterwarnings("ignore", message="No application metrics to publish")
@@ -118,7 +119,7 @@ def run_pass(
     """List, fan out, fetch until the queue is empty; then count what happened from the ledger."""
     from invoice_archiver.handlers import fetcher
 
-    fetcher.archiver.cache_clear()
+    fetcher.context.cache_clear()
     counters = COUNTERS
     before = counters.snapshot()
     started_at = datetime.now(UTC)
@@ -193,7 +194,7 @@ def drain_queue(
     from invoice_archiver.handlers import environment, fetcher
 
     environment.reset()
-    fetcher.archiver.cache_clear()
+    fetcher.context.cache_clear()
     mapping = EventSourceMapping(
         clients.sqs(), queue_url, _invoke_fetcher, workers=workers, retry_delay=retry_delay
     )

@@ -16,6 +16,7 @@ A source failure is recorded against the source too (`dal.source_status`, stage 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -95,3 +96,29 @@ def record_source_failure(
     source_status.record_failure(dynamodb, table, message.source, reason=reason, stage="fetching", now=now)
     metrics.add_metric(name=Metric.SOURCES_FAILED, unit="Count", value=1)
     logger.error("invoice source unavailable", extra={"role_arn": message.role_arn or "", "reason": reason})
+
+
+def settle(
+    error: Exception,
+    message: InvoiceMessage,
+    release: Callable[[str, bool], None],
+    source_failed: Callable[[InvoiceMessage, str], None],
+    *,
+    what: str,
+) -> None:
+    """How every delivery that fails ends, archiving or re-checking alike: `release(reason, permanent)`
+    gives the invoice back in the ledger; a permanent failure is counted (InvoicesFailed), logged and, for
+    an unreadable source, recorded against the source, and returns; any other is counted
+    (InvoicesRetried) and raises DocumentsIncomplete, so SQS delivers the message again."""
+    permanent = isinstance(error, PERMANENT)
+    reason = describe(error, message)
+    release(reason, permanent)
+    if permanent:
+        metrics.add_metric(name=Metric.INVOICES_FAILED, unit="Count", value=1)
+        logger.error(f"{what}: permanent failure", extra={"reason": reason})
+        if is_source_failure(error, message):
+            source_failed(message, reason)
+        return
+    metrics.add_metric(name=Metric.INVOICES_RETRIED, unit="Count", value=1)
+    logger.warning(f"{what}: will be retried", extra={"reason": reason})
+    raise DocumentsIncomplete(reason) from None

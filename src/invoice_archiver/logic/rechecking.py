@@ -29,10 +29,10 @@ from invoice_archiver.dal import archive, tracking
 from invoice_archiver.dal.ledger import LedgerKey
 from invoice_archiver.logic import announcements, changes, failures, layout, summaries
 from invoice_archiver.logic.archived_documents import ArchivedDocuments, archived_documents
-from invoice_archiver.logic.archiving import Archiver, Outcome
 from invoice_archiver.logic.changes import Reason
-from invoice_archiver.logic.failures import DocumentsIncomplete, InvoiceBusy
-from invoice_archiver.logic.fetching import Identity
+from invoice_archiver.logic.documents import Identity, archive_documents
+from invoice_archiver.logic.failures import InvoiceBusy
+from invoice_archiver.logic.fetch_context import FetchContext, Outcome
 from invoice_archiver.models.documents import ArchivedDocument
 from invoice_archiver.models.invoice import VerifiedInvoice
 from invoice_archiver.models.messages import InvoiceMessage
@@ -43,51 +43,55 @@ if TYPE_CHECKING:
 
 
 def recheck(
-    archiver: Archiver, message: InvoiceMessage, key: LedgerKey, deadline: float | None = None
+    context: FetchContext, message: InvoiceMessage, key: LedgerKey, deadline: float | None = None
 ) -> Outcome:
-    settings = archiver.settings
+    settings = context.settings
     owner = uuid.uuid4().hex
     claim = tracking.claim_recheck(
-        archiver.dynamodb,
+        context.dynamodb,
         settings.ledger_table,
         key,
         owner=owner,
-        now=archiver.clock(),
+        now=context.clock(),
         lease_seconds=settings.lease_seconds,
     )
     if not claim.claimed:
         raise InvoiceBusy(f"invoice {message.invoice_id} is being re-checked by another worker")
     item = claim.item
-    listed_at = archiver.listed_at(message)
+    listed_at = context.listed_at(message)
     try:
-        invoice = archiver.confirm(message)
+        invoice = context.confirm(message)
         if not _documents_wanted(invoice, message, item, listed_at):
-            tracking.release_lease(archiver.dynamodb, settings.ledger_table, key, owner=owner)
+            tracking.release_lease(context.dynamodb, settings.ledger_table, key, owner=owner)
             metrics.add_metric(name=Metric.INVOICES_SKIPPED, unit="Count", value=1)
             logger.info("the API lists the summary as archived; nothing to re-check")
             return Outcome.UNCHANGED
         archived = archived_documents(
-            item, lambda object_key: archive.get_json(archiver.s3, settings.archive_bucket, object_key)
+            item, lambda object_key: archive.get_json(context.s3, settings.archive_bucket, object_key)
         )
-        documents = archiver.archive_documents(invoice, known=_known(archived), deadline=deadline)
-        outcome, pending = _record(archiver, invoice, key, owner, item, archived, documents, listed_at)
-    except failures.PERMANENT as exc:
-        # Permanent for now: keep what is archived, say why, and move the revisit schedule on.
-        next_check_at = _next_check_after_failure(archiver, item, listed_at)
-        reason = _release(archiver, message, key, owner, exc, move_schedule=True, next_check_at=next_check_at)
-        metrics.add_metric(name=Metric.INVOICES_FAILED, unit="Count", value=1)
-        logger.error("archived invoice cannot be re-checked", extra={"reason": reason})
-        if failures.is_source_failure(exc, message):
-            archiver.source_failed(message, reason)
-        return Outcome.FAILED
+        listed = archive_documents(context, invoice, known=_known(archived), deadline=deadline)
+        outcome, pending = _record(context, invoice, key, owner, item, archived, listed, listed_at)
     except Exception as exc:
-        reason = _release(archiver, message, key, owner, exc, move_schedule=False, next_check_at=None)
-        metrics.add_metric(name=Metric.INVOICES_RETRIED, unit="Count", value=1)
-        logger.warning("re-check will be retried", extra={"reason": reason})
-        raise DocumentsIncomplete(reason) from None
+
+        def release(reason: str, permanent: bool) -> None:
+            # The invoice stays ARCHIVED as it was; a permanent failure moves the revisit schedule on
+            # (from the archived issue date: the API's summary may be what could not be read).
+            tracking.release_recheck(
+                context.dynamodb,
+                settings.ledger_table,
+                key,
+                owner=owner,
+                now=context.clock(),
+                error=reason,
+                move_schedule=permanent,
+                next_check_at=context.next_check(item.get("issued_date"), listed_at) if permanent else None,
+            )
+
+        failures.settle(exc, message, release, context.source_failed, what="archived invoice re-check")
+        return Outcome.FAILED
     metrics.add_metric(name=Metric.INVOICES_RECHECKED, unit="Count", value=1)
     if pending is not None:
-        archiver.announcer().announce(key, pending)
+        context.announcer().announce(key, pending)
     return outcome
 
 
@@ -102,40 +106,6 @@ def _documents_wanted(
         return True
     due = changes.parse_time(item.get("next_check_at"))
     return due is not None and due <= listed_at
-
-
-def _next_check_after_failure(
-    archiver: Archiver, item: dict[str, Any], listed_at: datetime
-) -> datetime | None:
-    """The revisit after a permanent failure, from the archived issue date (the API's summary may be
-    the very thing that could not be read)."""
-    issued = changes.parse_time(item.get("issued_date"))
-    return changes.next_check(issued, archiver.settings.revisit_days, listed_at)
-
-
-def _release(
-    archiver: Archiver,
-    message: InvoiceMessage,
-    key: LedgerKey,
-    owner: str,
-    error: Exception,
-    *,
-    move_schedule: bool,
-    next_check_at: datetime | None,
-) -> str:
-    """Give the lease back with the (redacted) reason; the invoice stays ARCHIVED. Returns the reason."""
-    reason = failures.describe(error, message)
-    tracking.release_recheck(
-        archiver.dynamodb,
-        archiver.settings.ledger_table,
-        key,
-        owner=owner,
-        now=archiver.clock(),
-        error=reason,
-        move_schedule=move_schedule,
-        next_check_at=next_check_at,
-    )
-    return reason
 
 
 def _known(archived: ArchivedDocuments) -> dict[Identity, ArchivedDocument]:
@@ -164,7 +134,7 @@ def _document(record: dict[str, Any]) -> ArchivedDocument:
 
 
 def _record(
-    archiver: Archiver,
+    context: FetchContext,
     invoice: VerifiedInvoice,
     key: LedgerKey,
     owner: str,
@@ -174,7 +144,7 @@ def _record(
     listed_at: datetime,
 ) -> tuple[Outcome, dict[str, str] | None]:
     """Write a revision if anything changed, then the ledger. Returns the outcome and the event."""
-    settings = archiver.settings
+    settings = context.settings
     before = [_plain_record(r) for r in archived.documents]
     archived_keys = {r["key"] for r in before}
     new: list[dict[str, Any]] = [d.to_record() for d in listed if d.key not in archived_keys]
@@ -188,13 +158,13 @@ def _record(
     latest_key = str(item.get("latest_summary_key") or item.get("summary_key"))
     changed_fields: list[str] = []
     if item.get("summary_fingerprint") != fingerprint:
-        previous = archive.get_json(archiver.s3, settings.archive_bucket, latest_key)
+        previous = archive.get_json(context.s3, settings.archive_bucket, latest_key)
         changed_fields = summaries.changed_fields(previous.get("invoice_summary", {}), invoice.summary)
 
     revision = int(item.get("revision", 0))
     pending: dict[str, str] | None = None
     outcome = Outcome.UNCHANGED
-    now = archiver.clock()
+    now = context.clock()
     if changed_fields or new or newly_gone:
         revision += 1
         what = {
@@ -203,7 +173,7 @@ def _record(
             "new_documents": [r["key"] for r in new],
             "documents_no_longer_listed": newly_gone,
         }
-        new_key = layout.revision_key(archiver.folder(invoice), now)
+        new_key = layout.revision_key(context.folder(invoice), now)
         document = summaries.summary_document(
             invoice,
             everything,
@@ -214,7 +184,7 @@ def _record(
             documents_no_longer_listed=[r["key"] for r in gone],
         )
         summaries.put_summary(
-            archiver.s3, bucket=settings.archive_bucket, key=new_key, document=document, invoice=invoice
+            context.s3, bucket=settings.archive_bucket, key=new_key, document=document, invoice=invoice
         )
         latest_key = new_key
         pending = announcements.pending_event(
@@ -234,7 +204,7 @@ def _record(
         logger.info("re-checked, unchanged")
 
     tracking.finish_recheck(
-        archiver.dynamodb,
+        context.dynamodb,
         settings.ledger_table,
         key,
         owner=owner,
@@ -243,7 +213,7 @@ def _record(
             documents=everything,
             total_bytes=sum(int(r.get("size", 0)) for r in everything),
             fingerprint=fingerprint,
-            next_check_at=archiver.next_check(invoice, listed_at),
+            next_check_at=context.next_check(invoice.summary.get("IssuedDate"), listed_at),
             revision=revision,
             latest_summary_key=latest_key,
             no_longer_listed=gone,

@@ -2,7 +2,7 @@
 document downloaded to a spool file (hashed, length checked) and created in S3, never overwritten.
 
 * Every attempt asks GetInvoicePDF for fresh URLs, with the Invoicing client of the invoice's source
-  (`Archiver.invoicing_for(invoice.source)`: the function's own credentials, or the payer role's);
+  (`FetchContext.invoicing_for(invoice.source)`: the function's own credentials, or the payer role's);
   an expired URL or a broken download gets fresh URLs and another bounded attempt, with a short backoff.
 * Each object is created with IfNoneMatch: * . A key that already holds the same bytes (a crashed
   earlier attempt) is accepted; different bytes are an `ArchiveConflict`, never replaced.
@@ -16,20 +16,18 @@ from __future__ import annotations
 
 import random
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from invoice_archiver.dal import archive, downloads
 from invoice_archiver.dal import invoicing as invoicing_api
 from invoice_archiver.dal.downloads import DownloadFailed
 from invoice_archiver.logic import layout, summaries
 from invoice_archiver.logic.failures import ArchiveConflict, DocumentsIncomplete
+from invoice_archiver.logic.fetch_context import FetchContext
 from invoice_archiver.logic.notices import redact, report_undescribed
 from invoice_archiver.models.documents import ArchivedDocument, DocumentRef
 from invoice_archiver.models.invoice import VerifiedInvoice
 from invoice_archiver.observability import logger
-
-if TYPE_CHECKING:
-    from invoice_archiver.logic.archiving import Archiver
 
 # A document the API described in full: (is it the invoice document, its type, its id).
 Identity = tuple[bool, str | None, str | None]
@@ -37,14 +35,8 @@ Identity = tuple[bool, str | None, str | None]
 MAX_BACKOFF_SECONDS = 5.0
 
 
-def folder(archiver: Archiver, invoice: VerifiedInvoice) -> str:
-    return layout.invoice_prefix(
-        archiver.settings.archive_prefix, invoice.account_id, invoice.period, invoice.invoice_id
-    )
-
-
 def archive_documents(
-    archiver: Archiver,
+    context: FetchContext,
     invoice: VerifiedInvoice,
     known: dict[Identity, ArchivedDocument] | None = None,
     deadline: float | None = None,
@@ -55,7 +47,7 @@ def archive_documents(
     not downloaded again. `deadline` (time.monotonic()): every download must end by then; no attempt
     starts after it. Raises `SourceUnavailable` if the source's role cannot be assumed.
     """
-    settings = archiver.settings
+    settings = context.settings
     # Documents the API described in full, archived by an earlier attempt of this delivery. One
     # it did not describe has no identity until it is downloaded: it is simply archived again
     # (same bytes, same key, accepted as already there).
@@ -64,18 +56,18 @@ def archive_documents(
     attempts = 0
     for attempt in range(settings.download_attempts):
         if attempt:
-            archiver.sleep(min(MAX_BACKOFF_SECONDS, 0.5 * 2**attempt) * random.uniform(0.5, 1.0))
+            context.sleep(min(MAX_BACKOFF_SECONDS, 0.5 * 2**attempt) * random.uniform(0.5, 1.0))
         if deadline is not None and time.monotonic() >= deadline:
             last_error = f"no time left in this invocation; {last_error}"
             break
         attempts += 1
-        client = archiver.invoicing_for(invoice.source)
+        client = context.invoicing_for(invoice.source)
         refs = invoicing_api.get_documents(client, invoice.invoice_id)
         if not refs:
             last_error = "GetInvoicePDF returned no document URL"
             continue
         try:
-            archived = [_document_once(archiver, invoice, ref, done, deadline) for ref in refs]
+            archived = [_document_once(context, invoice, ref, done, deadline) for ref in refs]
         except DownloadFailed as exc:
             last_error = str(exc)
             logger.warning(
@@ -88,16 +80,16 @@ def archive_documents(
     raise DocumentsIncomplete(f"documents incomplete after {attempts} attempts: {last_error}")
 
 
-def write_summary(archiver: Archiver, invoice: VerifiedInvoice, documents: list[ArchivedDocument]) -> str:
+def write_summary(context: FetchContext, invoice: VerifiedInvoice, documents: list[ArchivedDocument]) -> str:
     """summary.json, create-only; one already there listing fewer of these documents is accepted."""
-    bucket = archiver.settings.archive_bucket
-    key = layout.summary_key(folder(archiver, invoice))
+    bucket = context.settings.archive_bucket
+    key = layout.summary_key(context.folder(invoice))
     listed = [d.to_record() for d in documents]
-    document = summaries.summary_document(invoice, listed, archiver.clock())
+    document = summaries.summary_document(invoice, listed, context.clock())
     try:
-        summaries.put_summary(archiver.s3, bucket=bucket, key=key, document=document, invoice=invoice)
+        summaries.put_summary(context.s3, bucket=bucket, key=key, document=document, invoice=invoice)
     except archive.AlreadyExists:
-        existing = archive.get_json(archiver.s3, bucket, key)
+        existing = archive.get_json(context.s3, bucket, key)
         # Fewer documents than now is an invoice re-archived after documents came late (revisions
         # list those); anything else it lists that is not here now is a conflict.
         if not _fingerprint(existing.get("documents", [])) <= _fingerprint(listed):
@@ -106,7 +98,7 @@ def write_summary(archiver: Archiver, invoice: VerifiedInvoice, documents: list[
 
 
 def _document_once(
-    archiver: Archiver,
+    context: FetchContext,
     invoice: VerifiedInvoice,
     ref: DocumentRef,
     done: dict[Identity, ArchivedDocument],
@@ -115,16 +107,16 @@ def _document_once(
     identity = None if ref.omitted_by_api else (ref.primary, ref.document_type, ref.document_id)
     if identity in done:
         return done[identity]
-    document = _archive_document(archiver, invoice, ref, deadline)
+    document = _archive_document(context, invoice, ref, deadline)
     if identity is not None:
         done[identity] = document
     return document
 
 
 def _archive_document(
-    archiver: Archiver, invoice: VerifiedInvoice, ref: DocumentRef, deadline: float | None
+    context: FetchContext, invoice: VerifiedInvoice, ref: DocumentRef, deadline: float | None
 ) -> ArchivedDocument:
-    settings = archiver.settings
+    settings = context.settings
     endpoint = downloads.check_url(
         ref.url, settings.document_host_suffixes, settings.allow_loopback_document_urls
     )
@@ -138,7 +130,7 @@ def _archive_document(
     )
     try:
         key = layout.document_key(
-            folder(archiver, invoice),
+            context.folder(invoice),
             ref.document_type,
             ref.document_id,
             downloads.extension_for(spooled.content_type),
@@ -148,7 +140,7 @@ def _archive_document(
         summary = invoice.summary
         try:
             archive.put_new(
-                archiver.s3,
+                context.s3,
                 bucket=settings.archive_bucket,
                 key=key,
                 body=spooled.file,
@@ -160,10 +152,10 @@ def _archive_document(
                 ),
                 tagging=layout.tagging_header(layout.object_tags(summary, ref.document_type)),
                 multipart_threshold=settings.multipart_threshold_bytes,
-                sleep=archiver.sleep,
+                sleep=context.sleep,
             )
         except archive.AlreadyExists:
-            _accept_existing(archiver, key, spooled.sha256, spooled.size)
+            _accept_existing(context, key, spooled.sha256, spooled.size)
         return ArchivedDocument(
             document_type=ref.document_type,
             document_id=ref.document_id,
@@ -178,9 +170,9 @@ def _archive_document(
         spooled.close()
 
 
-def _accept_existing(archiver: Archiver, key: str, sha256: str, size: int) -> None:
+def _accept_existing(context: FetchContext, key: str, sha256: str, size: int) -> None:
     """A key we were about to create exists: fine if it holds these very bytes, else a conflict."""
-    existing = archive.head(archiver.s3, archiver.settings.archive_bucket, key) or {}
+    existing = archive.head(context.s3, context.settings.archive_bucket, key) or {}
     stored = existing.get("Metadata", {}).get("sha256")
     if stored != sha256 or existing.get("ContentLength") != size:
         raise ArchiveConflict(f"{key} already holds different content; it is never overwritten")
