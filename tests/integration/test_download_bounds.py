@@ -63,10 +63,56 @@ class Misbehaving(BaseHTTPRequestHandler):
             self._send(b"%")
             time.sleep(0.02)
 
+    def _stall(self) -> None:
+        # Sends 1 KiB of 1 MiB, moves the download's clock to 0.3 s before its deadline, and goes silent
+        self._headers(Content_Length=str(1024 * 1024))
+        STALL.clock.skip_to(STALL.deadline - 0.3)
+        self._send(b"%" * 1024)
+        STALL.released.wait(timeout=30)
+
+    def _slow_huge(self) -> None:
+        # Declares three GiB and sends its body only 2 s later: a connection pooled after the refusal
+        # would be idle when it is taken again, and the next request on it would read this body
+        self._headers(Content_Length=str(3 * GIB))
+        time.sleep(2)
+        self._send(b"%" * 1024)
+
+    def _small(self) -> None:
+        self._headers(Content_Length="8")
+        self._send(b"%PDF-1.7")
+
+    def _odd_length(self) -> None:
+        # A Content-Length of '1' and a superscript two: str.isdigit() says yes, int() says no
+        self._headers(Content_Length="1\u00b2")
+        self._send(b"%")
+
     def _send(self, data: bytes) -> None:
         self.wfile.write(data)
         self.wfile.flush()
         SENT[self.path.split("?", 1)[0]] += len(data)
+
+
+class Clock:
+    """time.monotonic() as downloads.py sees it: the real one plus an offset the server may move on."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def monotonic(self) -> float:
+        return time.monotonic() + self.offset
+
+    def skip_to(self, moment: float) -> None:
+        self.offset = moment - time.monotonic()
+
+
+class Stall:
+    def __init__(self) -> None:
+        self.clock = Clock()
+        self.deadline = 0.0
+        self.released = threading.Event()
+
+
+STALL = Stall()
 
 
 @pytest.fixture(scope="module")
@@ -113,3 +159,41 @@ def test_a_trickling_body_ends_at_the_deadline_not_after_hours(host: str) -> Non
 def test_no_time_left_means_no_connection(host: str) -> None:
     with pytest.raises(DownloadFailed, match="no time left in this invocation"):
         fetch(host, "/huge", deadline=time.monotonic() - 1)
+
+
+def test_a_host_that_goes_silent_late_is_given_up_at_the_deadline_not_a_read_timeout_later(
+    host: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a download with an hour left and a read timeout of 5 s, whose host sends 1 KiB, then (with
+    # the clock moved to 0.3 s before the deadline) goes silent: a timeout set once, at the start,
+    # would wait its full 5 s past a deadline that leaves 20 s to release the lease
+    monkeypatch.setattr(downloads, "READ_TIMEOUT", 5.0)
+    monkeypatch.setattr(downloads, "time", STALL.clock)
+    STALL.deadline = STALL.clock.monotonic() + 3600
+    try:
+        # When it is downloaded, Then it fails at the deadline, as a retryable failure saying so
+        with pytest.raises(DownloadFailed, match="ran past this invocation's deadline") as caught:
+            fetch(host, "/stall", deadline=STALL.deadline)
+    finally:
+        STALL.released.set()
+    assert "SECRETSIG" not in str(caught.value)
+
+
+def test_a_content_length_that_is_not_ascii_digits_is_a_download_failure_not_a_crash(host: str) -> None:
+    with pytest.raises(DownloadFailed, match="no Content-Length"):
+        fetch(host, "/odd-length")
+
+
+def test_a_refused_body_never_becomes_the_next_download(host: str) -> None:
+    # Given a download refused after its headers, its body still to come on the connection
+    with pytest.raises(DocumentTooLarge):
+        fetch(host, "/slow-huge")
+
+    # When the next document is downloaded from the same host, Then it is that document, read on a
+    # connection of its own (a pooled one would answer with the refused body: a ProtocolError)
+    url = SecretUrl(f"{host}/small?X-Amz-Signature=SECRETSIG")
+    spooled = downloads.download(
+        url, downloads.check_url(url, (".amazonaws.com",), allow_loopback=True), max_bytes=GIB
+    )
+    assert spooled.file.read() == b"%PDF-1.7"
+    spooled.close()

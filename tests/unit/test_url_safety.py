@@ -382,6 +382,11 @@ def resolver(*addresses: str) -> Callable[[str, int], list[str]]:
         "fd00::1",
         "::ffff:169.254.169.254",  # IPv4-mapped
         "::ffff:10.0.0.1",
+        "2002:a00:1::1",  # 6to4 of 10.0.0.1 (Python 3.11 calls 2002::/16 global, 3.13+ does not)
+        "2002:808:808::1",  # 6to4 whatever it embeds: S3 never answers with one
+        "64:ff9b::a00:1",  # NAT64 of 10.0.0.1
+        "2001:0:4136:e378:8000:63bf:f5ff:fffe",  # Teredo
+        "fe80::1%eth0",  # scoped link-local
         "not-an-address",
     ],
 )

@@ -53,6 +53,7 @@ S3_HOST = re.compile(
     rf"(?:[.-]{_REGION})?\.amazonaws\.com(?:\.cn)?$"
 )
 Resolver = Callable[[str, int], list[str]]
+_SIX_TO_FOUR = ipaddress.IPv6Network("2002::/16")
 
 
 class UnsafeUrl(Exception):
@@ -157,8 +158,13 @@ def _public(address: str) -> bool:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
         return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        elif ip in _SIX_TO_FOUR:
+            # 6to4 reaches the IPv4 address it embeds (which may be private) through a relay. Python
+            # 3.13+ calls 2002::/16 non-global, 3.11 calls it global: refused here on every Python.
+            return False
     return not (
         ip.is_private
         or ip.is_loopback
@@ -204,8 +210,10 @@ def download(
     except BaseException:
         spool.close()
         raise
+    complete = False
     try:
         size, digest, content_type = _receive(response, spool, host, max_bytes, deadline)
+        complete = True
     except urllib3.exceptions.HTTPError as exc:
         spool.close()
         raise DownloadFailed(f"{type(exc).__name__} while reading from {host}") from None
@@ -213,6 +221,10 @@ def download(
         spool.close()
         raise
     finally:
+        if not complete:
+            # A body given up on (refused, too long, past the deadline) may still be arriving: the
+            # connection is closed, never pooled, or its rest would be read as the next response.
+            response.close()
         response.release_conn()
     spool.seek(0)
     return Spooled(file=spool, size=size, sha256=digest, content_type=content_type)
@@ -243,12 +255,34 @@ def _request(
 
 
 def _timeout(deadline: float | None, host: str) -> urllib3.Timeout:
+    """Connecting and waiting for the headers, together, end by the deadline (`total`)."""
     if deadline is None:
         return urllib3.Timeout(connect=CONNECT_TIMEOUT, read=READ_TIMEOUT)
     left = deadline - time.monotonic()
     if left <= 0:
         raise DownloadFailed(f"no time left in this invocation to download from {host}")
-    return urllib3.Timeout(connect=min(CONNECT_TIMEOUT, left), read=min(READ_TIMEOUT, left))
+    return urllib3.Timeout(connect=min(CONNECT_TIMEOUT, left), read=min(READ_TIMEOUT, left), total=left)
+
+
+def _read_within(response: urllib3.BaseHTTPResponse, deadline: float | None, host: str) -> bytes:
+    """One read1 of the body that cannot outlast the deadline: the socket's timeout (set once, for the
+    headers) is lowered to the time left before each read, so a host that goes silent late in a download
+    is given up at the deadline, not READ_TIMEOUT after it."""
+    bounded = False
+    if deadline is not None:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise DownloadFailed(f"the download from {host} ran past this invocation's deadline")
+        sock = getattr(response.connection, "sock", None)
+        if isinstance(sock, socket.socket) and left < READ_TIMEOUT:
+            sock.settimeout(left)
+            bounded = True
+    try:
+        return response.read1(CHUNK, decode_content=False)
+    except urllib3.exceptions.ReadTimeoutError:
+        if bounded:
+            raise DownloadFailed(f"the download from {host} ran past this invocation's deadline") from None
+        raise
 
 
 def _receive(
@@ -266,7 +300,8 @@ def _receive(
     if content_type not in ALLOWED_CONTENT_TYPES:
         raise DownloadFailed(f"unexpected Content-Type {content_type!r} from {host}")
     declared_text = response.headers.get("Content-Length")
-    if declared_text is None or not declared_text.isdigit():
+    # ASCII digits only: str.isdigit() also takes '²', which int() then refuses with a ValueError.
+    if declared_text is None or not (declared_text.isascii() and declared_text.isdigit()):
         raise DownloadFailed(f"no Content-Length from {host}; cannot verify the document is whole")
     declared = int(declared_text)
     if declared > max_bytes:
@@ -278,12 +313,10 @@ def _receive(
     size = 0
     # read1: what one read of the socket brings (at most CHUNK), so a body that trickles in is measured
     # against the deadline as it comes, not after a read that waits for a whole chunk.
-    while chunk := response.read1(CHUNK, decode_content=False):
+    while chunk := _read_within(response, deadline, host):
         size += len(chunk)
         if size > declared:
             raise DownloadFailed(f"more than the {declared} bytes Content-Length declared from {host}")
-        if deadline is not None and time.monotonic() > deadline:
-            raise DownloadFailed(f"the download from {host} ran past this invocation's deadline")
         digest.update(chunk)
         spool.write(chunk)
     if size != declared:
