@@ -3,7 +3,7 @@
 It answers one question per request: does an explicit Deny of this policy apply, or an Allow match?
 It knows what these templates use: Action and Resource (exact or `*` wildcards), Principal `*` or
 AWS account/ARN, and the condition operators Null, Bool, StringEquals, ArnEquals, ArnNotEquals and
-NumericLessThan.
+NumericLessThan. Besides policies, SQS's RedriveAllowPolicy: which queues may move messages into a queue.
 CloudFormation references are resolved through `names` (logical id or pseudo parameter -> value).
 """
 
@@ -104,3 +104,19 @@ def effects(statements: list[dict[str, Any]], request: Request, names: dict[str,
         if _condition_holds(statement.get("Condition", {}), request):
             found.add(statement["Effect"])
     return found
+
+
+def may_redrive_into(queue: dict[str, Any], source_queue_arn: str, names: dict[str, str]) -> bool:
+    """Whether SQS lets a queue of the same account and region name `queue` as its dead-letter queue.
+
+    As SQS documents RedriveAllowPolicy: absent or `allowAll`, any such queue; `denyAll`, none;
+    `byQueue`, those in `sourceQueueArns`."""
+    policy = resolve(queue["Properties"].get("RedriveAllowPolicy"), names) or {
+        "redrivePermission": "allowAll"
+    }
+    permission = policy.get("redrivePermission", "byQueue" if "sourceQueueArns" in policy else "allowAll")
+    if permission == "allowAll":
+        return True
+    if permission == "denyAll":
+        return False
+    return source_queue_arn in _listed(policy.get("sourceQueueArns", []))

@@ -2,8 +2,11 @@
 tried as an attacker in the archive account would, with a tiny evaluator of those very policies.
 
 * the bucket denies every creating write to the archive prefix without If-None-Match, to anyone;
+* nothing replicates into the archive prefix, and the functions' roles never delete, hide or unlock
+  an archived object (operators keep those powers);
 * no lifecycle rule expires a noncurrent version of an archive object;
-* only the lister's role may send to the invoice queue and the listing queue;
+* only the lister's role may send to the invoice queue and the listing queue, and no other queue may
+  move its messages into them as their dead-letter queue;
 * a payer's role trusts the archive's lister and fetcher roles only, with the ExternalId.
 """
 
@@ -13,9 +16,10 @@ from typing import Any
 
 import pytest
 from infra_synth import Synth
-from policy_check import Request, effects
+from policy_check import Request, effects, may_redrive_into
 
 from invoice_archiver.infra.payer_role import PAYER_ROLE_STACK_NAME, PAYER_ROLE_STAGE, Param
+from invoice_archiver.infra.storage import REPLICATION_ACTIONS, REWRITE_ACTIONS
 
 ACCOUNT = "123456789012"
 BUCKET_ARN = "arn:aws:s3:::archive-bucket"
@@ -29,6 +33,17 @@ CREATE_DENY = {
     "Action": "s3:PutObject",
     "Condition": {"Null": {"s3:if-none-match": "true"}, "Bool": {"s3:ObjectCreationOperation": "true"}},
 }
+ARCHIVE_KEY = "invoices/account=1/period=2026-10/INV/invoice.pdf"
+
+
+def role_arn(name: str) -> dict[str, Any]:
+    """A function role's ARN as the template builds it from the fixed name (no reference to the role)."""
+    return {
+        "Fn::Join": [
+            "",
+            ["arn:", {"Ref": "AWS::Partition"}, ":iam::", {"Ref": "AWS::AccountId"}, f":role/{name}"],
+        ]
+    }
 
 
 def bucket_statements(synth: Synth) -> tuple[str, list[dict[str, Any]]]:
@@ -82,6 +97,54 @@ def test_the_bucket_denies_every_creating_write_without_if_none_match(
 
 
 @pytest.mark.parametrize("variant", ["default", "hardened"])
+def test_the_bucket_denies_replication_into_the_archive_to_anyone(
+    variant: str, request: pytest.FixtureRequest
+) -> None:
+    synth: Synth = request.getfixturevalue(variant)
+    bucket, statements = bucket_statements(synth)
+    [deny] = [s for s in statements if s.get("Sid") == "DenyReplicationIntoTheArchive"]
+    assert deny == {
+        "Sid": "DenyReplicationIntoTheArchive",
+        "Effect": "Deny",
+        "Principal": {"AWS": "*"},
+        "Action": ["s3:ReplicateDelete", "s3:ReplicateObject", "s3:ReplicateTags"],
+        "Resource": {"Fn::Join": ["", [{"Fn::GetAtt": [bucket, "Arn"]}, "/invoices/*"]]},
+    }
+
+
+@pytest.mark.parametrize(("variant", "region"), [("default", "us-east-1"), ("hardened", "eu-west-1")])
+def test_the_functions_roles_may_never_remove_or_rewrite_an_archived_object(
+    variant: str, region: str, request: pytest.FixtureRequest
+) -> None:
+    synth: Synth = request.getfixturevalue(variant)
+    bucket, statements = bucket_statements(synth)
+    [deny] = [s for s in statements if s.get("Sid") == "FunctionsNeverRemoveOrRewrite"]
+    assert deny == {
+        "Sid": "FunctionsNeverRemoveOrRewrite",
+        "Effect": "Deny",
+        "Principal": {"AWS": "*"},
+        "Action": sorted(REWRITE_ACTIONS),
+        "Resource": {"Fn::Join": ["", [{"Fn::GetAtt": [bucket, "Arn"]}, "/invoices/*"]]},
+        "Condition": {
+            "ArnEquals": {
+                "aws:PrincipalArn": [
+                    role_arn(f"InvoiceArchiver-{region}-lister"),
+                    role_arn(f"InvoiceArchiver-{region}-fetcher"),
+                ]
+            }
+        },
+    }
+    # Every way S3 offers to delete, hide, unlock or re-ACL an object or a version is in the list
+    assert {
+        "s3:DeleteObject",
+        "s3:DeleteObjectVersion",
+        "s3:PutObjectRetention",
+        "s3:PutObjectLegalHold",
+        "s3:BypassGovernanceRetention",
+    } <= set(REWRITE_ACTIONS)
+
+
+@pytest.mark.parametrize("variant", ["default", "hardened"])
 def test_no_lifecycle_rule_expires_a_noncurrent_archive_version(
     variant: str, request: pytest.FixtureRequest
 ) -> None:
@@ -110,6 +173,16 @@ def test_only_the_listers_role_may_send_to_a_work_queue(default: Synth, prefix: 
         "Resource": {"Fn::GetAtt": [queue, "Arn"]},
         "Condition": {"ArnNotEquals": {"aws:PrincipalArn": {"Fn::GetAtt": [lister, "Arn"]}}},
     }
+
+
+@pytest.mark.parametrize("variant", ["default", "hardened"])
+@pytest.mark.parametrize("prefix", ["PipelineInvoiceQueue", "PipelineListingQueue"])
+def test_no_other_queue_may_name_a_work_queue_as_its_dead_letter_queue(
+    variant: str, prefix: str, request: pytest.FixtureRequest
+) -> None:
+    synth: Synth = request.getfixturevalue(variant)
+    queue = synth.resources("AWS::SQS::Queue")[synth.logical_id(prefix, "AWS::SQS::Queue")]
+    assert queue["Properties"]["RedriveAllowPolicy"] == {"redrivePermission": "denyAll"}
 
 
 def test_the_functions_roles_have_their_fixed_names(default: Synth) -> None:
@@ -153,6 +226,51 @@ def test_create_only_writes_and_multipart_parts_are_not_denied(default: Synth) -
     # Outside the archive prefix (the access logs live in their own bucket anyway), nothing is denied
     outside = s3_put(SOMEONE, "elsewhere/x.pdf", if_none_match=None)
     assert "Deny" not in effects(statements, outside, names(default))
+
+
+def s3_request(action: str, principal: str, key: str = ARCHIVE_KEY) -> Request:
+    return Request(action, f"{BUCKET_ARN}/{key}", principal, {"aws:PrincipalArn": principal})
+
+
+@pytest.mark.parametrize("action", ["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutObjectRetention"])
+@pytest.mark.parametrize("principal", [FETCHER, LISTER])
+def test_a_function_role_may_not_delete_hide_or_unlock_an_archived_object(
+    default: Synth, principal: str, action: str
+) -> None:
+    _, statements = bucket_statements(default)
+    assert "Deny" in effects(statements, s3_request(action, principal), names(default))
+
+
+def test_operators_keep_what_verify_advises_and_the_fetcher_keeps_tagging(default: Synth) -> None:
+    _, statements = bucket_statements(default)
+    # An operator removes a delete marker (DeleteObjectVersion), as `verify` advises for a hidden invoice
+    assert "Deny" not in effects(statements, s3_request("s3:DeleteObjectVersion", SOMEONE), names(default))
+    # The fetcher tags what it creates: S3 authorizes those tags as s3:PutObjectTagging (what remains:
+    # the same action re-tags an existing object; docs/decisions.md)
+    assert "Deny" not in effects(statements, s3_request("s3:PutObjectTagging", FETCHER), names(default))
+    # The rest of the role's account is not named by the function-role deny
+    assert "Deny" not in effects(statements, s3_request("s3:DeleteObject", SOMEONE), names(default))
+
+
+@pytest.mark.parametrize("action", REPLICATION_ACTIONS)
+@pytest.mark.parametrize("principal", [SOMEONE, FETCHER, f"arn:aws:iam::{ACCOUNT}:role/replication"])
+def test_nothing_replicates_into_the_archive(default: Synth, principal: str, action: str) -> None:
+    _, statements = bucket_statements(default)
+    assert "Deny" in effects(statements, s3_request(action, principal), names(default))
+
+
+@pytest.mark.parametrize("prefix", ["PipelineInvoiceQueue", "PipelineListingQueue"])
+def test_a_queue_of_the_account_cannot_funnel_its_messages_into_a_work_queue(
+    default: Synth, prefix: str
+) -> None:
+    # Given a queue someone in the archive account creates, naming a work queue as its dead-letter
+    # queue (each message it receives and never deletes would be moved there by SQS, no SendMessage)
+    queues = default.resources("AWS::SQS::Queue")
+    attacker = "arn:aws:sqs:us-east-1:123456789012:forged-invoices"
+    # Then SQS refuses it, while the pipeline's own queues still dead-letter into their DLQ
+    assert not may_redrive_into(queues[default.logical_id(prefix, "AWS::SQS::Queue")], attacker, {})
+    dlq = queues[default.logical_id("PipelineDeadLetterQueue", "AWS::SQS::Queue")]
+    assert may_redrive_into(dlq, "arn:aws:sqs:us-east-1:123456789012:invoices", {})
 
 
 @pytest.mark.parametrize("prefix", ["PipelineInvoiceQueue", "PipelineListingQueue"])

@@ -210,6 +210,10 @@ class Pipeline(Construct):
             dead_letter_queue=sqs.DeadLetterQueue(
                 queue=self.dead_letter_queue, max_receive_count=self._settings.max_receive_count
             ),
+            # No other queue may name this one as its dead-letter queue (the default lets any queue of
+            # the account do so): SQS would move that queue's messages in, past the queue policy that
+            # admits only the lister's SendMessage.
+            redrive_allow_policy=sqs.RedriveAllowPolicy(redrive_permission=sqs.RedrivePermission.DENY_ALL),
         )
 
     def _only_the_lister_sends(self, queue: sqs.Queue) -> None:
@@ -448,6 +452,9 @@ class Pipeline(Construct):
                 )
             )
         statements.extend(self._assume_source_roles())
+        # No sts:GetCallerIdentity: the fetcher asks it only when neither ACCOUNT_IDS nor source roles
+        # are configured, and the stack always sets one of them (ACCOUNT_IDS is the stack's own account
+        # when no role is); STS answers GetCallerIdentity without any permission anyway.
         self._add_statements(self.fetcher, "fetcher", statements)
         policy = self._policy("fetcher")
         acknowledge(policy, "AwsSolutions-IAM5", INVOICING_WILDCARD_REASON, findings=("Resource::*",))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Aws, Duration, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -26,6 +26,23 @@ _STORAGE_CLASSES = {
 }
 # An overwritten or deleted access log stays recoverable this long.
 _ACCESS_LOG_NONCURRENT_DAYS = 30
+
+# What writes into the bucket as a replica (s3:PutObject's create-only deny does not see these).
+REPLICATION_ACTIONS = ("s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags")
+# What removes, hides, unlocks or rewrites an archived object (or one of its versions) after it was
+# created: the functions' roles may do none of it.
+REWRITE_ACTIONS = (
+    "s3:DeleteObject",
+    "s3:DeleteObjectVersion",
+    "s3:DeleteObjectTagging",
+    "s3:DeleteObjectVersionTagging",
+    "s3:PutObjectVersionTagging",
+    "s3:PutObjectAcl",
+    "s3:PutObjectVersionAcl",
+    "s3:PutObjectRetention",
+    "s3:PutObjectLegalHold",
+    "s3:BypassGovernanceRetention",
+)
 
 
 class Storage(Construct):
@@ -96,6 +113,7 @@ class Storage(Construct):
             )
         )
         self._create_only(bucket, settings.archive_prefix)
+        self._append_only(bucket, settings)
         if settings.object_lock_enabled:
             # Invoices are legal records: COMPLIANCE mode, a retention in whole years (nobody, root
             # included, can shorten it or delete a locked version before it ends).
@@ -129,6 +147,48 @@ class Storage(Construct):
                 conditions={
                     "Null": {"s3:if-none-match": "true"},
                     "Bool": {"s3:ObjectCreationOperation": "true"},
+                },
+            )
+        )
+
+    @staticmethod
+    def _append_only(bucket: s3.Bucket, settings: DeploySettings) -> None:
+        """No other path into the archive prefix replaces, hides or removes what is there.
+
+        * Replication into the bucket writes as `s3:ReplicateObject` (and `ReplicateDelete`,
+          `ReplicateTags`), not `s3:PutObject`: a replica lands on an existing key as a new version, so
+          the create-only deny would not see it. Nothing replicates into the archive: denied to all.
+        * The functions' roles never delete, hide, unlock or re-tag-by-version an archive object: none of
+          their code does, and a later over-broad grant (a `grant_*`, a managed policy) must not make it
+          possible. Their fixed names make the ARNs plain strings here, with no reference to the roles.
+          Operators keep these (a delete marker is removed with DeleteObjectVersion, as `verify`
+          advises; Object Lock is what binds them too). `s3:PutObjectTagging` is not in the list: S3
+          authorizes the tags a creating PutObject or CreateMultipartUpload carries with it, and no
+          condition key tells those from a later PutObjectTagging (docs/decisions.md)."""
+        objects = bucket.arn_for_objects(f"{settings.archive_prefix}/*")
+        bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="DenyReplicationIntoTheArchive",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=list(REPLICATION_ACTIONS),
+                resources=[objects],
+            )
+        )
+        bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="FunctionsNeverRemoveOrRewrite",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=list(REWRITE_ACTIONS),
+                resources=[objects],
+                conditions={
+                    "ArnEquals": {
+                        "aws:PrincipalArn": [
+                            f"arn:{Aws.PARTITION}:iam::{Aws.ACCOUNT_ID}:role/{settings.role_name(function)}"
+                            for function in ("lister", "fetcher")
+                        ]
+                    }
                 },
             )
         )
