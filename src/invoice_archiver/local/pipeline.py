@@ -33,6 +33,7 @@ class Tracker(Protocol):
 
     def note(self, text: str) -> None: ...
 
+
 # A fetcher invocation whose records were all retried publishes no metric, and Powertools warns about
 # it on stderr. In AWS that warning goes to CloudWatch Logs; on a terminal it is noise.
 warnings.filterwarnings("ignore", message="No application metrics to publish")
