@@ -247,6 +247,12 @@ class DeploySettings(BaseModel):
         return function_role_name(self.stack_name, self.region, function)
 
     @property
+    def reads_with_own_credentials(self) -> bool:
+        """Some source is read with the functions' own credentials: accounts in account_ids, or, with no
+        source roles at all, the stack's own account."""
+        return bool(self.account_ids) or not self.source_role_arns
+
+    @property
     def assumable_role_arns(self) -> tuple[str, ...]:
         """The distinct roles of `source_role_arns`: the lister and fetcher may assume these, no other."""
         return role_arns(parse_sources(self.source_role_arns))
