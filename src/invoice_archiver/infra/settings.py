@@ -293,6 +293,8 @@ class _ContextSource(Protocol):
 # Context keys that belong to the CDK itself, not to this stack: feature flags and the CLI's own
 # (`@aws-cdk/...`, `aws:cdk:...`, `aws-cdk:...`: every namespaced key has '@' or ':'), and these.
 _CDK_KEYS = frozenset({"acknowledged-issue-numbers", "cli-telemetry"})
+# Other CDK tools' settings, never one of ours (ours are snake_case): `cdk-nag...`, `aws-cdk...`.
+_CDK_PREFIXES = ("cdk-", "aws-cdk")
 
 
 def unknown_keys(context: dict[str, Any]) -> list[str]:
@@ -304,6 +306,7 @@ def unknown_keys(context: dict[str, Any]) -> list[str]:
         and key not in _CDK_KEYS
         and "@" not in key
         and ":" not in key
+        and not key.startswith(_CDK_PREFIXES)
     )
 
 
