@@ -150,6 +150,10 @@ def test_the_cdks_own_context_keys_are_not_ours_to_refuse() -> None:
         "aws:cdk:bundling-stacks": ["**"],
         "@aws-cdk/core:newStyleStackSynthesis": True,
         "acknowledged-issue-numbers": [1],
+        "cli-telemetry": False,
+        "availability-zones:account=123456789012:region=us-east-1": ["us-east-1a"],
+        "cdk-nag": {"verbose": True},
+        "aws-cdk-lib-setting": True,
     }
     assert load_deploy_settings(Context(context)).stack_name == "InvoiceArchiver"
 

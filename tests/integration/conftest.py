@@ -8,6 +8,7 @@ import json
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -28,6 +29,8 @@ from invoice_archiver.observability import logger
 from invoice_archiver.sandbox.dataset import Dataset, Invoice
 from invoice_archiver.sandbox.documents import document_bytes
 from invoice_archiver.sandbox.runner import Sandbox
+from tests.iam import recordings
+from tests.iam.recorder import Recorder
 
 BUCKET = "invoice-archive-test"
 TABLE = "invoice-ledger-test"
@@ -128,6 +131,28 @@ def _reset_caches() -> None:
     environment.reset()
     clients.reset()
     fetcher.context.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def iam_recordings() -> Path:
+    """This worker's file of the functions' recorded requests (tests/iam/recordings.py)."""
+    return recordings.worker_file("integration")
+
+
+@pytest.fixture(autouse=True)
+def recorded_requests(request: pytest.FixtureRequest, iam_recordings: Path) -> Iterator[Recorder]:
+    """Every request the handlers send in the test, recorded through botocore's hooks (tests/iam); the
+    test fails if one is an operation the IAM mapping does not know."""
+    recorder = Recorder().install()
+    clients.reset()  # clients created from now on are hooked
+    try:
+        yield recorder
+    finally:
+        recorder.uninstall()
+    calls = recorder.take()
+    recordings.append(iam_recordings, calls, request.node.nodeid)
+    unknown = recordings.unmapped(calls)
+    assert not unknown, "requests tests/iam/actions.py does not map to IAM actions:\n" + "\n".join(unknown)
 
 
 @pytest.fixture

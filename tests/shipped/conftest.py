@@ -25,7 +25,9 @@ HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parents[1]
 FLOOR_LOCK = HERE / "runtime-floor.lock"
 BOOTSTRAP = HERE / "lambda_bootstrap.py"
-RECORDER = HERE.parent / "iam" / "recorder.py"
+RECORDER = HERE.parent / "iam" / "recorder.py"  # every AWS request, for the IAM replay (tests/iam)
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))  # tests.iam, when this tier runs alone
 
 Invoke = Callable[..., dict[str, Any]]
 

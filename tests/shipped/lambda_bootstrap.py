@@ -18,7 +18,6 @@ botocore event hook, on the botocore the function loaded, and returned under "ca
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import importlib.util
 import json
@@ -85,7 +84,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
             except Exception as exc:
                 results.append({"error": {"type": type(exc).__name__, "message": str(exc)}})
                 traceback.print_exc()
-        calls = [dataclasses.asdict(call) for call in recorder.calls] if recorder else []
+        calls = recorder.calls if recorder else []
         return {"loaded": loaded, "results": results, "calls": calls}
 
 
@@ -99,11 +98,7 @@ def _recorder(path: str | None) -> Any:
     module = importlib.util.module_from_spec(module_spec)
     sys.modules["shipped_recorder"] = module
     module_spec.loader.exec_module(module)
-    recorder = module.Recorder()
-    # For the life of this process (kept referenced: a collected context manager would uninstall it)
-    recorder.hook = recorder.installed()
-    recorder.hook.__enter__()
-    return recorder
+    return module.Recorder().install()  # for the life of this process
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from assembly import Assembly, resolve_environment
 from conftest import Invoke
 
 from invoice_archiver.dal import clients
+from invoice_archiver.infra.constants import DEFAULT_REGION, DEFAULT_STACK_NAME, OutputKey
 from invoice_archiver.local import resources
 from invoice_archiver.local.event_source import to_record
 from invoice_archiver.local.pipeline import scheduled_event
@@ -29,9 +30,9 @@ from invoice_archiver.models.period import BillingPeriod
 from invoice_archiver.sandbox.dataset import Dataset, generate
 from invoice_archiver.sandbox.documents import document_sha256
 from invoice_archiver.sandbox.runner import Sandbox
-from tests.iam.recorder import Call
+from tests.iam.deployment import Archive, names_from_environments
 from tests.iam.replay import replay
-from tests.iam.template import Deployed, names_for
+from tests.iam.template import Deployed
 
 ACCOUNTS = ("111122223333", "444455556666")
 SCHEDULED_AT = datetime(2026, 10, 5, 6, 0, tzinfo=UTC)  # lists 2026-07..2026-09
@@ -88,6 +89,7 @@ def deployed(make_sandbox: Callable[..., Sandbox]) -> tuple[Sandbox, dict[str, s
 def test_the_shipped_functions_archive_every_field_and_document_the_api_sent(
     receiver_roles: str,
     shipped: Assembly,
+    cdk_out: Path,
     invoke: Invoke,
     runtime_floor: Path,
     deployed: tuple[Sandbox, dict[str, str]],
@@ -109,7 +111,8 @@ def test_the_shipped_functions_archive_every_field_and_document_the_api_sent(
     assert "error" not in result, result
 
     # And the shipped fetcher archives every message the lister queued, batch by batch
-    fetched = invoke(fetcher, resolve_environment(shipped, fetcher, stand_ins), _drain(stand_ins))
+    fetcher_env = resolve_environment(shipped, fetcher, stand_ins)
+    fetched = invoke(fetcher, fetcher_env, _drain(stand_ins))
     assert "init_error" not in fetched, fetched.get("init_error")
     assert all(r.get("response") == {"batchItemFailures": []} for r in fetched["results"]), fetched["results"]
 
@@ -145,20 +148,9 @@ def test_the_shipped_functions_archive_every_field_and_document_the_api_sent(
         assert archived["invoice_summary"] == _as_archived(sent), sent["InvoiceId"]
         seen |= _assert_documents(archived, pdfs[sent["InvoiceId"]], box.dataset)
 
-    # And every AWS call the shipped functions made is one their synthesized roles allow (IAM replay)
-    calls = [_call(record) for record in [*listed["calls"], *fetched["calls"]]]
-    assert {c.function for c in calls} == {"lister", "fetcher"}
-    template = Deployed(shipped.template, region="us-east-1")
-    queues = ("PipelineInvoiceQueue", "PipelineListingQueue", "PipelineDeadLetterQueue")
-    names = names_for(
-        template,
-        bucket=stand_ins["AWS::S3::Bucket"],
-        table=stand_ins["AWS::DynamoDB::Table"],
-        queues={prefix: stand_ins[prefix] for prefix in queues},
-        kms=False,
-    )
-    roles = {f: f"InvoiceArchiver-us-east-1-{f}" for f in ("lister", "fetcher")}
-    assert replay(calls, template, None, names, roles) == []
+    # And every AWS call the shipped functions made is one the template `cdk synth` wrote allows (the
+    # IAM replay, tests/iam: identity, bucket and queue policies, Denies and conditions included)
+    _assert_allowed(shipped, cdk_out, {lister.name: lister_env, fetcher.name: fetcher_env}, listed, fetched)
 
     # And the comparison covered every field, document type and omission the API can send
     fields = {key for s in summaries for key in s}
@@ -179,13 +171,33 @@ def test_the_shipped_functions_archive_every_field_and_document_the_api_sent(
         } <= seen
 
 
-def _call(record: dict[str, Any]) -> Call:
-    """A call recorded in the function's process, back from JSON (lists as the tuples they were)."""
-
-    def frozen(value: Any) -> Any:
-        return tuple(frozen(v) for v in value) if isinstance(value, list) else value
-
-    return Call(**{**record, "params": frozen(record["params"])})
+def _assert_allowed(
+    shipped: Assembly,
+    cdk_out: Path,
+    environments: dict[str, dict[str, str]],
+    *outcomes: dict[str, Any],
+) -> None:
+    """Replay the functions' recorded requests against the synthesized policies (tests/iam)."""
+    calls = [call for outcome in outcomes for call in outcome["calls"]]
+    assert {call["function"] for call in calls} == {"lister", "fetcher"}
+    assert {"ListInvoiceSummaries", "SendMessageBatch", "GetInvoicePDF", "PutObject", "UpdateItem"} <= {
+        call["operation"] for call in calls
+    }
+    by_logical_id = {
+        shipped.template["Outputs"][output]["Value"]["Ref"]: environments[name]
+        for name, output in (("lister", OutputKey.LISTER_FUNCTION), ("fetcher", OutputKey.FETCHER_FUNCTION))
+    }
+    [payer] = (cdk_out / "assembly-PayerRole").glob("*.template.json")
+    deployed = Deployed(
+        shipped.template,
+        account="123456789012",
+        region=DEFAULT_REGION,
+        stack_name=DEFAULT_STACK_NAME,
+        names=names_from_environments(shipped.template, by_logical_id),
+        label="the archive stack (cdk.out)",
+    )
+    report = replay(calls, Archive(deployed, json.loads(payer.read_text())))
+    assert not report.findings, report.failures()
 
 
 def _drain(stand_ins: dict[str, str]) -> list[dict[str, Any]]:

@@ -389,7 +389,7 @@ class Pipeline(Construct):
                 )
             )
         statements.extend(self._assume_source_roles())
-        self._add_statements(self.lister, "lister", statements)
+        self._add_statements(self.lister, "lister", self._without_unused_invoicing(statements))
         acknowledge(
             self._policy("lister"), "AwsSolutions-IAM5", INVOICING_WILDCARD_REASON, findings=("Resource::*",)
         )
@@ -455,7 +455,7 @@ class Pipeline(Construct):
         # No sts:GetCallerIdentity: the fetcher asks it only when neither ACCOUNT_IDS nor source roles
         # are configured, and the stack always sets one of them (ACCOUNT_IDS is the stack's own account
         # when no role is); STS answers GetCallerIdentity without any permission anyway.
-        self._add_statements(self.fetcher, "fetcher", statements)
+        self._add_statements(self.fetcher, "fetcher", self._without_unused_invoicing(statements))
         policy = self._policy("fetcher")
         acknowledge(policy, "AwsSolutions-IAM5", INVOICING_WILDCARD_REASON, findings=("Resource::*",))
         acknowledge(
@@ -472,8 +472,15 @@ class Pipeline(Construct):
         with them (account_ids, or the stack's own account when no source role is configured); a
         source read through a role discovers through that role, whose policy grants it."""
         settings = self._settings
-        own_sources = bool(settings.account_ids) or not settings.source_role_arns
-        return settings.discover_invoice_units and own_sources
+        return settings.discover_invoice_units and settings.reads_with_own_credentials
+
+    def _without_unused_invoicing(self, statements: list[iam.PolicyStatement]) -> list[iam.PolicyStatement]:
+        """With every source behind a role (sources, no account_ids), the functions' own credentials never
+        call the Invoicing API: leave out the statements that would let them (the payer roles grant it)."""
+        if self._settings.reads_with_own_credentials:
+            return statements
+        billing = ("invoicing:", "aws-portal:")
+        return [s for s in statements if not any(a.startswith(billing) for a in s.actions)]
 
     def _assume_source_roles(self) -> list[iam.PolicyStatement]:
         """sts:AssumeRole on exactly the configured source roles; no statement when there are none."""

@@ -247,6 +247,12 @@ class DeploySettings(BaseModel):
         return function_role_name(self.stack_name, self.region, function)
 
     @property
+    def reads_with_own_credentials(self) -> bool:
+        """Some source is read with the functions' own credentials: accounts in account_ids, or, with no
+        source roles at all, the stack's own account."""
+        return bool(self.account_ids) or not self.source_role_arns
+
+    @property
     def assumable_role_arns(self) -> tuple[str, ...]:
         """The distinct roles of `source_role_arns`: the lister and fetcher may assume these, no other."""
         return role_arns(parse_sources(self.source_role_arns))
@@ -287,6 +293,8 @@ class _ContextSource(Protocol):
 # Context keys that belong to the CDK itself, not to this stack: feature flags and the CLI's own
 # (`@aws-cdk/...`, `aws:cdk:...`, `aws-cdk:...`: every namespaced key has '@' or ':'), and these.
 _CDK_KEYS = frozenset({"acknowledged-issue-numbers", "cli-telemetry"})
+# Other CDK tools' settings, never one of ours (ours are snake_case): `cdk-nag...`, `aws-cdk...`.
+_CDK_PREFIXES = ("cdk-", "aws-cdk")
 
 
 def unknown_keys(context: dict[str, Any]) -> list[str]:
@@ -298,6 +306,7 @@ def unknown_keys(context: dict[str, Any]) -> list[str]:
         and key not in _CDK_KEYS
         and "@" not in key
         and ":" not in key
+        and not key.startswith(_CDK_PREFIXES)
     )
 
 
