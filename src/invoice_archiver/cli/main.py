@@ -30,7 +30,7 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> Parser:
-    from invoice_archiver.cli import backfill, report, run_local, status, verify
+    from invoice_archiver.cli import backfill, reconcile, report, run_local, status, verify
     from invoice_archiver.sandbox import command as sandbox_command
 
     parser = Parser(
@@ -47,6 +47,7 @@ def build_parser() -> Parser:
     status.register(sub)
     verify.register(sub)
     report.register(sub)
+    reconcile.register(sub)
     return parser
 
 

@@ -77,9 +77,12 @@ def reconcile(
     s3: S3Client,
     dynamodb: DynamoDBClient,
     progress: Progress | None = None,
+    cost: CostData | None = None,
 ) -> Reconciliation:
+    """The whole reconciliation; `cost`: the export already read by read_cost_data (the CLI shows each
+    step's progress on its own)."""
     progress = progress or Progress()
-    cost = read_cost_data(request, s3, progress)
+    cost = cost if cost is not None else read_cost_data(request, s3, progress)
     folders = archived_summaries.account_folders(scope.bucket, scope.prefix, s3)
     archive_accounts = {*scope.accounts, *folders}
     found = archived_summaries.period_summaries(

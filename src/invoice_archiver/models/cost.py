@@ -14,6 +14,11 @@ from enum import StrEnum
 EXACT = Context(prec=100, traps=[InvalidOperation, Overflow])
 
 
+def plain(amount: Decimal) -> str:
+    """An amount as a person writes it: 0.00000034, never 3.4E-7."""
+    return format(amount, "f")
+
+
 class ExportFormat(StrEnum):
     CUR2 = "cur2"
     FOCUS = "focus"

@@ -12,6 +12,8 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from invoice_archiver.models.cost import plain
+
 RESULT_FORMAT = "invoice-archiver-reconciliation/1"
 
 
@@ -44,7 +46,7 @@ class Amounts:
     pre_tax: Decimal | None
 
     def as_json(self) -> dict[str, str | None]:
-        return {name: None if value is None else str(value) for name, value in asdict(self).items()}
+        return {name: None if value is None else plain(value) for name, value in asdict(self).items()}
 
 
 @dataclass
@@ -74,7 +76,7 @@ class InvoiceResult:
         for name in ("cost", "archived", "difference"):
             value = body[name]
             body[name] = None if value is None else value.as_json()
-        body["tolerance"] = None if self.tolerance is None else str(self.tolerance)
+        body["tolerance"] = None if self.tolerance is None else plain(self.tolerance)
         body["kind"], body["reason"] = str(self.kind), str(self.reason)
         return body
 
@@ -94,7 +96,7 @@ class LinesResult:
 
     def as_json(self) -> dict[str, Any]:
         body = asdict(self)
-        body["amount"], body["kind"] = str(self.amount), str(self.kind)
+        body["amount"], body["kind"] = plain(self.amount), str(self.kind)
         return body
 
 
@@ -118,9 +120,9 @@ class SummaryRow:
             "invoicing_entity": self.invoicing_entity,
             "currency": self.currency,
             "counts": dict(sorted(self.counts.items())),
-            "cost_data_total": str(self.cost_data_total),
-            "archived_total": str(self.archived_total),
-            "uninvoiced_total": str(self.uninvoiced_total),
+            "cost_data_total": plain(self.cost_data_total),
+            "archived_total": plain(self.archived_total),
+            "uninvoiced_total": plain(self.uninvoiced_total),
         }
 
 
