@@ -174,7 +174,8 @@ def text_report(outcome: Reconciliation, *, archive: str, notes: list[str]) -> s
         counts = ", ".join(f"{kind} {n}" for kind, n in sorted(row.counts.items()))
         lines.append(
             _shown(
-                f"  {row.period}  {row.account_id or '-'}  {row.invoicing_entity or '-'}  {row.currency or '-'}: "
+                f"  {row.period}  {row.account_id or '-'}  {row.invoicing_entity or '-'}  "
+                f"{row.currency or '-'}: "
                 f"{counts}; cost data {plain(row.cost_data_total)}, archived {plain(row.archived_total)}, "
                 f"without invoice {plain(row.uninvoiced_total)}"
             )
