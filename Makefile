@@ -28,7 +28,7 @@ endif
 export PATH := $(NODE_BIN):$(PATH)
 endif
 
-.PHONY: install demo test lint synth bench soak deploy ci lock lock-sdk clean
+.PHONY: install demo test lint synth bench soak deploy ci lock lock-sdk lock-columnar clean
 
 install: $(PY_STAMP) $(NODE_STAMP)
 
@@ -83,6 +83,9 @@ ci: lint test synth
 
 lock-sdk: $(PY_STAMP)  ## refresh layers/sdk/requirements.lock (hashes) from the SDK versions in requirements-dev.lock
 	$(BIN)/python scripts/lock_sdk.py
+
+lock-columnar: $(PY_STAMP)  ## refresh layers/columnar/requirements.lock (hashes) from requirements-dev.lock's pyarrow
+	$(BIN)/python scripts/lock_columnar.py
 
 lock:  ## refresh requirements-dev.lock from pyproject.toml in a clean venv
 	rm -rf .lockenv && $(PYTHON) -m venv .lockenv
