@@ -13,6 +13,7 @@ import csv
 import io
 import zlib
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from typing import IO, TYPE_CHECKING
 
 import pyarrow as pa
@@ -116,7 +117,9 @@ def _batches(item: ExportFile, form: ExportFormat, s3: S3Client | None) -> Itera
                 stream = stack.enter_context(open_stream(item, s3))
                 batches = _csv_batches(stream, list(columns.values()))
             else:
-                parquet = pq.ParquetFile(stack.enter_context(open_seekable(item, s3)))
+                parquet = stack.enter_context(
+                    closing(pq.ParquetFile(stack.enter_context(open_seekable(item, s3))))
+                )
                 present = parquet.schema_arrow.names
                 detect(present, form, item.name)
                 columns = {name: source for name, source in wanted.items() if source in present}
@@ -134,17 +137,26 @@ def _batches(item: ExportFile, form: ExportFormat, s3: S3Client | None) -> Itera
 
 
 def _csv_batches(stream: IO[bytes], columns: list[str]) -> Iterator[pa.RecordBatch]:
+    """The CSV's batches. The reader and its source are closed explicitly, even after the last batch:
+    left to the garbage collector, Arrow's read-ahead on the Python stream can still be running when the
+    interpreter exits, which aborts the process (exit 134) now and then."""
     source = pa.CompressedInputStream(pa.PythonFile(stream, mode="r"), "gzip")
-    reader = pa_csv.open_csv(
-        source,
-        read_options=pa_csv.ReadOptions(block_size=CSV_BLOCK_BYTES, use_threads=False),
-        convert_options=pa_csv.ConvertOptions(
-            include_columns=columns,
-            column_types=dict.fromkeys(columns, pa.string()),
-            strings_can_be_null=False,
-        ),
-    )
-    yield from reader
+    try:
+        reader = pa_csv.open_csv(
+            source,
+            read_options=pa_csv.ReadOptions(block_size=CSV_BLOCK_BYTES, use_threads=False),
+            convert_options=pa_csv.ConvertOptions(
+                include_columns=columns,
+                column_types=dict.fromkeys(columns, pa.string()),
+                strings_can_be_null=False,
+            ),
+        )
+        try:
+            yield from reader
+        finally:
+            reader.close()
+    finally:
+        source.close()
 
 
 def _columns(item: ExportFile, s3: S3Client | None) -> list[str]:
