@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 BATCH_ROWS = 64 * 1024
-CSV_BLOCK_BYTES = 4 * 1024 * 1024
+CSV_BLOCK_BYTES = 1024 * 1024  # Arrow reads a few dozen blocks ahead: the block bounds the memory
 HEADER_BYTES = 64 * 1024
 OnBatch = Callable[[str, int], None]
 

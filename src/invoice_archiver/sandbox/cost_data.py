@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -95,7 +95,8 @@ def lines(
     seed: int = 0,
     lines_per_invoice: tuple[int, int] = (3, 8),
 ) -> Iterator[Line]:
-    """Every line of one billing period's export, in a deterministic order."""
+    """Every line of one billing period's export, in a deterministic order, one at a time (a million-line
+    export is written in chunks); `injected` is complete once every line has been taken."""
     rng = random.Random(f"{seed}-{period}")
     key = f"{period[0]:04d}-{period[1]:02d}"
     invoices = sorted((i for i in dataset.invoices if i.billing_period == period), key=_order)
@@ -107,18 +108,20 @@ def lines(
         injected.credit_memo[key] = credit.invoice_id
     if discrepancies.not_final:
         injected.not_final.append(key)
-    produced: list[Line] = []
+    blank = discrepancies.not_final  # before the month is final, no line carries an invoice id
+
+    def emit(found: list[Line]) -> Iterator[Line]:
+        yield from (replace(line, invoice_id="") for line in found) if blank else found
+
     for invoice in invoices:
         extra = AMOUNT_OFF if invoice is off else CREDIT_OFF if invoice is credit else Decimal(0)
-        produced.extend(_invoice_lines(rng, invoice, extra, lines_per_invoice))
+        yield from emit(_invoice_lines(rng, invoice, extra, lines_per_invoice))
     if discrepancies.missing_invoice and invoices:
         phantom = _phantom(invoices[0], rng, {i.invoice_id for i in dataset.invoices})
         injected.missing_invoice[key] = phantom.invoice_id
-        produced.extend(_invoice_lines(rng, phantom, Decimal(0), lines_per_invoice))
+        yield from emit(_invoice_lines(rng, phantom, Decimal(0), lines_per_invoice))
     for payer in sorted({i.account_id for i in invoices}):
-        produced.extend(_uninvoiced(payer, period, invoices))
-    for line in produced:
-        yield Line(**{**line.__dict__, "invoice_id": ""}) if discrepancies.not_final else line
+        yield from emit(_uninvoiced(payer, period, invoices))
 
 
 def _order(invoice: Invoice) -> tuple[str, str]:
