@@ -178,3 +178,19 @@ def test_keys_with_dot_dot_segments_and_links_are_never_read(local: Local) -> No
     os.symlink(outside, link)
     # Then the link is not followed
     assert_usage_error(reconcile(local, "linked"), "no export for 2026-02")
+
+
+def test_the_export_comes_from_cost_data_export_when_not_given(local: Local) -> None:
+    # Given no --cost-data and no COST_DATA_EXPORT: one line asking for it
+    result = local.cli("reconcile", "--period", "2026-02")
+    assert_usage_error(result, "--cost-data is required")
+    # Given COST_DATA_EXPORT (the function's setting, always in S3): its value is what is read
+    result = local.cli("reconcile", "--period", "2026-02", COST_DATA_EXPORT="s3://no-such-bucket/exports/")
+    assert_usage_error(result, "s3://no-such-bucket/exports/", "NoSuchBucket")
+    result = local.cli("reconcile", "--period", "2026-02", COST_DATA_EXPORT="a-folder")
+    assert_usage_error(result, "COST_DATA_EXPORT", "must be s3://bucket/prefix/")
+    # Given a malformed RECONCILIATION_TOLERANCE: named
+    result = local.cli(
+        "reconcile", "--period", "2026-02", "--cost-data", "x", RECONCILIATION_TOLERANCE="cheap"
+    )
+    assert_usage_error(result, "RECONCILIATION_TOLERANCE")

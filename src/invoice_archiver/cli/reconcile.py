@@ -28,6 +28,7 @@ from invoice_archiver.cli import inventory, reconcile_output, target
 from invoice_archiver.cli.arguments import billing_period
 from invoice_archiver.cli.errors import OK, PROBLEMS, CliError
 from invoice_archiver.cli.progress import Tracker, track
+from invoice_archiver.config import ConfigError, load_settings
 from invoice_archiver.dal import clients
 
 
@@ -40,7 +41,9 @@ def register(sub: Any) -> None:
     )
     parser.add_argument("--period", type=billing_period, required=True, help="billing period YYYY-MM")
     parser.add_argument(
-        "--cost-data", required=True, metavar="LOCATION", help="s3://bucket/prefix/ or a local folder"
+        "--cost-data",
+        metavar="LOCATION",
+        help="s3://bucket/prefix/ or a local folder (default: COST_DATA_EXPORT, as the reconciler function)",
     )
     parser.add_argument(
         "--format", choices=("cur2", "focus"), help="the export's format (default: told by its columns)"
@@ -54,7 +57,8 @@ def register(sub: Any) -> None:
         type=_amount,
         metavar="AMOUNT",
         help="largest difference still matched, in the invoice's currency "
-        "(default: one unit of each invoice's last decimal place, 0.01 for USD)",
+        "(default: RECONCILIATION_TOLERANCE, "
+        "else one unit of each invoice's last decimal place, 0.01 for USD)",
     )
     parser.add_argument(
         "--final-day",
@@ -76,13 +80,22 @@ def run(args: argparse.Namespace) -> int:
             "pip install 'invoice-archiver[reconcile]'"
         ) from None
     output = reconcile_output.check_output(args.output, force=args.force)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        raise CliError(str(exc)) from None
+    cost_data = args.cost_data or settings.cost_data_export
+    if not cost_data:
+        raise CliError(
+            "--cost-data is required: name s3://bucket/prefix/ or a folder (or set COST_DATA_EXPORT)"
+        )
     where = target.resolve(args.stack, queues=False)
     request = reconcile_job.Request(
         period=args.period,
-        cost_data=args.cost_data,
+        cost_data=cost_data,
         now=datetime.now(UTC),
         export_format=_format(args.format),
-        tolerance=args.tolerance,
+        tolerance=args.tolerance if args.tolerance is not None else settings.reconciliation_tolerance,
         final_day=args.final_day,
     )
     scope = reconcile_job.ArchiveScope(
