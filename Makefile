@@ -30,7 +30,7 @@ endif
 export PATH := $(NODE_BIN):$(PATH)
 endif
 
-.PHONY: install demo test lint synth bench soak deploy ci lock lock-dev lock-sdk lock-node clean
+.PHONY: install demo test lint synth bench soak deploy ci lock lock-dev lock-sdk lock-columnar lock-node clean
 
 install: $(PY_STAMP) $(NODE_STAMP)
 
@@ -89,7 +89,10 @@ ci: lint test synth
 lock-sdk: $(PY_STAMP)  ## refresh layers/sdk/requirements.lock (hashes) from the SDK versions in requirements-dev.lock
 	$(BIN)/python scripts/lock_sdk.py
 
-lock: lock-dev lock-checkov lock-sdk lock-node  ## refresh every lock: pip, dev, checkov, the SDK layer, the Node fallback
+lock-columnar: $(PY_STAMP)  ## refresh layers/columnar/requirements.lock (hashes) from requirements-dev.lock's pyarrow
+	$(BIN)/python scripts/lock_columnar.py
+
+lock: lock-dev lock-checkov lock-sdk lock-columnar lock-node  ## refresh every lock: pip, dev, checkov, the layers, the Node fallback
 
 lock-dev:  ## refresh requirements-dev.lock (with hashes) from pyproject.toml in a clean venv
 	rm -rf .lockenv && $(PYTHON) -m venv .lockenv

@@ -24,6 +24,7 @@ import common
 import evidence
 import memory
 import rate
+import reconcile
 import throughput
 
 RSS_LIMIT_MIB = 128  # issue 15's requirement for the 1 GiB document, printed beside the figure (not asserted)
@@ -51,7 +52,7 @@ def main() -> int:
         "--skip",
         action="append",
         default=[],
-        choices=("memory", "throughput", "rate", "coldstart", "cloud", "daily", "evidence"),
+        choices=("memory", "throughput", "rate", "coldstart", "cloud", "daily", "evidence", "reconcile"),
     )
     parser.add_argument(
         "--evidence-before",
@@ -59,6 +60,12 @@ def main() -> int:
         help=f"revision the evidence rule's cost is compared with (default {evidence.BEFORE})",
     )
     parser.add_argument("--daily-invoices", type=int, default=10_000, help="archived invoices, daily run")
+    parser.add_argument(
+        "--reconcile-lines",
+        type=int,
+        default=1_000_000,
+        help="cost data lines reconciled (default 1,000,000)",
+    )
     parser.add_argument("--json", type=Path, help="also write every raw result to this file")
     args = parser.parse_args()
     workers = [int(w) for w in args.workers.split(",") if w.strip()]
@@ -113,6 +120,10 @@ def main() -> int:
             print("\n[7] what the evidence rule costs: requests per archived invoice, before and after")
             raw["evidence"] = evidence.run(400, args.evidence_before, workdir / "evidence")
             evidence.report(raw["evidence"])
+        if "reconcile" not in args.skip:
+            print(f"\n[8] reconciliation with the cost data: {args.reconcile_lines:,} lines, streamed")
+            raw["reconcile"] = reconcile.run(args.reconcile_lines, args.repeat, workdir / "reconcile")
+            reconcile.report(raw["reconcile"])
     raw["seconds"] = time.monotonic() - started
     print_table(raw)
     if args.json:
@@ -153,6 +164,9 @@ def print_table(raw: dict[str, Any]) -> None:
     if "coldstart" in raw:
         print("\nCold import (goal <= 1.5 x import boto3 + one client)")
         coldstart.report(raw["coldstart"])
+    if "reconcile" in raw:
+        print("\nReconciliation with the cost data (streamed; contrast: the same columns loaded whole)")
+        reconcile.report(raw["reconcile"])
     if "cloud" in raw:
         print("\nCloud-shaped latencies (sandbox.faults.CLOUD)")
         cloud.report(raw["cloud"])

@@ -11,6 +11,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -26,7 +27,7 @@ from pydantic import (
 from invoice_archiver.constants import DEFAULT_INVOICING_REGION, RECEIVER_ROLES
 from invoice_archiver.models.source import EXTERNAL_ID, Source, parse_sources
 
-Function = Literal["lister", "fetcher"]
+Function = Literal["lister", "fetcher", "reconciler"]
 
 
 @dataclass(frozen=True)
@@ -39,18 +40,24 @@ class EnvVar:
 
 
 ENV_VARS: tuple[EnvVar, ...] = (
-    EnvVar("ARCHIVE_BUCKET", "archive_bucket", ("fetcher",), True, "S3 bucket that receives the archive."),
+    EnvVar(
+        "ARCHIVE_BUCKET",
+        "archive_bucket",
+        ("fetcher", "reconciler"),
+        True,
+        "S3 bucket that receives the archive.",
+    ),
     EnvVar(
         "ARCHIVE_PREFIX",
         "archive_prefix",
-        ("fetcher",),
+        ("fetcher", "reconciler"),
         False,
         "Key prefix of the archive inside the bucket (default `invoices`).",
     ),
     EnvVar(
         "LEDGER_TABLE",
         "ledger_table",
-        ("lister", "fetcher"),
+        ("lister", "fetcher", "reconciler"),
         True,
         "DynamoDB table that records the state of every invoice (the lister reads it: what is unchanged).",
     ),
@@ -88,7 +95,7 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar(
         "ACCOUNT_IDS",
         "account_ids",
-        ("lister", "fetcher"),
+        ("lister", "fetcher", "reconciler"),
         False,
         "Comma-separated 12-digit account ids to archive, read with the function's own credentials "
         "(default: the account the functions run in). The fetcher archives no other account.",
@@ -103,7 +110,7 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar(
         "SOURCE_ROLE_ARNS",
         "source_role_arns",
-        ("lister", "fetcher"),
+        ("lister", "fetcher", "reconciler"),
         False,
         "Comma-separated sources read through a role: `<role-arn>` archives the role's own account, "
         "`<account-id>=<role-arn>` that account through a role in its payer (an invoice-unit receiver).",
@@ -241,9 +248,26 @@ ENV_VARS: tuple[EnvVar, ...] = (
         False,
         "Records of one SQS batch archived at the same time, on threads (default 4; 1: one at a time).",
     ),
+    EnvVar(
+        "COST_DATA_EXPORT",
+        "cost_data_export",
+        ("reconciler",),
+        True,
+        "The Data Exports export (CUR 2.0 or FOCUS 1.2) the archive is reconciled with: "
+        "`s3://bucket/prefix/` at the export or above it (docs/reconciliation.md).",
+    ),
+    EnvVar(
+        "RECONCILIATION_TOLERANCE",
+        "reconciliation_tolerance",
+        ("reconciler",),
+        False,
+        "Largest difference between an invoice and its cost data still matched, in the invoice's currency "
+        "(default: one unit of the invoice's last decimal place, 0.01 for USD).",
+    ),
 )
 
 _ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
+_S3_LOCATION = re.compile(r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](?:/(?P<prefix>.*))?$")
 
 
 def _split_csv(value: object) -> object:
@@ -309,6 +333,8 @@ class Settings(BaseModel):
     event_bus_name: str = Field(default="default", pattern=r"^[A-Za-z0-9._\-/:]{1,1600}$")
     missing_invoice_day: int = Field(default=10, ge=1, le=28)
     unsettled_after_days: int = Field(default=3, ge=1, le=365)
+    cost_data_export: str = ""
+    reconciliation_tolerance: Decimal | None = Field(default=None, ge=0)
 
     @field_validator("account_ids")
     @classmethod
@@ -353,6 +379,14 @@ class Settings(BaseModel):
                 "credentials (ACCOUNT_IDS) or through a role (SOURCE_ROLE_ARNS), not both"
             )
         return value
+
+    @field_validator("cost_data_export")
+    @classmethod
+    def _export(cls, value: str) -> str:
+        match = _S3_LOCATION.match(value.strip())
+        if value and (match is None or ".." in (match["prefix"] or "").split("/")):
+            raise ValueError("must be s3://bucket/prefix/ (the Data Exports export, or a prefix above it)")
+        return value.strip()
 
     @field_validator("archive_prefix")
     @classmethod

@@ -17,6 +17,7 @@ RECEIVER_ROLES: Final = ("SELLER", "RESELLER", "BUYER")
 # Lambda handler entry points, relative to the functions/ asset.
 LISTER_HANDLER: Final = "invoice_archiver.handlers.lister.handler"
 FETCHER_HANDLER: Final = "invoice_archiver.handlers.fetcher.handler"
+RECONCILER_HANDLER: Final = "invoice_archiver.handlers.reconciler.handler"
 
 # Events announced on EventBridge for downstream consumers (see docs/events.md).
 EVENT_SOURCE: Final = "invoice-archiver"
@@ -65,6 +66,10 @@ class Metric:
     SOURCES_REFUSED: Final = "SourcesRefused"
     LISTING_CONTINUED: Final = "ListingContinued"
     INVOICES_UNSETTLED: Final = "InvoicesUnsettled"
+    # The scheduled reconciliation with the cost data (docs/reconciliation.md).
+    INVOICES_MISSING_FROM_ARCHIVE: Final = "InvoicesMissingFromArchive"
+    RECONCILIATION_PROBLEMS: Final = "ReconciliationProblems"
+    INVOICES_RECONCILED: Final = "InvoicesReconciled"
 
 
 class Status:

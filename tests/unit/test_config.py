@@ -402,6 +402,8 @@ def test_each_variable_reaches_its_field(make_env: EnvFactory) -> None:
         "UNSETTLED_AFTER_DAYS": "5",
         "INVOICING_RATE_LIMIT": "2.5",
         "FETCHER_CONCURRENCY": "3",
+        "COST_DATA_EXPORT": "s3://cost-exports/cur2/",
+        "RECONCILIATION_TOLERANCE": "0.05",
     }
     assert set(samples) == {var.name for var in ENV_VARS}
 
@@ -448,3 +450,32 @@ def test_incremental_defaults() -> None:
     assert defaults.event_bus_name == "default"
     assert defaults.missing_invoice_day == 10
     assert defaults.unsettled_after_days == 3
+
+
+# --- the reconciler (issue 19) ----------------------------------------------------------------------
+
+
+def test_the_reconciler_needs_the_export_and_reads_the_archive() -> None:
+    # Given nothing but the archive's variables, When parsed for the reconciler, Then the export is asked for
+    with pytest.raises(ConfigError, match=r"set COST_DATA_EXPORT$"):
+        load_settings({"ARCHIVE_BUCKET": "b", "LEDGER_TABLE": "t"}, function="reconciler")
+    # And it reads the archive's variables beside its own
+    assert set(env_var_names("reconciler")) == {
+        "ARCHIVE_BUCKET", "ARCHIVE_PREFIX", "LEDGER_TABLE", "ACCOUNT_IDS", "SOURCE_ROLE_ARNS",
+        "COST_DATA_EXPORT", "RECONCILIATION_TOLERANCE",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("COST_DATA_EXPORT", "https://bucket/prefix"),
+        ("COST_DATA_EXPORT", "s3://bucket/a/../b"),
+        ("COST_DATA_EXPORT", "/local/folder"),
+        ("RECONCILIATION_TOLERANCE", "-0.01"),
+        ("RECONCILIATION_TOLERANCE", "a cent"),
+    ],
+)
+def test_a_bad_reconciler_setting_is_named(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        load_settings({name: value})

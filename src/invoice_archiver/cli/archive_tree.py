@@ -10,61 +10,14 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from invoice_archiver.cli.errors import CliError
 from invoice_archiver.cli.wording import count
 from invoice_archiver.dal import clients
-from invoice_archiver.logic.layout import REVISIONS as REVISIONS_FOLDER
+from invoice_archiver.dal.archived_summaries import ArchiveListing
 from invoice_archiver.logic.layout import SUMMARY_FILE
-
-REVISIONS = f"{REVISIONS_FOLDER}/"
-
-
-@dataclass
-class ArchiveListing:
-    """Invoice folders (`<prefix>/account=/period=/<invoice>`) and their objects (name, size)."""
-
-    complete: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
-    incomplete: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
-
-    def latest_summary(self, folder: str) -> str:
-        """The key of the invoice's latest summary: its newest revision, else summary.json."""
-        revisions = sorted(name for name, _ in self.complete[folder] if name.startswith(REVISIONS))
-        return f"{folder}/{revisions[-1] if revisions else SUMMARY_FILE}"
-
-    @property
-    def complete_keys(self) -> list[str]:
-        return [
-            f"{folder}/{name}" for folder, objects in sorted(self.complete.items()) for name, _ in objects
-        ]
-
-
-def group(keys: Iterable[tuple[str, int]]) -> ArchiveListing:
-    folders: dict[str, list[tuple[str, int]]] = {}
-    for key, size in keys:
-        folder, _, name = key.rpartition("/")
-        if folder.endswith("/" + REVISIONS.rstrip("/")):
-            folder, name = folder.rpartition("/")[0], REVISIONS + name
-        folders.setdefault(folder, []).append((name, size))
-    listing = ArchiveListing()
-    for folder, objects in folders.items():
-        complete = any(name == SUMMARY_FILE for name, _ in objects)
-        (listing.complete if complete else listing.incomplete)[folder] = sorted(objects)
-    return listing
-
-
-def list_keys(bucket: str, prefixes: Iterable[str]) -> list[tuple[str, int]]:
-    """(key, size) of every current object under the prefixes."""
-    paginator = clients.s3().get_paginator("list_objects_v2")
-    keys = []
-    for prefix in prefixes:
-        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-            keys += [(obj["Key"], int(obj["Size"])) for obj in page.get("Contents", [])]
-    return keys
 
 
 def print_tree(bucket: str, prefix: str, listing: ArchiveListing, invoices_shown: int = 2) -> None:

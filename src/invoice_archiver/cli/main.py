@@ -44,7 +44,7 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> Parser:
-    from invoice_archiver.cli import backfill, mark_unsettled, report, run_local, status, verify
+    from invoice_archiver.cli import backfill, mark_unsettled, reconcile, report, run_local, status, verify
     from invoice_archiver.sandbox import command as sandbox_command
 
     parser = Parser(
@@ -62,6 +62,7 @@ def build_parser() -> Parser:
     verify.register(sub)
     report.register(sub)
     mark_unsettled.register(sub)
+    reconcile.register(sub)
     return parser
 
 

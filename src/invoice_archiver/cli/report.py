@@ -22,16 +22,15 @@ import io
 import json
 import os
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from invoice_archiver.cli import archive_tree, inventory, manifest, target
+from invoice_archiver.cli import inventory, manifest, target
 from invoice_archiver.cli.arguments import account_id, billing_period
 from invoice_archiver.cli.errors import OK, PROBLEMS, CliError
 from invoice_archiver.cli.progress import track
 from invoice_archiver.cli.wording import count
-from invoice_archiver.dal import clients
+from invoice_archiver.dal import archived_summaries, clients
 from invoice_archiver.logic.layout import SUMMARY_FILE
 from invoice_archiver.models.period import BillingPeriod
 
@@ -61,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     where = target.resolve(args.stack, queues=False)
     accounts = list(dict.fromkeys(args.account or _accounts(where)))
     prefixes = [f"{where.prefix}/account={a}/period={args.period}/" for a in accounts]
-    listing = archive_tree.group(archive_tree.list_keys(where.bucket, prefixes))
+    listing = archived_summaries.group(archived_summaries.list_keys(where.bucket, prefixes))
     summary_keys = [listing.latest_summary(folder) for folder in sorted(listing.complete)]
     documents = _read(where.bucket, summary_keys)
     documents.sort(key=lambda pair: (pair[1].get("account_id", ""), pair[1].get("invoice_id", "")))
@@ -110,28 +109,13 @@ def _check_output(text: str | None, *, force: bool) -> Path | None:
 def _accounts(where: target.Target) -> list[str]:
     """The accounts that have an archive folder, and the archive's accounts even if still empty (ACCOUNT_IDS,
     SOURCE_ROLE_ARNS, and with DISCOVER_INVOICE_UNITS those in the ledger)."""
-    found = []
-    paginator = clients.s3().get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=where.bucket, Prefix=f"{where.prefix}/account=", Delimiter="/"):
-        for common in page.get("CommonPrefixes", []):
-            found.append(common["Prefix"].rstrip("/").rpartition("account=")[2])
+    found = archived_summaries.account_folders(where.bucket, where.prefix, clients.s3())
     return sorted({*found, *target.archive_accounts(where)})
 
 
 def _read(bucket: str, keys: list[str]) -> list[tuple[str, dict[str, Any]]]:
-    s3 = inventory.reader(8)
-
-    def load(key: str) -> tuple[str, dict[str, Any]]:
-        document: dict[str, Any] = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-        tracker.advance()
-        return key, document
-
     with track("reading summaries", len(keys), unit="invoices") as tracker:
-        pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="report")
-        try:
-            return list(pool.map(load, keys))
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+        return archived_summaries.read_documents(inventory.reader(8), bucket, keys, on_read=tracker.advance)
 
 
 def _render(form: str, period: BillingPeriod, documents: list[tuple[str, dict[str, Any]]]) -> str:

@@ -20,6 +20,7 @@ from invoice_archiver.cli.errors import OK, PROBLEMS, CliError
 from invoice_archiver.cli.progress import track
 from invoice_archiver.cli.wording import count
 from invoice_archiver.config import Settings
+from invoice_archiver.dal import archived_summaries
 from invoice_archiver.local.pipeline import PassReport, run_pass, scheduled_event
 from invoice_archiver.models.period import BillingPeriod
 from invoice_archiver.sandbox.command import load_dataset, sandbox_class
@@ -79,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
             reports.append(report)
             _print_report(number, report, box)
         prefixes = _prefixes(settings, reports[-1])
-        listing = archive_tree.group(archive_tree.list_keys(settings.archive_bucket, prefixes))
+        listing = archived_summaries.group(archived_summaries.list_keys(settings.archive_bucket, prefixes))
         archive_tree.print_tree(settings.archive_bucket, settings.archive_prefix, listing)
         if out is not None:
             copied = archive_tree.copy_archive(settings.archive_bucket, listing.complete_keys, out)

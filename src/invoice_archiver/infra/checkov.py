@@ -104,7 +104,30 @@ ENVIRONMENT_AWS_MANAGED_KEY = Finding(
     "which then sets KmsKeyArn and this skip is not applied).",
 )
 
-FUNCTION_DLQ = {"lister": LISTER_NO_FUNCTION_DLQ, "fetcher": FETCHER_NO_FUNCTION_DLQ}
+RECONCILER_NO_FUNCTION_DLQ = Finding(
+    "CKV_AWS_116",
+    "The reconciler's only input is its monthly scheduled event, which holds no data to recover. "
+    "Invocations EventBridge cannot deliver go to the rule's own dead-letter queue; a run that fails "
+    "raises the ReconcilerErrors alarm, and rerunning it writes a new result beside any earlier one.",
+)
+RECONCILER_NO_VPC = Finding(
+    "CKV_AWS_117",
+    "The reconciler reaches only S3 (the cost data export and the archive bucket) and DynamoDB (the "
+    "ledger), through their public endpoints; it has no resource in a VPC to reach or to protect. Its "
+    "role limits it to the export's prefix, the archive prefix, reconciliation/ and the ledger.",
+)
+RECONCILER_NO_RESERVED_CONCURRENCY = Finding(
+    "CKV_AWS_115",
+    "The reconciler runs once a month, from its schedule only: its concurrency is bounded by that. "
+    "Reserved concurrency would take capacity from the account's unreserved pool, and fails to deploy in "
+    "accounts whose concurrency quota is at its minimum.",
+)
+
+FUNCTION_DLQ = {
+    "lister": LISTER_NO_FUNCTION_DLQ,
+    "fetcher": FETCHER_NO_FUNCTION_DLQ,
+    "reconciler": RECONCILER_NO_FUNCTION_DLQ,
+}
 
 
 def skip(construct: IConstruct, *findings: Finding) -> None:

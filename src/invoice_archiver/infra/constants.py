@@ -22,10 +22,24 @@ POWERTOOLS_LAYER_ARN_FORMAT: Final = (
     + ":layer:AWSLambdaPowertoolsPythonV3-{python_version}-arm64:{version}"
 )
 
+# The reconciler's own modules (and the pyarrow they import): in its asset only, never in the lister's and
+# fetcher's, whose packages stay as they were (infra/reconciliation.py).
+RECONCILER_MODULES: Final = (
+    "invoice_archiver/handlers/reconciler.py",
+    "invoice_archiver/logic/reconcil*.py",
+    "invoice_archiver/logic/scheduled_reconciliation.py",
+    "invoice_archiver/logic/cost_*.py",
+    "invoice_archiver/dal/cost_*.py",
+    "invoice_archiver/dal/archived_summaries.py",
+    "invoice_archiver/dal/reconciliation_results.py",
+    "invoice_archiver/models/cost.py",
+    "invoice_archiver/models/reconciliation.py",
+)
 # Lambda code asset: src/ holding the invoice_archiver package, without the parts that never run in
 # Lambda (the CLI, the local sandbox, the CDK app) and without what Lambda never needs.
 FUNCTIONS_ASSET_DIR: Final = "src"
 FUNCTIONS_ASSET_EXCLUDE: Final = (
+    *RECONCILER_MODULES,
     "invoice_archiver/cli",
     "invoice_archiver/local",
     "invoice_archiver/sandbox",
@@ -72,6 +86,7 @@ class Id:
     PIPELINE: Final = "Pipeline"
     SCHEDULE: Final = "Schedule"
     MONITORING: Final = "Monitoring"
+    RECONCILIATION: Final = "Reconciliation"
 
 
 class OutputKey:
@@ -87,3 +102,4 @@ class OutputKey:
     FETCHER_FUNCTION: Final = "FetcherFunctionName"
     ALARM_TOPIC: Final = "AlarmTopicArn"
     DASHBOARD: Final = "DashboardName"
+    RECONCILER_FUNCTION: Final = "ReconcilerFunctionName"

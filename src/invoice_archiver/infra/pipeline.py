@@ -120,6 +120,7 @@ class Pipeline(Construct):
         # Lambda extracts layers into /opt in this order (a later one wins a clash; these two share no
         # file) and imports from them before the runtime's own packages: our boto3, not the runtime's.
         layers = [powertools, sdk.layer]
+        self.layers: list[lambda_.ILayerVersion] = layers  # the reconciler adds its own after these
         code = lambda_.Code.from_asset(
             str(_REPO_ROOT / FUNCTIONS_ASSET_DIR), exclude=list(FUNCTIONS_ASSET_EXCLUDE)
         )

@@ -17,6 +17,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -144,6 +145,11 @@ class DeploySettings(BaseModel):
     # Monitoring
     alarm_email: str = ""
 
+    # Reconciliation with the cost data (docs/reconciliation.md): off unless the export is named
+    cost_data_export: str = ""  # s3://bucket/prefix/ of a CUR 2.0 or FOCUS 1.2 export (or above it)
+    cost_data_reconciliation_day: int = Field(default=10, ge=1, le=28)  # day of the month, 07:00 UTC
+    reconciliation_tolerance: str = ""  # empty: one unit of each invoice's last decimal place
+
     @field_validator("account")
     @classmethod
     def _account(cls, value: str) -> str:
@@ -174,6 +180,16 @@ class DeploySettings(BaseModel):
         if value and not _EMAIL.match(value):
             raise ValueError("must be an e-mail address, or empty for no subscription")
         return value
+
+    @field_validator("cost_data_export", "reconciliation_tolerance")
+    @classmethod
+    def _reconciliation(cls, value: str, info: ValidationInfo) -> str:
+        try:
+            if value.strip():
+                Settings(**{info.field_name: value.strip()})  # type: ignore[arg-type]
+        except ValidationError as exc:
+            raise ValueError(exc.errors()[0]["msg"].removeprefix("Value error, ")) from None
+        return value.strip()
 
     @field_validator("lifecycle_infrequent_access_days")
     @classmethod
@@ -225,6 +241,10 @@ class DeploySettings(BaseModel):
             self.fetcher_timeout_seconds,
             min(_FUNCTION_DEFAULTS.lease_seconds, self.visibility_timeout_seconds),
         )
+
+    @property
+    def reconciliation_enabled(self) -> bool:
+        return bool(self.cost_data_export)
 
     @property
     def fetcher_rate_limit(self) -> float:

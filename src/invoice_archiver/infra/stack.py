@@ -12,6 +12,7 @@ from invoice_archiver.infra.constants import Id, OutputKey
 from invoice_archiver.infra.encryption import Encryption
 from invoice_archiver.infra.monitoring import Monitoring
 from invoice_archiver.infra.pipeline import Pipeline
+from invoice_archiver.infra.reconciliation import Reconciliation
 from invoice_archiver.infra.schedule import Schedule
 from invoice_archiver.infra.settings import DeploySettings
 from invoice_archiver.infra.storage import Storage
@@ -49,5 +50,16 @@ class InvoiceArchiverStack(Stack):
             OutputKey.ALARM_TOPIC: monitoring.topic.topic_arn,
             OutputKey.DASHBOARD: monitoring.dashboard.dashboard_name,
         }
+        if settings.reconciliation_enabled:  # the cost data export is named: reconcile with it monthly
+            reconciliation = Reconciliation(
+                self,
+                Id.RECONCILIATION,
+                settings=settings,
+                storage=storage,
+                layers=pipeline.layers,
+                topic=monitoring.topic,
+                key=encryption.key,
+            )
+            outputs[OutputKey.RECONCILER_FUNCTION] = reconciliation.function.function_name
         for key, value in outputs.items():
             CfnOutput(self, key, value=value).override_logical_id(key)

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from invoice_archiver.cli.errors import CliError
 from invoice_archiver.models.period import BillingPeriod
 from invoice_archiver.models.source import ROLE_ARN
+from invoice_archiver.sandbox import cost_command
 from invoice_archiver.sandbox.faults import FAULT_KINDS, FaultKind, Faults
 
 if TYPE_CHECKING:
@@ -111,6 +112,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     net.add_argument(
         "--url-lifetime", type=_at_least(1), default=3600, help="pre-signed URL lifetime in seconds"
     )
+    cost_command.add_arguments(parser)
     parser.set_defaults(run=run)
     return parser
 
@@ -294,6 +296,7 @@ def describe_stats(box: Sandbox) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    cost_command.check(args)
     sandbox = sandbox_class()
     check_listen(args.host, {"--port": args.port, "--invoicing-port": args.invoicing_port})
     scenario = build_scenario(args)
@@ -323,6 +326,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"# dataset: {box.dataset.describe()}", flush=True)
             print(f"# identity: {describe_identity(box.identity, scenario.refused_roles)}", flush=True)
             print(f"# faults: {describe_faults(box.faults or Faults())}", flush=True)
+            for line in cost_command.write(args, box):
+                print(line, flush=True)
             print("# sandbox ready; Ctrl-C to stop", flush=True)
             while not stop.wait(0.2):
                 pass
