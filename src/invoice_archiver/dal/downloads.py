@@ -13,7 +13,9 @@ between the check and the connection.
 
 How much is read (`download`): a declared length over MAX_DOCUMENT_BYTES is refused before the body is
 read (`DocumentTooLarge`, permanent); reading stops at the first byte past the declared length; and the
-whole download has a deadline (the invocation's, less what releasing the lease takes), not just each read.
+whole download has a deadline (the invocation's, less what releasing the lease takes), not just each read:
+no wait (connecting, the headers, any read of the body) lasts past it. A connection whose body was not
+read whole is closed, never pooled, so what is left of it cannot be read as the next response.
 """
 
 from __future__ import annotations
