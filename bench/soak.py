@@ -212,7 +212,8 @@ def run(invoices: int, workers: int, concurrency: int, workdir: Path) -> dict[st
 
 def verify(dataset: Any, settings: Any) -> dict[str, Any]:
     """Ledger, bucket and bytes against the dataset."""
-    from invoice_archiver.dal import clients, ledger
+    from invoice_archiver.dal import clients
+    from invoice_archiver.dal.ledger import invoices
     from invoice_archiver.models.period import BillingPeriod
     from invoice_archiver.sandbox.documents import document_sha256
 
@@ -222,7 +223,7 @@ def verify(dataset: Any, settings: Any) -> dict[str, Any]:
     for account in dataset.accounts:
         for year, month in PERIODS:
             period = BillingPeriod.parse(f"{year:04d}-{month:02d}")
-            for item in ledger.query_period(dynamodb, settings.ledger_table, account, period):
+            for item in invoices.query_period(dynamodb, settings.ledger_table, account, period):
                 status[str(item["invoice_id"])] = str(item.get("status"))
                 items[str(item["invoice_id"])] = item
     archived = [i for i in dataset.invoices if status.get(i.invoice_id) == "ARCHIVED"]

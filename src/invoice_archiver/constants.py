@@ -34,8 +34,9 @@ LEDGER_PARTITION_KEY: Final = "pk"
 LEDGER_SORT_KEY: Final = "sk"
 # A source's own record in the ledger: pk = account id, sk = SOURCE_SORT_KEY (never a period's prefix).
 SOURCE_SORT_KEY: Final = "SOURCE"
-# The ledger's sparse index of unsettled invoices (dal/unsettled.py): partition key pk (the account), sort
-# key UNSETTLED_SINCE, which an item holds only while it is unsettled; the attributes it projects.
+# The ledger's sparse index of unsettled invoices (dal/ledger/unsettled.py): partition key pk (the
+# account), sort key UNSETTLED_SINCE, which an item holds only while it is unsettled; the attributes it
+# projects.
 UNSETTLED_INDEX: Final = "Unsettled"
 UNSETTLED_SINCE: Final = "unsettled_since"
 UNSETTLED_PROJECTED: Final = ("invoice_id", "billing_period", "status", "lease_expires_at", "source_role_arn")
@@ -70,12 +71,3 @@ class Metric:
     INVOICES_MISSING_FROM_ARCHIVE: Final = "InvoicesMissingFromArchive"
     RECONCILIATION_PROBLEMS: Final = "ReconciliationProblems"
     INVOICES_RECONCILED: Final = "InvoicesReconciled"
-
-
-class Status:
-    """Ledger status of one invoice."""
-
-    IN_PROGRESS: Final = "IN_PROGRESS"
-    RETRYING: Final = "RETRYING"
-    ARCHIVED: Final = "ARCHIVED"
-    FAILED: Final = "FAILED"

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from invoice_archiver.cli.main import main
-from invoice_archiver.dal.item_size import json_size
+from invoice_archiver.dal.ledger.item_size import json_size
 from invoice_archiver.local.pipeline import scheduled_event
 from invoice_archiver.logic.announcements import MAX_DETAIL_BYTES
 from invoice_archiver.sandbox.dataset import Dataset, generate

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from invoice_archiver.dal import source_status
+from invoice_archiver.dal.ledger import source_records
 from invoice_archiver.infra.constants import OutputKey
 from invoice_archiver.models.source import Source
 from invoice_archiver.sandbox.dataset import generate
@@ -52,9 +52,11 @@ def rows(stdout: str) -> dict[str, list[int]]:
 
 
 def record_failure(local: Local, source: Source, reason: str) -> None:
-    """What the lister records when a source's role cannot be assumed (dal/source_status.py)."""
+    """What the lister records when a source's role cannot be assumed (dal/source_records.py)."""
     client = local.client("dynamodb")
-    source_status.record_failure(client, TABLE, source, reason=reason, stage="listing", now=datetime.now(UTC))
+    source_records.record_failure(
+        client, TABLE, source, reason=reason, stage="listing", now=datetime.now(UTC)
+    )
 
 
 def test_status_counts_sources_as_accounts_and_shows_a_failed_source_with_its_role_and_reason(

@@ -9,7 +9,9 @@ import pytest
 
 from invoice_archiver.cli.target import LOCAL_DEFAULTS, LOCAL_QUEUE_NAME
 from invoice_archiver.config import load_settings
-from invoice_archiver.dal import clients, ledger
+from invoice_archiver.dal import clients
+from invoice_archiver.dal.ledger import invoices
+from invoice_archiver.dal.ledger.records import LedgerKey
 from invoice_archiver.handlers import environment, fetcher
 from invoice_archiver.infra.constants import OutputKey
 from invoice_archiver.local import resources
@@ -83,10 +85,10 @@ def test_status_shows_an_invoice_in_the_dlq_as_such_and_exits_1(
 def test_status_calls_an_untouched_unfinished_invoice_stuck(local: Local) -> None:
     # Given an invoice a fetcher claimed and never finished (a lease, no archive)
     assert local.cli("backfill", "--from", "2026-09", "--to", "2026-09").returncode == 0
-    claimed = ledger.claim(
+    claimed = invoices.claim(
         clients.dynamodb(),
         TABLE,
-        ledger.LedgerKey("123456789012", BillingPeriod(2026, 10), "E-STALLED"),
+        LedgerKey("123456789012", BillingPeriod(2026, 10), "E-STALLED"),
         owner="a-fetcher-that-died",
         now=datetime.now(UTC),
         lease_seconds=900,

@@ -26,8 +26,9 @@ from tests.iam.template import TemplateError
 GRANTED_WITHOUT_A_CALL: dict[tuple[str, str], str] = {
     ("fetcher", "dynamodb:GetItem"): (
         "Read on two fallback paths the replay cannot drive without a real race: a claim whose failed "
-        "condition returns no item (dal/ledger.py conditional_claim; DynamoDB returns it since "
-        "ReturnValuesOnConditionCheckFailure) and a lease taken over before mark_archived (dal/ledger.py)."
+        "condition returns no item (dal/ledger/invoices.py take; DynamoDB returns it since "
+        "ReturnValuesOnConditionCheckFailure) and a lease taken over before mark_archived "
+        "(dal/ledger/invoices.py)."
     ),
     ("*", "sqs:ChangeMessageVisibility"): (
         "CDK's SqsEventSource grants its queue's consume actions (Queue.grantConsumeMessages) to the "

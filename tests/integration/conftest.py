@@ -16,7 +16,9 @@ import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from invoice_archiver.config import Settings, load_settings
+from invoice_archiver.constants import LEDGER_PARTITION_KEY, LEDGER_SORT_KEY
 from invoice_archiver.dal import archive, clients, invoicing
+from invoice_archiver.dal.ledger.records import LedgerKey, invoice_record
 from invoice_archiver.handlers import environment, fetcher
 from invoice_archiver.local import resources
 from invoice_archiver.local.event_source import EventSourceMapping
@@ -90,8 +92,21 @@ class Pipeline:
     def ledger(self) -> dict[str, dict[str, Any]]:
         table = boto3.resource("dynamodb").Table(self.settings.ledger_table)
         items = table.scan(ConsistentRead=True)["Items"]
-        # Invoices only: a source's own record (sk SOURCE, see dal/source_status.py) has no invoice id.
+        # Invoices only: a source's own record (sk SOURCE, dal/ledger/source_records.py) has no invoice id.
         return {str(item["invoice_id"]): item for item in items if "invoice_id" in item}
+
+    def stored_item(self, key: LedgerKey) -> dict[str, Any] | None:
+        """An invoice's item as DynamoDB stores it, read past the code under test."""
+        item = (
+            boto3.resource("dynamodb")
+            .Table(self.settings.ledger_table)
+            .get_item(
+                Key={LEDGER_PARTITION_KEY: key.account_id, LEDGER_SORT_KEY: f"{key.period}#{key.invoice_id}"},
+                ConsistentRead=True,
+            )
+        )
+        found: dict[str, Any] | None = item.get("Item")
+        return found
 
     def object_keys(self) -> list[str]:
         paginator = clients.s3().get_paginator("list_objects_v2")
@@ -250,6 +265,7 @@ def _assert_invoice_archived(pipeline: Pipeline, invoice: Invoice, item: dict[st
         assert tags["document-type"] == ident[0]
         assert tags["billing-period"] == "{:04d}-{:02d}".format(*invoice.billing_period)
         assert len(tags) <= 10
-    # (the ledger's own list, or the latest summary's when an invoice has too many to hold: dal/item_size.py)
-    recorded = archived_documents(item, lambda key: archive.get_json(s3, bucket, key)).documents
+    # (the ledger's own list, or the latest summary's when an invoice has too many to hold: item_size.py)
+    record = invoice_record(dict(item))
+    recorded = archived_documents(record, lambda key: archive.get_json(s3, bucket, key)).documents
     assert {d["sha256"] for d in recorded} == {hashlib.sha256(b).hexdigest() for b in expected.values()}

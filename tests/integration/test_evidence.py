@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from invoice_archiver.dal import clients, ledger
+from invoice_archiver.dal import clients
+from invoice_archiver.dal.ledger.records import LedgerKey
 from invoice_archiver.handlers import lister
 from invoice_archiver.local.lambda_context import LocalContext
 from invoice_archiver.logic.invoice_messages import jsonable
@@ -42,8 +43,8 @@ def send(pipeline: Pipeline, *bodies: str) -> None:
 
 
 def item_of(pipeline: Pipeline, account: str, period: str, invoice_id: str) -> dict[str, Any] | None:
-    key = ledger.LedgerKey(account, BillingPeriod.parse(period), invoice_id)
-    return ledger.get(clients.dynamodb(), pipeline.settings.ledger_table, key)
+    key = LedgerKey(account, BillingPeriod.parse(period), invoice_id)
+    return pipeline.stored_item(key)
 
 
 def pointer(invoice: Invoice, **fields: Any) -> dict[str, Any]:

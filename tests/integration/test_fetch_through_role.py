@@ -14,7 +14,9 @@ import pytest
 from botocore.exceptions import ClientError
 from moto.sts.models import sts_backends
 
-from invoice_archiver.dal import clients, ledger, source_status
+from invoice_archiver.dal import clients
+from invoice_archiver.dal.ledger import source_records
+from invoice_archiver.dal.ledger.records import LedgerKey
 from invoice_archiver.dal.sources import ROLE_SESSION_NAME
 from invoice_archiver.models.messages import InvoiceMessage
 from invoice_archiver.models.period import BillingPeriod
@@ -64,8 +66,8 @@ def assumed_by_archiver(account: str) -> list[Any]:
 
 
 def ledger_item(pipeline: Pipeline, invoice: Invoice) -> dict[str, Any]:
-    key = ledger.LedgerKey(invoice.account_id, BillingPeriod(*invoice.billing_period), invoice.invoice_id)
-    item = ledger.get(clients.dynamodb(), pipeline.settings.ledger_table, key)
+    key = LedgerKey(invoice.account_id, BillingPeriod(*invoice.billing_period), invoice.invoice_id)
+    item = pipeline.stored_item(key)
     assert item is not None
     return item
 
@@ -112,7 +114,7 @@ def test_an_invoice_is_fetched_with_its_payer_roles_credentials_and_archived(pay
     assert assumption.external_id == EXTERNAL_ID
     # And no source was recorded as failing
     table = payers.settings.ledger_table
-    assert source_status.failed_sources(clients.dynamodb(), table, [PAYER, OTHER_PAYER, RECEIVER]) == []
+    assert source_records.failed_sources(clients.dynamodb(), table, [PAYER, OTHER_PAYER, RECEIVER]) == []
 
 
 @pytest.mark.parametrize(
@@ -152,11 +154,11 @@ def test_a_message_naming_a_source_that_is_not_configured_is_refused_and_nothing
         "(ACCOUNT_IDS, SOURCE_ROLE_ARNS)"
     )
     assert len(assumed_by_archiver(RECEIVER)) == assumptions_before
-    key = ledger.LedgerKey(stray.account_id, BillingPeriod(*stray.billing_period), stray.invoice_id)
-    assert ledger.get(clients.dynamodb(), payers.settings.ledger_table, key) is None
+    key = LedgerKey(stray.account_id, BillingPeriod(*stray.billing_period), stray.invoice_id)
+    assert payers.stored_item(key) is None
     assert not [k for k in payers.object_keys() if stray.invoice_id in k]
     table = payers.settings.ledger_table
-    assert source_status.failed_sources(clients.dynamodb(), table, [PAYER, OTHER_PAYER, RECEIVER]) == []
+    assert source_records.failed_sources(clients.dynamodb(), table, [PAYER, OTHER_PAYER, RECEIVER]) == []
     # ... counted as a refused source, not as a failed one
     emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
     assert sum(sum(m.get("SourcesRefused", [])) for m in emitted) == 1
@@ -181,8 +183,8 @@ def test_a_role_sts_refuses_fails_its_invoice_with_the_access_denied_reason(paye
         f"source unavailable: cannot assume {OTHER_ROLE}: AccessDenied: "
         "trust policy does not name the archive account"
     )
-    [record] = source_status.failed_sources(clients.dynamodb(), payers.settings.ledger_table, [OTHER_PAYER])
-    assert (record["role_arn"], record["stage"]) == (OTHER_ROLE, "fetching")
+    [record] = source_records.failed_sources(clients.dynamodb(), payers.settings.ledger_table, [OTHER_PAYER])
+    assert (record.role_arn, record.stage) == (OTHER_ROLE, "fetching")
 
 
 def test_an_invoice_read_through_a_configured_role_the_api_denies_names_the_role(
@@ -213,5 +215,5 @@ def test_an_invoice_read_through_a_configured_role_the_api_denies_names_the_role
         f"source unavailable: {OTHER_ROLE} is denied by the Invoicing API: AccessDeniedException: "
     )
     assert pipeline.object_keys() == []
-    [record] = source_status.failed_sources(clients.dynamodb(), pipeline.settings.ledger_table, [PAYER])
-    assert (record["role_arn"], record["reason"]) == (OTHER_ROLE, item["last_error"])
+    [record] = source_records.failed_sources(clients.dynamodb(), pipeline.settings.ledger_table, [PAYER])
+    assert (record.role_arn, record.reason) == (OTHER_ROLE, item["last_error"])

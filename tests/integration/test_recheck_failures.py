@@ -17,7 +17,9 @@ from typing import Any
 
 import pytest
 
-from invoice_archiver.dal import clients, ledger, source_status
+from invoice_archiver.dal import clients
+from invoice_archiver.dal.ledger import source_records
+from invoice_archiver.dal.ledger.records import LedgerKey
 from invoice_archiver.logic.changes import Reason
 from invoice_archiver.models.period import BillingPeriod
 from invoice_archiver.sandbox.dataset import Dataset, Invoice
@@ -41,8 +43,8 @@ LATE_DOCUMENT_DAY = datetime(2026, 11, 5, 6, 0, tzinfo=UTC)  # IN-EINV-1's tax e
 
 
 def ledger_item(pipeline: Pipeline, invoice: Invoice) -> dict[str, Any]:
-    key = ledger.LedgerKey(invoice.account_id, BillingPeriod(*invoice.billing_period), invoice.invoice_id)
-    item = ledger.get(clients.dynamodb(), pipeline.settings.ledger_table, key)
+    key = LedgerKey(invoice.account_id, BillingPeriod(*invoice.billing_period), invoice.invoice_id)
+    item = pipeline.stored_item(key)
     assert item is not None
     return item
 
@@ -165,11 +167,11 @@ def test_a_recheck_the_api_denies_keeps_the_invoice_archived_and_says_why(
     assert metrics.get("InvoicesFailed") == 1
     assert metrics.get("SourcesFailed", 0) == (1 if source_failure else 0)
     assert "InvoicesRechecked" not in metrics
-    failed = source_status.failed_sources(
+    failed = source_records.failed_sources(
         clients.dynamodb(), payers.settings.ledger_table, [PAYER, OTHER_PAYER, RECEIVER]
     )
     if source_failure:
-        assert [(s["pk"], s["role_arn"], s["stage"], s["reason"]) for s in failed] == [
+        assert [(s.account_id, s.role_arn, s.stage, s.reason) for s in failed] == [
             (PAYER, OTHER_ROLE, "fetching", after["last_error"])
         ]
     else:

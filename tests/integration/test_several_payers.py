@@ -13,7 +13,8 @@ from collections.abc import Callable
 
 import pytest
 
-from invoice_archiver.dal import clients, source_status
+from invoice_archiver.dal import clients
+from invoice_archiver.dal.ledger import source_records
 from invoice_archiver.sandbox.identity import Identity, InvoiceUnit
 from tests.integration.conftest import Pipeline, assert_archived
 
@@ -63,7 +64,7 @@ def test_two_payers_and_a_receiver_are_archived_through_their_roles_without_a_de
     assert pipeline.sandbox.emulator.stats.calls["ListInvoiceUnits"] == (3 if discover else 0)
     # And no source is recorded as failed
     table = pipeline.settings.ledger_table
-    assert source_status.failed_sources(clients.dynamodb(), table, [PAYER, OTHER_PAYER, RECEIVER]) == []
+    assert source_records.failed_sources(clients.dynamodb(), table, [PAYER, OTHER_PAYER, RECEIVER]) == []
 
 
 def test_a_role_that_cannot_be_assumed_fails_its_source_alone_with_its_reason(
@@ -87,12 +88,12 @@ def test_a_role_that_cannot_be_assumed_fails_its_source_alone_with_its_reason(
     assert report.failed == 0
 
     # And the broken source is recorded with its role and the reason STS gave
-    [record] = source_status.failed_sources(
+    [record] = source_records.failed_sources(
         clients.dynamodb(), pipeline.settings.ledger_table, [PAYER, OTHER_PAYER, RECEIVER]
     )
-    assert (record["pk"], record["role_arn"], record["stage"]) == (OTHER_PAYER, OTHER_ROLE, "listing")
-    assert "AccessDenied" in record["reason"]
-    assert "does not trust the archive account" in record["reason"]
+    assert (record.account_id, record.role_arn, record.stage) == (OTHER_PAYER, OTHER_ROLE, "listing")
+    assert "AccessDenied" in record.reason
+    assert "does not trust the archive account" in record.reason
     # And counted in SourcesFailed (alarmed), and nothing was denied by the Invoicing API itself
     assert metric_values(capsys.readouterr().out, "SourcesFailed") == [1.0]
     assert pipeline.sandbox.emulator is not None
@@ -105,6 +106,6 @@ def test_a_role_that_cannot_be_assumed_fails_its_source_alone_with_its_reason(
     # Then the payer's invoices are archived too, and its failure record is gone
     assert_archived(pipeline, list(pipeline.dataset.invoices))
     assert (
-        source_status.failed_sources(clients.dynamodb(), pipeline.settings.ledger_table, [OTHER_PAYER]) == []
+        source_records.failed_sources(clients.dynamodb(), pipeline.settings.ledger_table, [OTHER_PAYER]) == []
     )
     assert metric_values(capsys.readouterr().out, "SourcesFailed") == [0.0]

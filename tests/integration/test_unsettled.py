@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 
-from invoice_archiver.dal import clients, ledger, unsettled
+from invoice_archiver.dal import clients
+from invoice_archiver.dal.ledger import invoices, unsettled
+from invoice_archiver.dal.ledger.records import LedgerKey
 from invoice_archiver.handlers import lister
 from invoice_archiver.local.lambda_context import LocalContext
 from invoice_archiver.local.pipeline import drain_listing, drain_queue, run_pass, scheduled_event
@@ -163,8 +165,8 @@ def test_items_written_before_the_index_are_marked_once_by_mark_unsettled(
         "OLD-ARCHIVED": ("ARCHIVED", ""),
     }
     for invoice_id, (status, error) in states.items():
-        key = ledger.LedgerKey("123456789012", BillingPeriod(2026, 6), invoice_id)
-        ledger.claim(dynamodb, table, key, owner="old", now=now, lease_seconds=60, attributes={})
+        key = LedgerKey("123456789012", BillingPeriod(2026, 6), invoice_id)
+        invoices.claim(dynamodb, table, key, owner="old", now=now, lease_seconds=60, attributes={})
         dynamodb.update_item(
             TableName=table,
             Key=key.item_key(),

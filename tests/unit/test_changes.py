@@ -8,8 +8,11 @@ from typing import Any
 
 import pytest
 
+from invoice_archiver.dal.ledger.records import InvoiceRecord
 from invoice_archiver.logic.changes import Reason, fingerprint, next_check, recheck_wanted, why_enqueue
 from invoice_archiver.logic.missing import accounts_without_invoice
+
+from .factories import ledger_record
 
 NOW = datetime(2026, 11, 6, 6, 0, tzinfo=UTC)
 SUMMARY = {"InvoiceId": "E1", "AccountId": "123456789012", "TaxAuthorityStatus": "ISSUED"}
@@ -18,6 +21,12 @@ PRINT = fingerprint(SUMMARY)
 
 def archived(**fields: Any) -> dict[str, Any]:
     return {"status": "ARCHIVED", "summary_fingerprint": PRINT, **fields}
+
+
+def archived_record(**fields: Any) -> InvoiceRecord:
+    record = ledger_record(archived(**fields))
+    assert record is not None
+    return record
 
 
 def test_fingerprint_ignores_key_order_and_sees_every_change() -> None:
@@ -47,21 +56,21 @@ def test_fingerprint_ignores_key_order_and_sees_every_change() -> None:
 def test_the_lister_enqueues_only_what_needs_the_fetcher(
     item: dict[str, Any] | None, recheck: bool, expected: Reason | None
 ) -> None:
-    assert why_enqueue(PRINT, item, NOW, recheck=recheck) == expected
+    assert why_enqueue(PRINT, ledger_record(item), NOW, recheck=recheck) == expected
 
 
 def test_the_fetcher_rechecks_a_change_or_a_revisit_still_due_and_skips_duplicates() -> None:
-    due = archived(next_check_at=(NOW - timedelta(hours=1)).isoformat())
-    moved_on = archived(next_check_at=(NOW + timedelta(days=2)).isoformat())
+    due = archived_record(next_check_at=(NOW - timedelta(hours=1)).isoformat())
+    moved_on = archived_record(next_check_at=(NOW + timedelta(days=2)).isoformat())
     assert recheck_wanted(due, "due", NOW)
     assert not recheck_wanted(moved_on, "due", NOW)  # a duplicate delivery after the revisit
-    assert not recheck_wanted(archived(), "new", NOW)  # a duplicate of the first delivery
-    assert not recheck_wanted(archived(), None, None)  # a hand-made message: a duplicate
-    assert recheck_wanted(archived(), "changed", NOW)  # the lister saw a change: the API is asked
-    assert recheck_wanted(archived(), "recheck", NOW)
+    assert not recheck_wanted(archived_record(), "new", NOW)  # a duplicate of the first delivery
+    assert not recheck_wanted(archived_record(), None, None)  # a hand-made message: a duplicate
+    assert recheck_wanted(archived_record(), "changed", NOW)  # the lister saw a change: the API is asked
+    assert recheck_wanted(archived_record(), "recheck", NOW)
     # A version 1 message's summary is a hint, like "changed": the re-check asks the API.
-    assert not recheck_wanted(archived(), None, None, PRINT)
-    assert recheck_wanted(archived(), None, None, "f" * 64)
+    assert not recheck_wanted(archived_record(), None, None, PRINT)
+    assert recheck_wanted(archived_record(), None, None, "f" * 64)
 
 
 def test_the_revisit_schedule_is_bounded_by_its_length() -> None:

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from invoice_archiver.config import Settings
-from invoice_archiver.dal import ledger
 from invoice_archiver.dal.downloads import UnsafeUrl
-from invoice_archiver.dal.ledger_items import Claim
+from invoice_archiver.dal.ledger import invoices
+from invoice_archiver.dal.ledger.records import Claim, InvoiceRecord
 from invoice_archiver.dal.sources import SourceUnavailable
 from invoice_archiver.logic import failures, fetch_invoice
 from invoice_archiver.logic.failures import DocumentsIncomplete, InvoiceBusy
@@ -61,7 +61,7 @@ def context(recorded: Recorded, monkeypatch: pytest.MonkeyPatch, claim: Claim) -
         recorded.claims.append(kwargs)
         return claim
 
-    monkeypatch.setattr(ledger, "claim", fake_claim)
+    monkeypatch.setattr(invoices, "claim", fake_claim)
     built = FetchContext(
         settings=Settings(ledger_table="t", archive_bucket="b"),
         invoicing_for=lambda source: pytest.fail("no API call expected"),
@@ -79,15 +79,19 @@ def context(recorded: Recorded, monkeypatch: pytest.MonkeyPatch, claim: Claim) -
     return built
 
 
-def archived(**item: Any) -> Claim:
-    return Claim(claimed=False, item={"status": "ARCHIVED", "summary_fingerprint": "f" * 64, **item})
+def record(**attributes: Any) -> InvoiceRecord:
+    return InvoiceRecord(account_id=ACCOUNT, invoice_id="E-1", billing_period="2026-10", **attributes)
+
+
+def archived(**attributes: Any) -> Claim:
+    return Claim(claimed=False, record=record(status="ARCHIVED", summary_fingerprint="f" * 64, **attributes))
 
 
 def test_a_new_invoice_is_claimed_then_archived(
     recorded: Recorded, monkeypatch: pytest.MonkeyPatch, make_message: MessageFactory
 ) -> None:
     outcome = fetch_invoice.archive(
-        context(recorded, monkeypatch, Claim(True, {})), make_message(account_id=ACCOUNT)
+        context(recorded, monkeypatch, Claim(True, record())), make_message(account_id=ACCOUNT)
     )
     assert (outcome, recorded.paths, len(recorded.claims)) == (Outcome.ARCHIVED, ["new"], 1)
     assert recorded.claims[0]["reopen_archived_before"] is None
@@ -96,7 +100,7 @@ def test_a_new_invoice_is_claimed_then_archived(
 def test_a_message_naming_another_source_is_refused_before_the_claim(
     recorded: Recorded, monkeypatch: pytest.MonkeyPatch, make_message: MessageFactory
 ) -> None:
-    ctx = context(recorded, monkeypatch, Claim(True, {}))
+    ctx = context(recorded, monkeypatch, Claim(True, record()))
     with pytest.raises(SourceRefused):
         fetch_invoice.archive(ctx, make_message(account_id=ACCOUNT, role_arn=ROLE))
     assert (recorded.claims, recorded.paths) == ([], [])
@@ -129,7 +133,7 @@ def test_a_duplicate_delivery_sends_an_event_still_pending(
 def test_a_live_lease_of_another_worker_is_busy(
     recorded: Recorded, monkeypatch: pytest.MonkeyPatch, make_message: MessageFactory
 ) -> None:
-    ctx = context(recorded, monkeypatch, Claim(False, {"status": "IN_PROGRESS"}))
+    ctx = context(recorded, monkeypatch, Claim(False, record(status="IN_PROGRESS")))
     with pytest.raises(InvoiceBusy):
         fetch_invoice.archive(ctx, make_message(account_id=ACCOUNT))
 
@@ -137,7 +141,7 @@ def test_a_live_lease_of_another_worker_is_busy(
 def test_a_rearchive_asks_the_claim_to_take_an_archived_invoice(
     recorded: Recorded, monkeypatch: pytest.MonkeyPatch, make_message: MessageFactory
 ) -> None:
-    ctx = context(recorded, monkeypatch, Claim(True, {}))
+    ctx = context(recorded, monkeypatch, Claim(True, record()))
     fetch_invoice.archive(ctx, make_message(account_id=ACCOUNT, reason="rearchive", listed_at=NOW))
     assert recorded.claims[0]["reopen_archived_before"] == NOW
 

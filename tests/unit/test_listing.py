@@ -12,6 +12,7 @@ import pytest
 from dateutil.tz import tzutc
 
 from invoice_archiver.dal import wire
+from invoice_archiver.dal.ledger.records import InvoiceRecord
 from invoice_archiver.dal.sources import SourceUnavailable
 from invoice_archiver.logic.changes import fingerprint
 from invoice_archiver.logic.invoice_messages import jsonable, to_message
@@ -21,7 +22,7 @@ from invoice_archiver.models.messages import InvoiceMessage
 from invoice_archiver.models.period import BillingPeriod
 from invoice_archiver.observability import metrics
 
-from .factories import ACCOUNT, QUEUE_URL, SummaryFactory
+from .factories import ACCOUNT, QUEUE_URL, SummaryFactory, ledger_record
 
 
 def test_datetimes_become_iso_8601_with_their_offset() -> None:
@@ -210,9 +211,9 @@ class FakeLedger:
         self.items = items
         self.periods: set[tuple[str, str]] = set()
 
-    def item(self, message: InvoiceMessage) -> dict[str, Any] | None:
+    def record(self, message: InvoiceMessage) -> InvoiceRecord | None:
         self.periods.add((message.account_id, message.billing_period))
-        return self.items.get(message.invoice_id)
+        return ledger_record(self.items.get(message.invoice_id))
 
     @property
     def queries(self) -> int:

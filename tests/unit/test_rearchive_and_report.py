@@ -19,7 +19,7 @@ from invoice_archiver.models.period import BillingPeriod
 from invoice_archiver.models.requests import ListRequest, parse_lister_event
 from invoice_archiver.observability import metrics
 
-from .factories import ACCOUNT, QUEUE_URL, SummaryFactory
+from .factories import ACCOUNT, QUEUE_URL, SummaryFactory, ledger_record
 from .test_listing import FakeInvoicing, FakeLedger, RecordingSqs
 
 NOW = datetime(2026, 11, 6, 6, tzinfo=UTC)
@@ -37,7 +37,7 @@ NOW = datetime(2026, 11, 6, 6, tzinfo=UTC)
 def test_a_rearchive_enqueues_every_named_invoice_an_archived_one_as_rearchive(
     item: dict[str, Any] | None, expected: Reason
 ) -> None:
-    assert why_enqueue("f" * 64, item, NOW, rearchive=True) == expected
+    assert why_enqueue("f" * 64, ledger_record(item), NOW, rearchive=True) == expected
 
 
 def test_the_lister_accepts_rearchive_with_invoice_ids_alone() -> None:

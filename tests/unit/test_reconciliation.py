@@ -17,6 +17,8 @@ from invoice_archiver.models.cost import CostData, ExportFormat
 from invoice_archiver.models.period import BillingPeriod
 from invoice_archiver.models.reconciliation import Finality, Kind, Reason
 
+from .factories import ledger_record
+
 PERIOD = BillingPeriod(2026, 2)
 FINAL = Finality(True, "final")
 AUGUST = datetime(2026, 2, 1, tzinfo=UTC)
@@ -220,7 +222,9 @@ def test_the_matching_currency_section_is_compared() -> None:
 
 def test_not_archived_says_what_the_ledger_knows() -> None:
     data = grouped(batch([{"invoice_id": "F", "cost": 5.0}, {"invoice_id": "N", "cost": 5.0}]))
-    ledger = {"F": {"status": "FAILED", "last_error": "GetInvoicePDF: AccessDenied"}}
+    failed = ledger_record({"status": "FAILED", "last_error": "GetInvoicePDF: AccessDenied"})
+    assert failed is not None
+    ledger = {"F": failed}
     found = verdicts(data, [], ledger=ledger)
     assert found["F"].detail == "ledger: FAILED (GetInvoicePDF: AccessDenied)"
     assert "never listed" in found["N"].detail

@@ -8,7 +8,8 @@ from pathlib import Path
 import botocore
 import pytest
 
-from invoice_archiver.dal import archive, clients, events, invoicing, ledger, queue, sdk, tracking
+from invoice_archiver.dal import archive, clients, events, invoicing, queue, sdk
+from invoice_archiver.dal.ledger import invoices, lister_view
 
 ROOT = Path(__file__).resolve().parents[2]
 SDK_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "six", "urllib3")
@@ -40,10 +41,10 @@ def test_the_installed_sdk_knows_everything_the_functions_use() -> None:
         invoicing.LISTING,
         invoicing.DOCUMENTS,
         *archive.WRITING,
-        *ledger.RECORDING,
+        *invoices.RECORDING,
         queue.SENDING,
         queue.QUARANTINING,
-        tracking.LISTING,
+        lister_view.LISTING,
         events.PUBLISHING,
     ]
     assert sdk.missing(clients.botocore_session(), needs) == {}

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from invoice_archiver.dal.item_size import MAX_LIST_BYTES, document_lists, json_size
-from invoice_archiver.dal.unsettled import UnsettledInvoice, is_unsettled
+from invoice_archiver.dal.ledger.item_size import MAX_LIST_BYTES, document_lists, json_size
+from invoice_archiver.dal.ledger.unsettled import UnsettledInvoice, is_unsettled
 from invoice_archiver.logic.announcements import MAX_DETAIL_BYTES, bounded, event_detail
 from invoice_archiver.logic.archived_documents import archived_documents
 from invoice_archiver.logic.changes import Reason
@@ -21,6 +21,8 @@ from invoice_archiver.logic.unsettled import queries, select
 from invoice_archiver.models.invoice import VerifiedInvoice
 from invoice_archiver.models.period import BillingPeriod
 from invoice_archiver.models.source import Source
+
+from .factories import ledger_record
 
 NOW = datetime(2027, 2, 5, 6, 0, tzinfo=UTC)
 WINDOW = scheduled_periods(NOW, 2)  # 2026-11 .. 2027-01
@@ -138,7 +140,10 @@ def test_omitted_lists_are_read_from_the_latest_summary() -> None:
         read.append(key)
         return summary
 
-    item = {"documents_omitted": True, "summary_key": "s.json", "latest_summary_key": "revisions/r.json"}
+    item = ledger_record(
+        {"documents_omitted": True, "summary_key": "s.json", "latest_summary_key": "revisions/r.json"}
+    )
+    assert item is not None
     archived = archived_documents(item, read_json)
     assert (archived.documents, archived.no_longer_listed, read) == (
         [record(0), record(1)],
@@ -146,7 +151,9 @@ def test_omitted_lists_are_read_from_the_latest_summary() -> None:
         ["revisions/r.json"],
     )
     # A ledger that holds them is read without a GET
-    held = archived_documents({"documents": [record(2)], "documents_no_longer_listed": []}, read_json)
+    holding = ledger_record({"documents": [record(2)], "documents_no_longer_listed": []})
+    assert holding is not None
+    held = archived_documents(holding, read_json)
     assert (held.documents, read) == ([record(2)], ["revisions/r.json"])
 
 

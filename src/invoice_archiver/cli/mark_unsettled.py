@@ -17,7 +17,8 @@ from botocore.exceptions import ClientError
 
 from invoice_archiver.cli import target
 from invoice_archiver.cli.errors import OK, CliError, endpoint_hint
-from invoice_archiver.dal import clients, unsettled
+from invoice_archiver.dal import clients
+from invoice_archiver.dal.ledger import unsettled
 
 
 def register(sub: Any) -> None:

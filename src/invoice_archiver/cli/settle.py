@@ -15,10 +15,11 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
-from invoice_archiver.constants import LEDGER_SORT_KEY, SOURCE_SORT_KEY, Status
-from invoice_archiver.dal import clients, ledger
+from invoice_archiver.dal import clients
+from invoice_archiver.dal.ledger import invoices
+from invoice_archiver.dal.ledger.records import InvoiceRecord
+from invoice_archiver.dal.ledger.states import Status
 from invoice_archiver.models.period import BillingPeriod
 
 NEVER = datetime(1970, 1, 1, tzinfo=UTC)
@@ -70,14 +71,16 @@ def settle(
     for invoice in listed:
         by_group.setdefault((invoice.account_id, invoice.period), []).append(invoice)
     result = Settlement()
-    for (account, period), invoices in sorted(by_group.items()):
-        items = {
-            str(item.get("invoice_id")): item
-            for item in ledger.query_period(clients.dynamodb(), table, account, BillingPeriod.parse(period))
+    for (account, period), group in sorted(by_group.items()):
+        records = {
+            record.invoice_id: record
+            for record in invoices.query_period(
+                clients.dynamodb(), table, account, BillingPeriod.parse(period)
+            )
         }
-        for invoice in sorted(invoices):
+        for invoice in sorted(group):
             expect = RECHECK if invoice in rechecks else REARCHIVE if invoice in rearchives else None
-            _classify(result, invoice, items.get(invoice.invoice_id), since, expect)
+            _classify(result, invoice, records.get(invoice.invoice_id), since, expect)
     return result
 
 
@@ -89,48 +92,46 @@ def settle_touched(
     wanted: list[BillingPeriod | None] = [BillingPeriod.parse(p) for p in sorted(set(periods))] or [None]
     for account in sorted(set(accounts)):
         for period in wanted:
-            for item in ledger.query_period(clients.dynamodb(), table, account, period):
-                if item.get(LEDGER_SORT_KEY) == SOURCE_SORT_KEY or _touched(item) < since:
+            for record in invoices.query_period(clients.dynamodb(), table, account, period):
+                if _touched(record) < since:
                     continue
-                invoice = Listed(account, str(item.get("billing_period")), str(item.get("invoice_id")))
-                _classify(result, invoice, item, since, None)
+                invoice = Listed(account, record.billing_period, record.invoice_id)
+                _classify(result, invoice, record, since, None)
     return result
 
 
-def _touched(item: dict[str, Any]) -> datetime:
-    return max(_at(item, "updated_at"), _at(item, "archived_at"), _at(item, "last_checked_at"))
+def _touched(record: InvoiceRecord) -> datetime:
+    return max(_at(record.updated_at), _at(record.archived_at), _at(record.last_checked_at))
 
 
 def _classify(
-    result: Settlement, invoice: Listed, item: dict[str, Any] | None, since: datetime, expect: str | None
+    result: Settlement, invoice: Listed, item: InvoiceRecord | None, since: datetime, expect: str | None
 ) -> None:
     """`expect`: what an ARCHIVED invoice was enqueued for (RECHECK, REARCHIVE), None if nothing."""
     if item is None:
         result.pending.append((invoice, "not claimed by a fetcher yet"))
         return
-    status = str(item.get("status", ""))
-    error = str(item.get("last_error", ""))
-    if status == Status.ARCHIVED:
-        if _at(item, "archived_at") >= since:
+    status, error = item.status, item.last_error
+    if status is Status.ARCHIVED:
+        if _at(item.archived_at) >= since:
             result.archived.append(invoice)
-            result.documents += int(item.get("document_count", 0))
-            result.bytes += int(item.get("total_bytes", 0))
+            result.documents += item.document_count
+            result.bytes += item.total_bytes
         elif expect == REARCHIVE:
             result.pending.append((invoice, "ARCHIVED, waiting to be archived again"))
-        elif _at(item, "last_checked_at") >= since:
+        elif _at(item.last_checked_at) >= since:
             result.rechecked.append(invoice)
-        elif expect == RECHECK and error and _at(item, "updated_at") >= since:
+        elif expect == RECHECK and error and _at(item.updated_at) >= since:
             result.failed.append((invoice, f"re-check failed: {error}"))
         elif expect == RECHECK:
             result.pending.append((invoice, "ARCHIVED, waiting for its re-check"))
         else:
             result.already.append(invoice)
-    elif status == Status.FAILED and _at(item, "updated_at") >= since:
+    elif status is Status.FAILED and _at(item.updated_at) >= since:
         result.failed.append((invoice, error))
     else:
         result.pending.append((invoice, f"{status}: {error}" if error else status))
 
 
-def _at(item: dict[str, Any], name: str) -> datetime:
-    value = item.get(name)
-    return datetime.fromisoformat(str(value)) if value else NEVER
+def _at(value: datetime | None) -> datetime:
+    return value if value is not None else NEVER

@@ -31,15 +31,16 @@ from invoice_archiver.cli.arguments import account_id, at_least, billing_period
 from invoice_archiver.cli.errors import OK, PROBLEMS, CliError, endpoint_hint
 from invoice_archiver.cli.settle import Listed
 from invoice_archiver.cli.wording import count
-from invoice_archiver.constants import LEDGER_SORT_KEY, SOURCE_SORT_KEY, Status
-from invoice_archiver.dal import clients, ledger, source_status
+from invoice_archiver.dal import clients
+from invoice_archiver.dal.ledger import invoices, source_records, states
+from invoice_archiver.dal.ledger.records import InvoiceRecord, SourceRecord
+from invoice_archiver.dal.ledger.states import Status
+from invoice_archiver.models.period import BillingPeriod
 
 # Longer than SQS's whole retry budget (5 receives x 30 min visibility): an invoice still IN_PROGRESS
 # or RETRYING after this is not coming back by itself.
 STUCK_AFTER_MINUTES = 180
 IDLE_RECHECK_SECONDS = 3.0
-IN_DLQ = "IN_DLQ"
-STUCK = "STUCK"
 
 
 def register(sub: Any) -> None:
@@ -79,19 +80,7 @@ def run(args: argparse.Namespace) -> int:
     letters = dlq.peek(clients.sqs(), where.dead_letter_queue_url) if where.dead_letter_queue_url else []
     dead = {letter.invoice: letter for letter in letters if letter.invoice is not None}
     stale_before = datetime.now(UTC) - timedelta(minutes=args.stuck_after)
-
-    rows: dict[tuple[str, str], Counter[str]] = {}
-    problems: list[tuple[str, dict[str, Any]]] = []
-    for account in accounts:
-        for item in _items(table, account, args):
-            counts = rows.setdefault((account, str(item.get("billing_period", "?"))), Counter())
-            state = _state(item, dead, stale_before)
-            counts[state] += 1
-            if state == Status.ARCHIVED:
-                counts["documents"] += int(item.get("document_count", 0))
-                counts["bytes"] += int(item.get("total_bytes", 0))
-            elif state != "IN_FLIGHT":
-                problems.append((state, item))
+    rows, problems = _tally(table, accounts, args.period, dead, stale_before)
 
     print(f"Ledger {table} ({where.describe() if args.stack else endpoint_hint()})")
     print(f"Accounts {', '.join(accounts)} ({why})")
@@ -112,23 +101,79 @@ def run(args: argparse.Namespace) -> int:
     if depths:
         print("Queues: " + "; ".join(f"{name} {depth.describe()}" for name, (_, depth) in depths.items()))
     dlq_depth = depths["dead-letter"][1].total if "dead-letter" in depths else 0
-    for state, item in problems:
-        who = f"{item.get('account_id')} {item.get('billing_period')} {item.get('invoice_id')}"
-        print(f"! {state:<9} {who}: {_reason(state, item, dead)}")
-    seen = {_identity(item) for _, item in problems}
+    _print_problems(problems, letters, dead, accounts)
+    failed_sources = source_records.failed_sources(clients.dynamodb(), table, accounts)
+    for source in failed_sources:
+        print(f"! SOURCE FAILED {source.account_id} {_source_reason(source)}")
+    in_flight = sum(counts[states.IN_FLIGHT] for counts in rows.values())
+    idle = _idle_queues(sqs, depths)
+    _advise(args, depths, idle, in_flight, len(failed_sources), len(problems), dlq_depth)
+    trouble = problems or dlq_depth or failed_sources or (idle and not in_flight)
+    return PROBLEMS if trouble else OK
+
+
+Problem = tuple[str, InvoiceRecord]
+
+
+def _tally(
+    table: str,
+    accounts: list[str],
+    period: BillingPeriod | None,
+    dead: dict[Listed, dlq.DeadLetter],
+    stale_before: datetime,
+) -> tuple[dict[tuple[str, str], Counter[str]], list[Problem]]:
+    """Counts per account and period of each state `states.derive` gives, and the invoices to act on."""
+    rows: dict[tuple[str, str], Counter[str]] = {}
+    problems: list[Problem] = []
+    for account in accounts:
+        for record in _records(table, account, period):
+            counts = rows.setdefault((account, record.billing_period), Counter())
+            state = states.derive(
+                record.status,
+                updated_at=record.updated_at,
+                in_dlq=_identity(record) in dead,
+                stale_before=stale_before,
+            )
+            counts[state] += 1
+            if state == Status.ARCHIVED:
+                counts["documents"] += record.document_count
+                counts["bytes"] += record.total_bytes
+            elif state != states.IN_FLIGHT:
+                problems.append((state, record))
+    return rows, problems
+
+
+def _print_problems(
+    problems: list[Problem],
+    letters: list[dlq.DeadLetter],
+    dead: dict[Listed, dlq.DeadLetter],
+    accounts: list[str],
+) -> None:
+    for state, record in problems:
+        who = f"{record.account_id} {record.billing_period} {record.invoice_id}"
+        print(f"! {state:<9} {who}: {_reason(state, record)}")
+    seen = {_identity(record) for _, record in problems}
     for letter in letters:
         if letter.invoice is None:
             print(f"! MALFORMED message {letter.message_id} in the DLQ: {letter.reason}")
         elif letter.invoice not in seen and letter.invoice.account_id in accounts:
             invoice = letter.invoice
             print(
-                f"! {IN_DLQ:<9} {invoice.account_id} {invoice.period} {invoice.invoice_id}: {letter.reason}"
+                f"! {states.IN_DLQ:<9} {invoice.account_id} {invoice.period} {invoice.invoice_id}: "
+                f"{letter.reason}"
             )
-    failed_sources = source_status.failed_sources(clients.dynamodb(), table, accounts)
-    for source in failed_sources:
-        print(f"! SOURCE FAILED {source.get('pk')} {_source_reason(source)}")
-    in_flight = sum(counts["IN_FLIGHT"] for counts in rows.values())
-    idle = _idle_queues(sqs, depths)
+
+
+def _advise(
+    args: argparse.Namespace,
+    depths: dict[str, tuple[str, queues.Depth]],
+    idle: list[str],
+    in_flight: int,
+    failed_sources: int,
+    problems: int,
+    dlq_depth: int,
+) -> None:
+    """What to do about what was shown, one line per kind of trouble."""
     for name in idle:
         waiting = depths[name][1].waiting
         print(
@@ -147,17 +192,15 @@ def run(args: argparse.Namespace) -> int:
         )
     if failed_sources:
         print(
-            f"{count(len(failed_sources), 'source')} could not be read: fix the role (its trust policy, "
+            f"{count(failed_sources, 'source')} could not be read: fix the role (its trust policy, "
             "ExternalId or permissions); the next scheduled run reads the source again and clears this."
         )
     if problems or dlq_depth:
         print(
-            f"{count(len(problems), 'invoice')} {_verb(len(problems), 'needs', 'need')} attention, "
+            f"{count(problems, 'invoice')} {_verb(problems, 'needs', 'need')} attention, "
             f"{count(dlq_depth, 'DLQ message')}: fix the cause, then "
             "`invoice-archiver backfill --invoice-id ...` (or the next scheduled run) archives them."
         )
-    trouble = problems or dlq_depth or failed_sources or (idle and not in_flight)
-    return PROBLEMS if trouble else OK
 
 
 def _idle_queues(sqs: Any, depths: dict[str, tuple[str, queues.Depth]]) -> list[str]:
@@ -174,19 +217,20 @@ def _verb(number: int, one: str, many: str) -> str:
     return one if number == 1 else many
 
 
-def _source_reason(source: dict[str, Any]) -> str:
-    role = source.get("role_arn") or "its own credentials"
-    when = f"{source.get('stage', '?')} since {source.get('failed_since', '?')}"
-    return (
-        f"through {role} ({when}, last checked {source.get('checked_at', '?')}): {source.get('reason', '')}"
-    )
+def _source_reason(source: SourceRecord) -> str:
+    role = source.role_arn or "its own credentials"
+    when = f"{source.stage or '?'} since {_time(source.failed_since)}"
+    return f"through {role} ({when}, last checked {_time(source.checked_at)}): {source.reason}"
 
 
-def _items(table: str, account: str, args: argparse.Namespace) -> list[dict[str, Any]]:
-    """The account's invoices in the ledger (not its source record, which shares the partition)."""
+def _time(value: datetime | None) -> str:
+    return value.isoformat() if value is not None else "?"
+
+
+def _records(table: str, account: str, period: BillingPeriod | None) -> list[InvoiceRecord]:
+    """The account's invoices in the ledger."""
     try:
-        items = ledger.query_period(clients.dynamodb(), table, account, args.period)
-        return [item for item in items if item.get(LEDGER_SORT_KEY) != SOURCE_SORT_KEY]
+        return list(invoices.query_period(clients.dynamodb(), table, account, period))
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
             raise CliError(
@@ -196,28 +240,16 @@ def _items(table: str, account: str, args: argparse.Namespace) -> list[dict[str,
         raise
 
 
-def _state(item: dict[str, Any], dead: dict[Listed, dlq.DeadLetter], stale_before: datetime) -> str:
-    status = str(item.get("status", "?"))
-    if status in (Status.ARCHIVED, Status.FAILED):
-        return status
-    if _identity(item) in dead:
-        return IN_DLQ
-    updated = item.get("updated_at")
-    if updated and datetime.fromisoformat(str(updated)) < stale_before:
-        return STUCK
-    return "IN_FLIGHT"
+def _identity(record: InvoiceRecord) -> Listed:
+    return Listed(record.account_id, record.billing_period, record.invoice_id)
 
 
-def _identity(item: dict[str, Any]) -> Listed:
-    return Listed(str(item.get("account_id")), str(item.get("billing_period")), str(item.get("invoice_id")))
-
-
-def _reason(state: str, item: dict[str, Any], dead: dict[Listed, dlq.DeadLetter]) -> str:
-    error = str(item.get("last_error", "")) or str(item.get("status", ""))
-    if state == IN_DLQ:
-        return f"its message is in the DLQ after {item.get('attempts', '?')} attempt(s); last error: {error}"
-    if state == STUCK:
-        return f"{item.get('status')} since {item.get('updated_at')}; last error: {error}"
+def _reason(state: str, record: InvoiceRecord) -> str:
+    error = record.last_error or record.status.value
+    if state == states.IN_DLQ:
+        return f"its message is in the DLQ after {record.attempts} attempt(s); last error: {error}"
+    if state == states.STUCK:
+        return f"{record.status} since {_time(record.updated_at)}; last error: {error}"
     return error
 
 
@@ -235,9 +267,9 @@ def _print_table(rows: dict[tuple[str, str], Counter[str]]) -> None:
             period,
             c[Status.ARCHIVED],
             c[Status.FAILED],
-            c["IN_FLIGHT"],
-            c[STUCK],
-            c[IN_DLQ],
+            c[states.IN_FLIGHT],
+            c[states.STUCK],
+            c[states.IN_DLQ],
             c["documents"],
             c["bytes"],
         )

@@ -22,8 +22,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from invoice_archiver.cli import inventory
-from invoice_archiver.constants import Status
-from invoice_archiver.dal.item_size import OMITTED
+from invoice_archiver.dal.ledger.records import InvoiceRecord
+from invoice_archiver.dal.ledger.states import Status
 from invoice_archiver.logic import layout
 from invoice_archiver.logic.archived_documents import archived_documents
 from invoice_archiver.logic.layout import SUMMARY_FILE, invoice_prefix
@@ -71,20 +71,20 @@ class Scope:
     found: dict[str, inventory.KeyHistory]
     workers: int
 
-    def folder(self, item: dict[str, Any]) -> str:
-        period = BillingPeriod.parse(str(item["billing_period"]))
-        return invoice_prefix(self.prefix, str(item["account_id"]), period, str(item["invoice_id"]))
+    def folder(self, item: InvoiceRecord) -> str:
+        period = BillingPeriod.parse(item.billing_period)
+        return invoice_prefix(self.prefix, item.account_id, period, item.invoice_id)
 
-    def revisions(self, item: dict[str, Any]) -> list[str]:
+    def revisions(self, item: InvoiceRecord) -> list[str]:
         start = self.folder(item) + REVISIONS
         return sorted(k for k, h in self.found.items() if k.startswith(start) and h.current is not None)
 
 
-def with_documents(scope: Scope, item: dict[str, Any]) -> dict[str, Any]:
-    """The item with its document lists: an invoice with many documents has none in the ledger (only
-    `documents_omitted`, dal/item_size.py), and they are read from its latest summary (unless it cannot
-    be read: check_invoice reports that)."""
-    if not item.get(OMITTED):
+def with_documents(scope: Scope, item: InvoiceRecord) -> InvoiceRecord:
+    """The record with its document lists: an invoice with many documents has none in the ledger (only
+    `documents_omitted`, dal/ledger/item_size.py), and they are read from its latest summary (unless it
+    cannot be read: check_invoice reports that)."""
+    if not item.documents_omitted:
         return item
 
     def read(key: str) -> dict[str, Any]:
@@ -101,32 +101,34 @@ def with_documents(scope: Scope, item: dict[str, Any]) -> dict[str, Any]:
         archived = archived_documents(item, read)
     except (KeyError, ValueError, TypeError):
         return item
-    return {**item, "documents": archived.documents, "documents_no_longer_listed": archived.no_longer_listed}
+    return item.model_copy(
+        update={"documents": archived.documents, "documents_no_longer_listed": archived.no_longer_listed}
+    )
 
 
-def documents_of(item: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def documents_of(item: InvoiceRecord) -> dict[str, dict[str, Any]]:
     """The ledger's records of every archived document, including those the API no longer lists."""
-    records = [*item.get("documents", []), *item.get("documents_no_longer_listed", [])]
+    records = [*item.documents, *item.documents_no_longer_listed]
     return {str(d["key"]): d for d in records}
 
 
-def was_archived(item: dict[str, Any]) -> bool:
+def was_archived(item: InvoiceRecord) -> bool:
     """ARCHIVED, or archived once and reopened since (a re-archive): its documents are on record."""
-    return item.get("status") == Status.ARCHIVED or bool(item.get("summary_key"))
+    return item.status is Status.ARCHIVED or bool(item.summary_key)
 
 
-def objects_to_read(scope: Scope, item: dict[str, Any]) -> int:
+def objects_to_read(scope: Scope, item: InvoiceRecord) -> int:
     return len(documents_of(item)) + 1 + len(scope.revisions(item))
 
 
-def unexpected_objects(scope: Scope, items: list[dict[str, Any]], findings: Findings) -> None:
+def unexpected_objects(scope: Scope, items: list[InvoiceRecord], findings: Findings) -> None:
     """Folders without summary.json, objects no ledger item accounts for, overwrites of other keys."""
     by_folder = {scope.folder(i).rstrip("/"): i for i in items}
     expected = {
         key: item
         for item in items
         if was_archived(item)
-        for key in [*documents_of(item), str(item.get("summary_key")), *scope.revisions(item)]
+        for key in [*documents_of(item), str(item.summary_key), *scope.revisions(item)]
     }
     folders: dict[str, list[str]] = {}
     for key, history in sorted(scope.found.items()):
@@ -147,7 +149,7 @@ def unexpected_objects(scope: Scope, items: list[dict[str, Any]], findings: Find
             continue
         who = _who(item)
         if not was_archived(item):
-            state = f"ledger: {item.get('status')}: {item.get('last_error', '')}".rstrip(": ")
+            state = f"ledger: {item.status}: {item.last_error}".rstrip(": ")
             if f"{folder}/{SUMMARY_FILE}" not in keys:
                 findings.add(
                     Problem("no-summary", folder + "/", f"incomplete invoice folder ({state})", **who)
@@ -160,7 +162,7 @@ def unexpected_objects(scope: Scope, items: list[dict[str, Any]], findings: Find
 
 def check_invoice(
     scope: Scope,
-    item: dict[str, Any],
+    item: InvoiceRecord,
     findings: Findings,
     stop: threading.Event,
     on_object: Callable[[int], None],
@@ -168,8 +170,8 @@ def check_invoice(
     """One ARCHIVED invoice: its summaries, then every document the ledger lists."""
     who = _who(item)
     records = documents_of(item)
-    summary_key = str(item.get("summary_key", ""))
-    latest_key = str(item.get("latest_summary_key") or summary_key)
+    summary_key = item.summary_key or ""
+    latest_key = item.latest_summary_key or summary_key
     summaries: dict[str, dict[str, dict[str, Any]] | None] = {}
     for key in dict.fromkeys([summary_key, *scope.revisions(item), latest_key]):
         summaries[key] = _read_summary(scope, key, findings, who, on_object, first=key == summary_key)
@@ -180,7 +182,7 @@ def check_invoice(
         findings.add(
             Problem("differs", summary_key, "summary.json lists a document the ledger does not", **who)
         )
-    current = {str(d["key"]): d for d in item.get("documents", [])}
+    current = {str(d["key"]): d for d in item.documents}
     if latest is not None and _fingerprint(latest) != _fingerprint(current):
         findings.add(
             Problem("differs", latest_key, "the latest summary lists other documents than the ledger", **who)
@@ -281,8 +283,8 @@ def _current(
     return history.current
 
 
-def _who(item: dict[str, Any]) -> dict[str, str]:
-    return {"account_id": str(item["account_id"]), "invoice_id": str(item["invoice_id"])}
+def _who(item: InvoiceRecord) -> dict[str, str]:
+    return {"account_id": item.account_id, "invoice_id": item.invoice_id}
 
 
 def _overwritten(history: inventory.KeyHistory) -> str:

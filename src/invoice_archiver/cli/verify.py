@@ -36,8 +36,9 @@ from invoice_archiver.cli.verification import (
     with_documents,
 )
 from invoice_archiver.cli.wording import count
-from invoice_archiver.constants import LEDGER_SORT_KEY, SOURCE_SORT_KEY
-from invoice_archiver.dal import clients, ledger
+from invoice_archiver.dal import clients
+from invoice_archiver.dal.ledger import invoices
+from invoice_archiver.dal.ledger.records import InvoiceRecord
 from invoice_archiver.logic.layout import parse_key
 from invoice_archiver.models.period import BillingPeriod
 
@@ -85,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     return PROBLEMS if findings.problems or nothing else OK
 
 
-def _check_all(scope: Scope, archived: list[dict[str, Any]], findings: Findings, total: int) -> None:
+def _check_all(scope: Scope, archived: list[InvoiceRecord], findings: Findings, total: int) -> None:
     stop = threading.Event()
     pool = ThreadPoolExecutor(max_workers=scope.workers, thread_name_prefix="verify")
     with track("verifying", total, unit="objects") as tracker:
@@ -130,11 +131,10 @@ def _accounts_in(found: dict[str, Any]) -> list[str]:
     return sorted({m.account_id for key in found if (m := parse_key(key)) is not None})
 
 
-def _ledger(table: str, account: str, period: BillingPeriod | None) -> list[dict[str, Any]]:
-    """The account's invoices in the ledger (not its source record, which shares the partition)."""
+def _ledger(table: str, account: str, period: BillingPeriod | None) -> list[InvoiceRecord]:
+    """The account's invoices in the ledger."""
     try:
-        items = ledger.query_period(clients.dynamodb(), table, account, period)
-        return [item for item in items if item.get(LEDGER_SORT_KEY) != SOURCE_SORT_KEY]
+        return list(invoices.query_period(clients.dynamodb(), table, account, period))
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
             raise CliError(

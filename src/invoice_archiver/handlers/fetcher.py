@@ -14,7 +14,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from invoice_archiver.constants import Metric
-from invoice_archiver.dal import archive, clients, events, invoicing, ledger, queue, sdk, sources
+from invoice_archiver.dal import archive, clients, events, invoicing, queue, sdk, sources
+from invoice_archiver.dal.ledger import invoices
 from invoice_archiver.handlers.batch import ConcurrentBatchProcessor
 from invoice_archiver.handlers.environment import init_environment, settings, source_options
 from invoice_archiver.logic import fetch_invoice
@@ -32,7 +33,7 @@ sdk.ensure(
         invoicing.DOCUMENTS,
         invoicing.UNITS,
         *archive.WRITING,
-        *ledger.RECORDING,
+        *invoices.RECORDING,
         queue.QUARANTINING,
         events.PUBLISHING,
         sdk.Needs("sts", "GetCallerIdentity", response=("Account",)),

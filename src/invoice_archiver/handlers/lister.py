@@ -11,7 +11,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from invoice_archiver.constants import Metric
-from invoice_archiver.dal import clients, invoicing, queue, sdk, source_status, sources, tracking, unsettled
+from invoice_archiver.dal import clients, invoicing, queue, sdk, sources
+from invoice_archiver.dal.ledger import lister_view, source_records, unsettled
 from invoice_archiver.handlers.environment import init_environment, settings, source_options
 from invoice_archiver.logic.listing_job import ListingJob
 from invoice_archiver.models.continuation import ListingContinuation
@@ -26,9 +27,9 @@ sdk.ensure(
         invoicing.UNITS,
         queue.SENDING,
         queue.QUARANTINING,
-        tracking.LISTING,
+        lister_view.LISTING,
         unsettled.READING,
-        *source_status.RECORDING,
+        *source_records.RECORDING,
         sdk.Needs("sts", "GetCallerIdentity", response=("Account",)),
         sdk.Needs(
             "sts", "AssumeRole", request=("RoleArn", "RoleSessionName", "ExternalId", "DurationSeconds")

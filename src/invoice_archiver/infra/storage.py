@@ -210,7 +210,8 @@ class Storage(Construct):
             deletion_protection=True,
             removal_policy=RemovalPolicy.RETAIN,
         )
-        # Sparse: only unsettled invoices hold `unsettled_since` (dal/unsettled.py); the lister reads it.
+        # Sparse: only unsettled invoices hold `unsettled_since` (dal/ledger/unsettled.py); the lister
+        # reads it.
         table.add_global_secondary_index(
             index_name=UNSETTLED_INDEX,
             partition_key=dynamodb.Attribute(name=LEDGER_PARTITION_KEY, type=dynamodb.AttributeType.STRING),

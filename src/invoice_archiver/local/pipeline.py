@@ -16,8 +16,9 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from invoice_archiver.config import Settings
-from invoice_archiver.constants import Status
-from invoice_archiver.dal import clients, ledger
+from invoice_archiver.dal import clients
+from invoice_archiver.dal.ledger import invoices
+from invoice_archiver.dal.ledger.states import Status
 from invoice_archiver.local.api_counters import COUNTERS, ApiCounters
 from invoice_archiver.local.event_source import DrainStats, EventSourceMapping, to_record
 from invoice_archiver.local.lambda_context import LocalContext
@@ -232,21 +233,20 @@ def _count_from_ledger(report: PassReport, settings: Settings, started_at: datet
     seen = 0
     for account in report.accounts:
         for period in periods:
-            for item in ledger.query_period(clients.dynamodb(), settings.ledger_table, account, period):
+            for record in invoices.query_period(clients.dynamodb(), settings.ledger_table, account, period):
                 seen += 1
-                status = item.get("status")
-                if status == Status.ARCHIVED:
-                    if datetime.fromisoformat(str(item["archived_at"])) >= started_at:
+                if record.status is Status.ARCHIVED:
+                    if record.archived_at is not None and record.archived_at >= started_at:
                         report.archived += 1
-                        report.documents += int(item.get("document_count", 0))
-                        report.bytes += int(item.get("total_bytes", 0))
+                        report.documents += record.document_count
+                        report.bytes += record.total_bytes
                     else:
                         report.skipped += 1
-                elif status == Status.FAILED:
+                elif record.status is Status.FAILED:
                     report.failed += 1
-                    report.failures.append((str(item["invoice_id"]), str(item.get("last_error", ""))))
+                    report.failures.append((record.invoice_id, record.last_error))
                 else:
                     report.unresolved += 1
-                    report.failures.append((str(item["invoice_id"]), str(item.get("last_error", status))))
+                    report.failures.append((record.invoice_id, record.last_error or record.status.value))
     # Invoices listed but never claimed (e.g. quarantined before the ledger saw them) are unresolved too.
     report.unresolved += max(0, report.listed - seen)

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from invoice_archiver.constants import Metric
 from invoice_archiver.dal import events as events_api
-from invoice_archiver.dal import tracking
-from invoice_archiver.dal.ledger import LedgerKey
+from invoice_archiver.dal.ledger import rechecks
+from invoice_archiver.dal.ledger.records import LedgerKey
 from invoice_archiver.models.invoice import VerifiedInvoice
 from invoice_archiver.observability import logger, metrics
 
@@ -118,7 +118,7 @@ class Announcer:
         event_id = events_api.publish(
             self.events, bus=self.bus, detail_type=str(pending["detail_type"]), detail=detail
         )
-        tracking.confirm_announced(self.dynamodb, self.table, key, event_key=str(pending["event_key"]))
+        rechecks.confirm_announced(self.dynamodb, self.table, key, event_key=str(pending["event_key"]))
         metrics.add_metric(name=Metric.EVENTS_PUBLISHED, unit="Count", value=1)
         logger.info(
             "event published",

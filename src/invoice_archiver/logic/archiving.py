@@ -13,8 +13,10 @@ A failure gives the claim back as FAILED (permanent) or RETRYING (logic.failures
 
 from __future__ import annotations
 
-from invoice_archiver.constants import DetailType, Metric, Status
-from invoice_archiver.dal import ledger
+from invoice_archiver.constants import DetailType, Metric
+from invoice_archiver.dal.ledger import invoices
+from invoice_archiver.dal.ledger.records import LedgerKey, Tracking
+from invoice_archiver.dal.ledger.states import Event
 from invoice_archiver.logic import announcements, changes, documents, failures
 from invoice_archiver.logic.fetch_context import FetchContext, Outcome
 from invoice_archiver.models.documents import ArchivedDocument
@@ -24,7 +26,7 @@ from invoice_archiver.observability import logger, metrics
 
 
 def archive_new(
-    context: FetchContext, message: InvoiceMessage, key: ledger.LedgerKey, owner: str, deadline: float | None
+    context: FetchContext, message: InvoiceMessage, key: LedgerKey, owner: str, deadline: float | None
 ) -> Outcome:
     """The claimed invoice, archived and announced; FAILED when it never can be (raises to retry)."""
     try:
@@ -35,13 +37,13 @@ def archive_new(
         heals = failures.retryable(exc, message)  # a source failure: re-queued whatever its period
 
         def release(reason: str, permanent: bool) -> None:
-            ledger.record_error(
+            invoices.record_error(
                 context.dynamodb,
                 context.settings.ledger_table,
                 key,
                 owner=owner,
                 now=context.clock(),
-                status=Status.FAILED if permanent else Status.RETRYING,
+                event=Event.FAIL if permanent else Event.RETRY,
                 error=reason,
                 retryable=not permanent or heals,
             )
@@ -55,7 +57,7 @@ def archive_new(
 def _mark_archived(
     context: FetchContext,
     message: InvoiceMessage,
-    key: ledger.LedgerKey,
+    key: LedgerKey,
     owner: str,
     invoice: VerifiedInvoice,
     archived: list[ArchivedDocument],
@@ -73,7 +75,7 @@ def _mark_archived(
         ),
     )
     summary = invoice.summary
-    ledger.mark_archived(
+    invoices.mark_archived(
         context.dynamodb,
         settings.ledger_table,
         key,
@@ -82,7 +84,7 @@ def _mark_archived(
         documents=records,
         summary_key=summary_key,
         total_bytes=total,
-        tracking=ledger.Tracking(
+        tracking=Tracking(
             fingerprint=changes.fingerprint(summary),
             issued_date=_text(summary.get("IssuedDate")),
             next_check_at=context.next_check(summary.get("IssuedDate"), context.listed_at(message)),

@@ -15,7 +15,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from invoice_archiver.constants import Status
+from invoice_archiver.dal.ledger.records import InvoiceRecord
+from invoice_archiver.dal.ledger.states import Status
 
 
 class Reason(StrEnum):
@@ -46,7 +47,7 @@ def parse_time(value: object) -> datetime | None:
 
 def why_enqueue(
     summary_fingerprint: str,
-    item: Mapping[str, Any] | None,
+    record: InvoiceRecord | None,
     now: datetime,
     *,
     recheck: bool = False,
@@ -55,27 +56,27 @@ def why_enqueue(
     """Why this listed invoice needs the fetcher, or None when the archive already holds it as listed.
 
     `rearchive`: an ARCHIVED invoice is enqueued to be archived again (the fetcher's claim takes it,
-    fetches every document and keeps what is already there; see dal.ledger.claim)."""
-    if item is None:
+    fetches every document and keeps what is already there; see dal/ledger/invoices.claim)."""
+    if record is None:
         return Reason.NEW
-    if item.get("status") != Status.ARCHIVED:
+    if record.status is not Status.ARCHIVED:
         return Reason.NOT_ARCHIVED
     if rearchive:
         return Reason.REARCHIVE
     if recheck:
         return Reason.RECHECK
-    if item.get("summary_fingerprint") != summary_fingerprint:
+    if record.summary_fingerprint != summary_fingerprint:
         return Reason.CHANGED
-    if item.get("pending_event"):
+    if record.pending_event:
         return Reason.UNANNOUNCED
-    due = parse_time(item.get("next_check_at"))
+    due = record.next_check_at
     if due is not None and due <= now:
         return Reason.DUE
     return None
 
 
 def recheck_wanted(
-    item: Mapping[str, Any], reason: str | None, listed_at: datetime | None, hinted: str | None = None
+    record: InvoiceRecord, reason: str | None, listed_at: datetime | None, hinted: str | None = None
 ) -> bool:
     """The fetcher's view of an ARCHIVED invoice: re-check it, or is this a duplicate delivery?
 
@@ -87,10 +88,10 @@ def recheck_wanted(
     """
     if reason in (Reason.CHANGED, Reason.RECHECK):
         return True
-    if hinted is not None and item.get("summary_fingerprint") != hinted:
+    if hinted is not None and record.summary_fingerprint != hinted:
         return True
     if reason == Reason.DUE and listed_at is not None:
-        due = parse_time(item.get("next_check_at"))
+        due = record.next_check_at
         return due is not None and due <= listed_at
     return False
 

@@ -10,8 +10,8 @@
   by `status` with their reason.
 * Anything else is retried by the next delivery of the message (`DocumentsIncomplete`).
 
-A source failure is recorded against the source too (`dal.source_status`, stage "fetching") and counted
-(metric SourcesFailed), with a reason that names the role: one broken role never blocks other sources.
+A source failure is recorded against the source too (`dal.ledger.source_records`, stage "fetching") and
+counted (metric SourcesFailed), with a reason that names the role: one broken role never blocks other sources.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from invoice_archiver.constants import Metric
-from invoice_archiver.dal import source_status
 from invoice_archiver.dal.downloads import DocumentTooLarge, UnsafeUrl
 from invoice_archiver.dal.invoicing import InvoiceUnavailable
+from invoice_archiver.dal.ledger import source_records
 from invoice_archiver.dal.sources import SourceUnavailable
 from invoice_archiver.logic import layout
 from invoice_archiver.logic.evidence import NotConfirmed
@@ -93,7 +93,7 @@ def record_source_failure(
     dynamodb: DynamoDBClient, table: str, message: InvoiceMessage, *, reason: str, now: datetime
 ) -> None:
     """The source's FAILED record in the ledger, the SourcesFailed metric and an error log line."""
-    source_status.record_failure(dynamodb, table, message.source, reason=reason, stage="fetching", now=now)
+    source_records.record_failure(dynamodb, table, message.source, reason=reason, stage="fetching", now=now)
     metrics.add_metric(name=Metric.SOURCES_FAILED, unit="Count", value=1)
     logger.error("invoice source unavailable", extra={"role_arn": message.role_arn or "", "reason": reason})
 

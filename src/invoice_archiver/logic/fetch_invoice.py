@@ -12,10 +12,11 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
-from invoice_archiver.constants import Metric, Status
-from invoice_archiver.dal import ledger
+from invoice_archiver.constants import Metric
+from invoice_archiver.dal.ledger import invoices
+from invoice_archiver.dal.ledger.records import InvoiceRecord, LedgerKey
+from invoice_archiver.dal.ledger.states import Status
 from invoice_archiver.logic import changes, rechecking
 from invoice_archiver.logic.archiving import archive_new
 from invoice_archiver.logic.failures import InvoiceBusy
@@ -30,10 +31,10 @@ def archive(context: FetchContext, message: InvoiceMessage, deadline: float | No
     worker holds it, DocumentsIncomplete to be retried. `deadline`: the time.monotonic() by which
     downloads must end (the invocation's, less what a release takes)."""
     context.sources.check(message.source)
-    key = ledger.LedgerKey(message.account_id, message.period, message.invoice_id)
+    key = LedgerKey(message.account_id, message.period, message.invoice_id)
     owner = uuid.uuid4().hex
     rearchive = context.listed_at(message) if message.reason == changes.Reason.REARCHIVE else None
-    claim = ledger.claim(
+    claim = invoices.claim(
         context.dynamodb,
         context.settings.ledger_table,
         key,
@@ -46,23 +47,25 @@ def archive(context: FetchContext, message: InvoiceMessage, deadline: float | No
     if claim.claimed:
         return archive_new(context, message, key, owner, deadline)
     if claim.status == Status.ARCHIVED and not (rearchive and claim.held(context.clock())):
-        return _already_archived(context, message, key, claim.item, deadline)
+        return _already_archived(context, message, key, claim.record, deadline)
     raise InvoiceBusy(f"invoice {message.invoice_id} is being archived by another worker")
 
 
 def _already_archived(
     context: FetchContext,
     message: InvoiceMessage,
-    key: ledger.LedgerKey,
-    item: dict[str, Any],
+    key: LedgerKey,
+    record: InvoiceRecord | None,
     deadline: float | None,
 ) -> Outcome:
     """A change the lister saw or a due revisit is re-checked; an unsent event is sent; else skipped."""
     hint = message.legacy_summary
     hinted = changes.fingerprint(hint) if hint is not None else None
-    if changes.recheck_wanted(item, message.reason, context.listed_at(message), hinted):
+    if record is None:  # removed since the claim saw it: the next delivery claims it afresh
+        raise InvoiceBusy(f"invoice {message.invoice_id} changed while it was claimed")
+    if changes.recheck_wanted(record, message.reason, context.listed_at(message), hinted):
         return rechecking.recheck(context, message, key, deadline)
-    pending = item.get("pending_event")
+    pending = record.pending_event
     if pending:
         context.announcer().announce(key, pending)
     metrics.add_metric(name=Metric.INVOICES_SKIPPED, unit="Count", value=1)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from invoice_archiver.dal import tracking
+from invoice_archiver.dal.ledger import lister_view
+from invoice_archiver.dal.ledger.records import InvoiceRecord
 from invoice_archiver.models.messages import InvoiceMessage
 
 if TYPE_CHECKING:
@@ -19,18 +20,18 @@ class LedgerView:
     def __init__(self, dynamodb: DynamoDBClient, table: str) -> None:
         self._dynamodb = dynamodb
         self._table = table
-        self._periods: dict[tuple[str, str], tracking.PeriodView] = {}
+        self._periods: dict[tuple[str, str], lister_view.PeriodView] = {}
         self.seconds = 0.0
 
-    def item(self, message: InvoiceMessage) -> dict[str, Any] | None:
+    def record(self, message: InvoiceMessage) -> InvoiceRecord | None:
         place = (message.account_id, message.billing_period)
         view = self._periods.get(place)
         if view is None:
             started = time.monotonic()
-            view = tracking.read_period(self._dynamodb, self._table, message.account_id, message.period)
+            view = lister_view.read_period(self._dynamodb, self._table, message.account_id, message.period)
             self.seconds += time.monotonic() - started
             self._periods[place] = view
-        return view.items.get(message.invoice_id)
+        return view.records.get(message.invoice_id)
 
     @property
     def queries(self) -> int:

@@ -287,7 +287,7 @@ def _reason(
     """Why to enqueue the invoice; `listed` is the fingerprint of the summary as listed."""
     if ledger is None:
         return Reason.REARCHIVE if rearchive else Reason.RECHECK if recheck else Reason.NEW
-    reason = why_enqueue(listed, ledger.item(message), now, recheck=recheck, rearchive=rearchive)
+    reason = why_enqueue(listed, ledger.record(message), now, recheck=recheck, rearchive=rearchive)
     return Reason(given) if given is not None and reason is not None else reason
 
 

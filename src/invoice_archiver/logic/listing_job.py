@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from invoice_archiver.config import Settings
 from invoice_archiver.constants import Metric
-from invoice_archiver.dal import source_status
+from invoice_archiver.dal.ledger import source_records
 from invoice_archiver.logic.ledger_view import LedgerView
 from invoice_archiver.logic.listing import InvoicingFor, ListingResult, run_listing
 from invoice_archiver.logic.listing_report import EnqueuedReport
@@ -194,7 +194,7 @@ class ListingJob:
         failed = totals.failed_sources
         for source in sources:
             if source.account_id not in failed:
-                source_status.clear_failure(self.dynamodb, self.settings.ledger_table, source)
+                source_records.clear_failure(self.dynamodb, self.settings.ledger_table, source)
         metrics.add_metric(name=Metric.SOURCES_FAILED, unit="Count", value=len(failed))
         if isinstance(request, ScheduledEvent):
             readable = [s.account_id for s in sources if s.account_id not in failed]
@@ -220,7 +220,7 @@ class ListingJob:
         now = datetime.now(UTC)
         for account, reason in failed.items():
             source = by_account.get(account, Source(account))
-            source_status.record_failure(
+            source_records.record_failure(
                 self.dynamodb, self.settings.ledger_table, source, reason=reason, stage=stage, now=now
             )
 

@@ -25,8 +25,9 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from invoice_archiver.constants import DetailType, Metric
-from invoice_archiver.dal import archive, tracking
-from invoice_archiver.dal.ledger import LedgerKey
+from invoice_archiver.dal import archive
+from invoice_archiver.dal.ledger import rechecks
+from invoice_archiver.dal.ledger.records import InvoiceRecord, LedgerKey
 from invoice_archiver.logic import announcements, changes, failures, layout, summaries
 from invoice_archiver.logic.archived_documents import ArchivedDocuments, archived_documents
 from invoice_archiver.logic.changes import Reason
@@ -47,7 +48,7 @@ def recheck(
 ) -> Outcome:
     settings = context.settings
     owner = uuid.uuid4().hex
-    claim = tracking.claim_recheck(
+    claim = rechecks.claim_recheck(
         context.dynamodb,
         settings.ledger_table,
         key,
@@ -57,12 +58,14 @@ def recheck(
     )
     if not claim.claimed:
         raise InvoiceBusy(f"invoice {message.invoice_id} is being re-checked by another worker")
-    item = claim.item
+    item = claim.record
+    if item is None:  # a claim that succeeded returns the record it wrote
+        raise InvoiceBusy(f"invoice {message.invoice_id} is no longer in the ledger")
     listed_at = context.listed_at(message)
     try:
         invoice = context.confirm(message)
         if not _documents_wanted(invoice, message, item, listed_at):
-            tracking.release_lease(context.dynamodb, settings.ledger_table, key, owner=owner)
+            rechecks.release_lease(context.dynamodb, settings.ledger_table, key, owner=owner)
             metrics.add_metric(name=Metric.INVOICES_SKIPPED, unit="Count", value=1)
             logger.info("the API lists the summary as archived; nothing to re-check")
             return Outcome.UNCHANGED
@@ -76,7 +79,7 @@ def recheck(
         def release(reason: str, permanent: bool) -> None:
             # The invoice stays ARCHIVED as it was; a permanent failure moves the revisit schedule on
             # (from the archived issue date: the API's summary may be what could not be read).
-            tracking.release_recheck(
+            rechecks.release_recheck(
                 context.dynamodb,
                 settings.ledger_table,
                 key,
@@ -84,7 +87,7 @@ def recheck(
                 now=context.clock(),
                 error=reason,
                 move_schedule=permanent,
-                next_check_at=context.next_check(item.get("issued_date"), listed_at) if permanent else None,
+                next_check_at=context.next_check(item.issued_date, listed_at) if permanent else None,
             )
 
         failures.settle(exc, message, release, context.source_failed, what="archived invoice re-check")
@@ -96,15 +99,15 @@ def recheck(
 
 
 def _documents_wanted(
-    invoice: VerifiedInvoice, message: InvoiceMessage, item: dict[str, Any], listed_at: datetime
+    invoice: VerifiedInvoice, message: InvoiceMessage, item: InvoiceRecord, listed_at: datetime
 ) -> bool:
     """GetInvoicePDF is asked only when the API's summary differs from the archived one, a revisit is
     due, or someone asked for a re-check; what a message claims changes nothing by itself."""
     if message.reason == Reason.RECHECK:
         return True
-    if item.get("summary_fingerprint") != changes.fingerprint(invoice.summary):
+    if item.summary_fingerprint != changes.fingerprint(invoice.summary):
         return True
-    due = changes.parse_time(item.get("next_check_at"))
+    due = item.next_check_at
     return due is not None and due <= listed_at
 
 
@@ -138,7 +141,7 @@ def _record(
     invoice: VerifiedInvoice,
     key: LedgerKey,
     owner: str,
-    item: dict[str, Any],
+    item: InvoiceRecord,
     archived: ArchivedDocuments,
     listed: list[ArchivedDocument],
     listed_at: datetime,
@@ -155,13 +158,13 @@ def _record(
     newly_gone = [r["key"] for r in gone if r["key"] not in was_gone]
 
     fingerprint = changes.fingerprint(invoice.summary)
-    latest_key = str(item.get("latest_summary_key") or item.get("summary_key"))
+    latest_key = item.latest_summary
     changed_fields: list[str] = []
-    if item.get("summary_fingerprint") != fingerprint:
+    if item.summary_fingerprint != fingerprint:
         previous = archive.get_json(context.s3, settings.archive_bucket, latest_key)
         changed_fields = summaries.changed_fields(previous.get("invoice_summary", {}), invoice.summary)
 
-    revision = int(item.get("revision", 0))
+    revision = item.revision
     pending: dict[str, str] | None = None
     outcome = Outcome.UNCHANGED
     now = context.clock()
@@ -203,13 +206,13 @@ def _record(
     else:
         logger.info("re-checked, unchanged")
 
-    tracking.finish_recheck(
+    rechecks.finish_recheck(
         context.dynamodb,
         settings.ledger_table,
         key,
         owner=owner,
         now=now,
-        recheck=tracking.Recheck(
+        recheck=rechecks.Recheck(
             documents=everything,
             total_bytes=sum(int(r.get("size", 0)) for r in everything),
             fingerprint=fingerprint,

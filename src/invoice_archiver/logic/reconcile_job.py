@@ -10,12 +10,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
-from invoice_archiver.constants import LEDGER_SORT_KEY, SOURCE_SORT_KEY
-from invoice_archiver.dal import archived_summaries, cost_export, cost_reader, ledger
+from invoice_archiver.dal import archived_summaries, cost_export, cost_reader
+from invoice_archiver.dal.ledger import invoices
+from invoice_archiver.dal.ledger.records import InvoiceRecord
 from invoice_archiver.logic import reconciliation
 from invoice_archiver.models.cost import CostData, ExportFormat
 from invoice_archiver.models.period import BillingPeriod
@@ -118,12 +119,12 @@ def reconcile(
 
 def _ledger_items(
     dynamodb: DynamoDBClient, table: str, accounts: list[str], period: BillingPeriod, progress: Progress
-) -> dict[str, dict[str, Any]]:
-    """invoice id -> ledger item, for the accounts whose invoices the archive lacks (what went wrong)."""
-    items: dict[str, dict[str, Any]] = {}
+) -> dict[str, InvoiceRecord]:
+    """invoice id -> ledger record, for the accounts whose invoices the archive lacks (what went wrong)."""
+    items: dict[str, InvoiceRecord] = {}
     for account in accounts:
         try:
-            found = list(ledger.query_period(dynamodb, table, account, period))
+            found = list(invoices.query_period(dynamodb, table, account, period))
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
                 raise
@@ -131,7 +132,5 @@ def _ledger_items(
                 f"ledger table {table!r} not found: no ledger record for invoices not archived"
             )
             return items
-        for item in found:
-            if item.get(LEDGER_SORT_KEY) != SOURCE_SORT_KEY and item.get("invoice_id"):
-                items[str(item["invoice_id"])] = item
+        items.update({record.invoice_id: record for record in found})
     return items

@@ -20,6 +20,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from invoice_archiver.dal.ledger.records import InvoiceRecord
 from invoice_archiver.logic.reconciliation_summary import ordered, summarize
 from invoice_archiver.models.cost import EXACT, CostData, InvoiceCost
 from invoice_archiver.models.period import BillingPeriod
@@ -92,7 +93,7 @@ def compare(
     state: Finality,
     tolerance: Decimal | None,
     archive_accounts: set[str],
-    ledger: dict[str, dict[str, Any]],
+    ledger: dict[str, InvoiceRecord],
     generated_at: str,
 ) -> Reconciliation:
     """Every invoice of either side with its verdict, the lines without an invoice id, and the summary."""
@@ -146,7 +147,7 @@ def _pick(candidates: list[Archived], lines: InvoiceCost) -> Archived | None:
 
 
 def _not_archived(
-    lines: InvoiceCost, state: Finality, archive_accounts: set[str], ledger: dict[str, dict[str, Any]]
+    lines: InvoiceCost, state: Finality, archive_accounts: set[str], ledger: dict[str, InvoiceRecord]
 ) -> InvoiceResult:
     payer = ",".join(sorted(lines.payer_accounts))
     if not state.final:
@@ -171,12 +172,11 @@ def _not_archived(
     )
 
 
-def _ledger_state(item: dict[str, Any] | None) -> str:
-    if item is None:
+def _ledger_state(record: InvoiceRecord | None) -> str:
+    if record is None:
         return "not in the ledger: the Invoicing API never listed it to this archive"
-    status = str(item.get("status", "?"))
-    error = str(item.get("last_error") or "")[:300]
-    return f"ledger: {status}" + (f" ({error})" if error else "")
+    error = record.last_error[:300]
+    return f"ledger: {record.status}" + (f" ({error})" if error else "")
 
 
 def _compared(lines: InvoiceCost, match: Archived, tolerance: Decimal | None) -> InvoiceResult:

@@ -3,8 +3,8 @@
 A scheduled run lists only the last complete billing period and LOOKBACK_PERIODS before it. An invoice
 left IN_PROGRESS by a fetcher that died, RETRYING after SQS gave up on its message, FAILED for a source that
 could not be read, or ARCHIVED with its event unsent, would fall out of that window unsettled and stay so.
-So each scheduled run also reads the ledger's sparse index of unsettled invoices (dal/unsettled.py), one
-Query per source, and:
+So each scheduled run also reads the ledger's sparse index of unsettled invoices (dal/ledger/unsettled.py),
+one Query per source, and:
 
 * counts those unsettled for longer than UNSETTLED_AFTER_DAYS (metric InvoicesUnsettled, alarmed);
 * re-queues, reason `unsettled`, each one whose period this run does not list (the listing enqueues the
@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 from invoice_archiver.config import Settings
 from invoice_archiver.constants import Metric
-from invoice_archiver.dal import unsettled as unsettled_index
-from invoice_archiver.dal.unsettled import UnsettledInvoice
+from invoice_archiver.dal.ledger import unsettled as unsettled_index
+from invoice_archiver.dal.ledger.unsettled import UnsettledInvoice
 from invoice_archiver.logic.changes import Reason
 from invoice_archiver.logic.ledger_view import LedgerView
 from invoice_archiver.logic.listing import InvoicingFor, ListingObserver, ListingResult, run_listing

@@ -5,8 +5,8 @@ An invoice is unsettled from its first claim until it is ARCHIVED with its event
 for good. Only then does its item lack `unsettled_since`, and an item without the attribute is not in the
 index: the index holds exactly the invoices still to settle, whatever their period, and a Query per
 account reads them without touching the rest of the ledger. The attribute is set and removed by the same
-conditional writes that change the status (dal/ledger.py: claim, mark_archived, record_error, reopen;
-dal/tracking.py: finish_recheck, confirm_announced).
+conditional writes that change the status (invoices.py: claim, mark_archived, record_error; rechecks.py:
+finish_recheck, confirm_announced).
 
 Items written before the index existed have no attribute. `mark_old_items` (`invoice-archiver
 mark-unsettled`) gives it, once, to those that are unsettled: IN_PROGRESS, RETRYING, ARCHIVED with an
@@ -21,16 +21,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
-from invoice_archiver.constants import (
-    LEDGER_PARTITION_KEY,
-    LEDGER_SORT_KEY,
-    UNSETTLED_INDEX,
-    UNSETTLED_SINCE,
-    Status,
-)
-from invoice_archiver.dal.ledger import LedgerKey, _conditional_failure, _plain, _values
+from invoice_archiver.constants import LEDGER_PARTITION_KEY, LEDGER_SORT_KEY, UNSETTLED_INDEX, UNSETTLED_SINCE
+from invoice_archiver.dal.ledger.records import LedgerKey, conditional, from_dynamo, to_dynamo
+from invoice_archiver.dal.ledger.states import Status
 from invoice_archiver.dal.sdk import Needs
 from invoice_archiver.models.period import BillingPeriod
 
@@ -55,7 +48,7 @@ class UnsettledInvoice:
     account_id: str
     invoice_id: str
     period: BillingPeriod
-    status: str
+    status: Status
     since: datetime
     lease_expires_at: int | None = None
     # The role it was read through (None: the function's own credentials, or an item from before).
@@ -82,10 +75,10 @@ def unsettled(client: DynamoDBClient, table: str, account_id: str) -> Iterator[U
         IndexName=UNSETTLED_INDEX,
         KeyConditionExpression="#pk = :pk",
         ExpressionAttributeNames={"#pk": LEDGER_PARTITION_KEY},
-        ExpressionAttributeValues=_values({":pk": account_id}),
+        ExpressionAttributeValues=to_dynamo({":pk": account_id}),
     ):
         for raw in page.get("Items", []):
-            item = _plain(raw)
+            item = from_dynamo(raw)
             parsed = _parse(account_id, item)
             if parsed is not None:
                 yield parsed
@@ -103,7 +96,7 @@ def _parse(account_id: str, item: dict[str, Any]) -> UnsettledInvoice | None:
         account_id=account_id,
         invoice_id=str(item["invoice_id"]),
         period=BillingPeriod.parse(str(item["billing_period"])),
-        status=str(item.get("status", "")),
+        status=Status(str(item.get("status") or Status.NEW)),
         since=since,
         lease_expires_at=None if lease is None else int(lease),
         source_role_arn=str(item.get("source_role_arn") or "") or None,
@@ -135,7 +128,7 @@ def mark_old_items(client: DynamoDBClient, table: str, now: datetime) -> tuple[i
     ):
         scanned += int(page.get("ScannedCount", 0))
         for raw in page.get("Items", []):
-            item = _plain(raw)
+            item = from_dynamo(raw)
             if is_unsettled(item) and _mark(client, table, raw, item, now):
                 marked += 1
     return scanned, marked
@@ -150,17 +143,13 @@ def _mark(
     if item["status"] == Status.FAILED:  # a source failure: retryable, as the fetcher records it now
         sets.append("retryable = :retryable")
         values[":retryable"] = True
-    try:
-        client.update_item(
-            TableName=table,
-            Key={name: raw[name] for name in (LEDGER_PARTITION_KEY, LEDGER_SORT_KEY)},
-            UpdateExpression="SET " + ", ".join(sets),
-            ConditionExpression=f"attribute_not_exists({UNSETTLED_SINCE}) AND #status = :status",
-            ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues=_values(values),
-        )
-    except ClientError as exc:
-        if not _conditional_failure(exc):
-            raise
-        return False  # it changed meanwhile: the write that changed it decided
-    return True
+    # False when it changed meanwhile: the write that changed it decided.
+    return conditional(
+        client.update_item,
+        TableName=table,
+        Key={name: raw[name] for name in (LEDGER_PARTITION_KEY, LEDGER_SORT_KEY)},
+        UpdateExpression="SET " + ", ".join(sets),
+        ConditionExpression=f"attribute_not_exists({UNSETTLED_SINCE}) AND #status = :status",
+        ExpressionAttributeNames={"#status": "status"},
+        ExpressionAttributeValues=to_dynamo(values),
+    ).done

@@ -12,19 +12,24 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Final
-
-from botocore.exceptions import ClientError
+from typing import TYPE_CHECKING, Any
 
 from invoice_archiver.constants import LEDGER_PARTITION_KEY, LEDGER_SORT_KEY, SOURCE_SORT_KEY
-from invoice_archiver.dal.ledger import MAX_ERROR_LENGTH, _conditional_failure, _plain, _values
+from invoice_archiver.dal.ledger.records import (
+    MAX_ERROR_LENGTH,
+    SourceRecord,
+    conditional,
+    from_dynamo,
+    source_record,
+    to_dynamo,
+)
+from invoice_archiver.dal.ledger.states import Status
 from invoice_archiver.dal.sdk import Needs
 from invoice_archiver.models.source import Source
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-FAILED: Final = "FAILED"
 RECORDING = (
     Needs("dynamodb", "UpdateItem", request=("UpdateExpression", "ConditionExpression")),
     Needs("dynamodb", "GetItem", request=("Key", "ConsistentRead"), response=("Item",)),
@@ -33,7 +38,7 @@ RECORDING = (
 
 
 def _key(account_id: str) -> dict[str, Any]:
-    return _values({LEDGER_PARTITION_KEY: account_id, LEDGER_SORT_KEY: SOURCE_SORT_KEY})
+    return to_dynamo({LEDGER_PARTITION_KEY: account_id, LEDGER_SORT_KEY: SOURCE_SORT_KEY})
 
 
 def record_failure(
@@ -49,9 +54,9 @@ def record_failure(
             "checked_at = :now, failed_since = if_not_exists(failed_since, :now)"
         ),
         ExpressionAttributeNames={"#status": "status"},
-        ExpressionAttributeValues=_values(
+        ExpressionAttributeValues=to_dynamo(
             {
-                ":failed": FAILED,
+                ":failed": Status.FAILED.value,
                 ":role": source.role_arn or "",
                 ":reason": reason[:MAX_ERROR_LENGTH],
                 ":stage": stage,
@@ -66,26 +71,22 @@ def clear_failure(client: DynamoDBClient, table: str, source: Source) -> bool:
     item = client.get_item(TableName=table, Key=_key(source.account_id), ConsistentRead=False).get("Item")
     if not item:
         return False
-    try:
-        client.delete_item(
-            TableName=table,
-            Key=_key(source.account_id),
-            ConditionExpression="#status = :failed",
-            ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues=_values({":failed": FAILED}),
-        )
-    except ClientError as exc:
-        if not _conditional_failure(exc):
-            raise
-        return False
-    return True
+    return conditional(
+        client.delete_item,
+        TableName=table,
+        Key=_key(source.account_id),
+        ConditionExpression="#status = :failed",
+        ExpressionAttributeNames={"#status": "status"},
+        ExpressionAttributeValues=to_dynamo({":failed": Status.FAILED.value}),
+    ).done
 
 
-def failed_sources(client: DynamoDBClient, table: str, accounts: Iterable[str]) -> list[dict[str, Any]]:
+def failed_sources(client: DynamoDBClient, table: str, accounts: Iterable[str]) -> list[SourceRecord]:
     """The FAILED records of these accounts, by account (strongly consistent)."""
-    found: list[dict[str, Any]] = []
+    found: list[SourceRecord] = []
     for account in dict.fromkeys(accounts):
         item = client.get_item(TableName=table, Key=_key(account), ConsistentRead=True).get("Item")
-        if item and _plain(item).get("status") == FAILED:
-            found.append(_plain(item))
+        record = source_record(from_dynamo(item)) if item else None
+        if record is not None and record.status is Status.FAILED:
+            found.append(record)
     return found
