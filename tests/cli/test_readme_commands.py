@@ -1,4 +1,4 @@
-"""The README's command table is the users' reference: one row per subcommand, with every option it takes."""
+"""docs/cli.md's command table is the users' reference: one row per subcommand, with every option it takes."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 from invoice_archiver.cli.main import build_parser
 
-README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+CLI_DOC = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text(encoding="utf-8")
 
 
 def _options() -> dict[str, set[str]]:
@@ -21,8 +21,8 @@ def _options() -> dict[str, set[str]]:
 
 
 def test_the_command_table_names_every_option_of_every_command() -> None:
-    # Given the README's command table (| `command` | options | what it does |)
-    section = README[README.index("## Command line") : README.index("### On the sandbox")]
+    # Given docs/cli.md's command table (| `command` | options | what it does |)
+    section = CLI_DOC[: CLI_DOC.index("## On the sandbox")]
     rows = {
         m["name"]: m["row"] for m in re.finditer(r"^\| `(?P<name>[a-z-]+)` \|(?P<row>.*)$", section, re.M)
     }

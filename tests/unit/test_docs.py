@@ -1,4 +1,4 @@
-"""The README is the users' reference: it must name every setting and every metric the code has."""
+"""The README is the front page and docs/ the reference: every setting, metric and page is named."""
 
 from __future__ import annotations
 
@@ -10,26 +10,42 @@ from invoice_archiver.constants import Metric
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
+DOCS = ROOT / "docs"
 
 
 def test_the_configuration_reference_lists_every_environment_variable() -> None:
-    # Given the variables the functions read, and the README's configuration table
-    documented = set(re.findall(r"^\| `([A-Z_]+)` \|", README, flags=re.MULTILINE))
+    # Given the variables the functions read, and the configuration table
+    table = (DOCS / "configuration.md").read_text(encoding="utf-8")
+    documented = set(re.findall(r"^\| `([A-Z_]+)` \|", table, flags=re.MULTILINE))
 
     # Then they are the same set: none missing, none stale
     assert documented == {var.name for var in ENV_VARS}
 
 
-def test_the_readme_has_both_commands_and_a_mermaid_diagram() -> None:
+def test_the_readme_is_a_front_page() -> None:
     assert "make demo" in README
     assert "make test" in README
     assert "```mermaid" in README
+    assert len(README.splitlines()) <= 250
 
 
-def test_the_deploy_guide_names_every_metric_the_dashboard_and_alarms_use() -> None:
+def test_every_docs_page_is_linked_from_the_readme_and_every_link_resolves() -> None:
+    pages = {p.relative_to(ROOT).as_posix() for p in DOCS.rglob("*.md")}
+    linked = set(re.findall(r"\]\((docs/[^)#]+\.md)", README))
+    assert pages - linked == set()
+    for page in [ROOT / "README.md", *DOCS.rglob("*.md")]:
+        for target in re.findall(
+            r"\]\(([^)#:]+\.(?:md|json|sql))(?:#[^)]*)?\)", page.read_text(encoding="utf-8")
+        ):
+            assert (page.parent / target).exists(), f"{page.relative_to(ROOT)} links to {target}"
+
+
+def test_the_docs_name_every_metric_the_dashboard_and_alarms_use() -> None:
     # Given the metric names the functions emit
     names = [value for key, value in vars(Metric).items() if key.isupper()]
 
-    # Then the README or the deploy guide explains each of them
-    text = README + (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
+    # Then the operations page or the deploy guide explains each of them
+    text = (DOCS / "operations.md").read_text(encoding="utf-8") + (DOCS / "deploy.md").read_text(
+        encoding="utf-8"
+    )
     assert [name for name in names if name not in text] == []
