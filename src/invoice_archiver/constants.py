@@ -34,6 +34,9 @@ LEDGER_PARTITION_KEY: Final = "pk"
 LEDGER_SORT_KEY: Final = "sk"
 # A source's own record in the ledger: pk = account id, sk = SOURCE_SORT_KEY (never a period's prefix).
 SOURCE_SORT_KEY: Final = "SOURCE"
+# Receives of a message before SQS moves it to the DLQ: the stack's default (context key
+# max_receive_count) and the local queues'.
+MAX_RECEIVE_COUNT: Final = 5
 # The ledger's sparse index of unsettled invoices (dal/ledger/unsettled.py): partition key pk (the
 # account), sort key UNSETTLED_SINCE, which an item holds only while it is unsettled; the attributes it
 # projects.

@@ -107,7 +107,7 @@ def test_a_bad_context_value_fails_with_a_message_naming_the_key(key: str, value
 
 
 def test_log_retention_choices_are_all_mapped() -> None:
-    from invoice_archiver.infra.pipeline import _RETENTION
+    from invoice_archiver.infra.log_retention import _RETENTION
 
     assert set(_RETENTION) == set(LOG_RETENTION_DAYS)
 

@@ -28,8 +28,9 @@ from invoice_archiver.logic.archived_documents import archived_documents
 from invoice_archiver.logic.invoice_messages import to_message
 from invoice_archiver.models.documents import INVOICE_DOCUMENT
 from invoice_archiver.observability import logger
-from invoice_archiver.sandbox.dataset import Dataset, Invoice
+from invoice_archiver.sandbox.dataset import Dataset
 from invoice_archiver.sandbox.documents import document_bytes
+from invoice_archiver.sandbox.invoice import Invoice
 from invoice_archiver.sandbox.runner import Sandbox
 from tests.iam import recordings
 from tests.iam.recorder import Recorder

@@ -22,7 +22,8 @@ from invoice_archiver.models.continuation import ListingContinuation, ListingTot
 from invoice_archiver.models.messages import InvoiceMessage
 from invoice_archiver.models.period import BillingPeriod
 from invoice_archiver.models.source import SourceRefused
-from invoice_archiver.sandbox.dataset import Dataset, Invoice, generate
+from invoice_archiver.sandbox.dataset import Dataset, generate
+from invoice_archiver.sandbox.invoice import Invoice
 from tests.conftest import SMALL_DATASET
 from tests.integration.conftest import Pipeline, assert_archived, message_for
 

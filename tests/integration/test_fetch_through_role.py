@@ -20,8 +20,8 @@ from invoice_archiver.dal.ledger.records import LedgerKey
 from invoice_archiver.dal.sources import ROLE_SESSION_NAME
 from invoice_archiver.models.messages import InvoiceMessage
 from invoice_archiver.models.period import BillingPeriod
-from invoice_archiver.sandbox.dataset import Invoice
 from invoice_archiver.sandbox.identity import Identity
+from invoice_archiver.sandbox.invoice import Invoice
 from tests.integration.conftest import Pipeline, _assert_invoice_archived
 
 PAYER, OTHER_PAYER, RECEIVER = "123456789012", "210987654321", "345678901234"  # SMALL_DATASET's accounts

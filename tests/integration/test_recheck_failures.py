@@ -22,9 +22,10 @@ from invoice_archiver.dal.ledger import source_records
 from invoice_archiver.dal.ledger.records import LedgerKey
 from invoice_archiver.logic.changes import Reason
 from invoice_archiver.models.period import BillingPeriod
-from invoice_archiver.sandbox.dataset import Dataset, Invoice
+from invoice_archiver.sandbox.dataset import Dataset
 from invoice_archiver.sandbox.faults import Faults
 from invoice_archiver.sandbox.identity import Identity
+from invoice_archiver.sandbox.invoice import Invoice
 from invoice_archiver.sandbox.timeline import SandboxClock
 from tests.integration.conftest import Pipeline, _reset_caches, message_for
 from tests.integration.test_fetch_through_role import (

@@ -7,7 +7,9 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from invoice_archiver.constants import Metric
 from invoice_archiver.dal.sdk import Needs
+from invoice_archiver.observability import logger, metrics
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -80,3 +82,30 @@ def quarantine(
             "SourceMessageId": {"DataType": "String", "StringValue": source_id},
         },
     )
+
+
+class NoDeadLetterQueue(ValueError):
+    """A message must be quarantined and no DEAD_LETTER_QUEUE_URL is configured: the record fails, and
+    SQS's own redrive moves it once its receives run out."""
+
+
+def quarantine_record(
+    client: SQSClient,
+    dead_letter_queue_url: str | None,
+    body: str,
+    *,
+    message_id: str,
+    reason: str,
+    error_type: str,
+) -> None:
+    """The handlers' one way to quarantine a record that can never succeed: logged with its reason, sent
+    to the DLQ with it, counted in MessagesQuarantined (no DLQ configured: NoDeadLetterQueue)."""
+    logger.error(
+        "message quarantined", extra={"message_id": message_id, "reason": reason, "error_type": error_type}
+    )
+    if not dead_letter_queue_url:
+        raise NoDeadLetterQueue(f"{error_type}: {reason}")
+    quarantine(
+        client, dead_letter_queue_url, body, reason=reason, source_id=message_id, error_type=error_type
+    )
+    metrics.add_metric(name=Metric.MESSAGES_QUARANTINED, unit="Count", value=1)

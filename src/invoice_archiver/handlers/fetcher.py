@@ -92,22 +92,14 @@ def invoice_key(record: dict[str, Any]) -> str:
 
 def _quarantine(record: SQSRecord, reason: str, error_type: str) -> str:
     """A message that can never be archived: to the DLQ with its reason, never retried."""
-    dead_letter_queue = settings("fetcher").dead_letter_queue_url
-    logger.error(
-        "message quarantined",
-        extra={"message_id": record.message_id, "reason": reason, "error_type": error_type},
-    )
-    if not dead_letter_queue:
-        raise ValueError(f"{error_type}: {reason}")
-    queue.quarantine(
+    queue.quarantine_record(
         clients.sqs(),
-        dead_letter_queue,
+        settings("fetcher").dead_letter_queue_url,
         record.body,
+        message_id=record.message_id,
         reason=reason,
-        source_id=record.message_id,
         error_type=error_type,
     )
-    metrics.add_metric(name=Metric.MESSAGES_QUARANTINED, unit="Count", value=1)
     return "QUARANTINED"
 
 

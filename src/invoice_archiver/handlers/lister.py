@@ -96,16 +96,11 @@ def _continuation(record: dict[str, Any]) -> ListingContinuation | None:
 
 def _quarantine(record: dict[str, Any], reason: str, error_type: str) -> None:
     """A continuation that is never retried: to the DLQ with its reason (or fail, without a DLQ)."""
-    logger.error("listing continuation refused", extra={"reason": reason, "error_type": error_type})
-    dead_letter_queue = settings("lister").dead_letter_queue_url
-    if not dead_letter_queue:
-        raise ValueError(f"listing continuation refused: {reason}") from None
-    queue.quarantine(
+    queue.quarantine_record(
         clients.sqs(),
-        dead_letter_queue,
+        settings("lister").dead_letter_queue_url,
         record.get("body") or json.dumps(None),
+        message_id=str(record.get("messageId", "")),
         reason=reason,
-        source_id=str(record.get("messageId", "")),
         error_type=error_type,
     )
-    metrics.add_metric(name=Metric.MESSAGES_QUARANTINED, unit="Count", value=1)

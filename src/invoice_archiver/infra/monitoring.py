@@ -6,32 +6,17 @@ from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from invoice_archiver.constants import METRICS_NAMESPACE, SERVICE_NAME, Metric
+from invoice_archiver.constants import Metric
+from invoice_archiver.infra.dashboard import PERIOD, build_dashboard, invoice_metric
 from invoice_archiver.infra.encryption import allow_cloudwatch_alarms
 from invoice_archiver.infra.pipeline import Pipeline
 from invoice_archiver.infra.schedule import Schedule
 from invoice_archiver.infra.settings import DeploySettings
-
-_PERIOD = Duration.minutes(5)
-
-
-def invoice_metric(
-    name: str, *, period: Duration = _PERIOD, statistic: str = cloudwatch.Stats.SUM
-) -> cloudwatch.Metric:
-    """One of the functions' metrics (Powertools adds the `service` dimension to every metric)."""
-    return cloudwatch.Metric(
-        namespace=METRICS_NAMESPACE,
-        metric_name=name,
-        dimensions_map={"service": SERVICE_NAME},
-        statistic=statistic,
-        period=period,
-    )
 
 
 class Monitoring(Construct):
@@ -58,7 +43,16 @@ class Monitoring(Construct):
         if settings.alarm_email:
             self.topic.add_subscription(subscriptions.EmailSubscription(settings.alarm_email))
 
-        self.alarms: list[cloudwatch.Alarm] = [
+        self.alarms = [*self._pipeline_alarms(pipeline, schedule), *self._invoice_alarms(settings)]
+        action = actions.SnsAction(self.topic)
+        for alarm in self.alarms:
+            alarm.add_alarm_action(action)
+
+        self.dashboard = build_dashboard(self, pipeline, schedule, self.alarms)
+
+    def _pipeline_alarms(self, pipeline: Pipeline, schedule: Schedule) -> list[cloudwatch.Alarm]:
+        """The queues and the functions: messages given up on, a function failing or throttled."""
+        return [
             self._dlq_alarm(
                 "DeadLetterQueueNotEmpty",
                 pipeline.dead_letter_queue,
@@ -71,24 +65,29 @@ class Monitoring(Construct):
             ),
             self._above_zero(
                 "ListerErrors",
-                pipeline.lister.metric_errors(period=_PERIOD),
+                pipeline.lister.metric_errors(period=PERIOD),
                 "The lister failed (the scheduled run may be incomplete)",
             ),
             self._above_zero(
                 "FetcherErrors",
-                pipeline.fetcher.metric_errors(period=_PERIOD),
+                pipeline.fetcher.metric_errors(period=PERIOD),
                 "The fetcher failed as a whole (not one invoice: see InvoicesFailed)",
             ),
             self._above_zero(
                 "ListerThrottles",
-                pipeline.lister.metric_throttles(period=_PERIOD),
+                pipeline.lister.metric_throttles(period=PERIOD),
                 "Lambda throttled the lister",
             ),
             self._above_zero(
                 "FetcherThrottles",
-                pipeline.fetcher.metric_throttles(period=_PERIOD),
+                pipeline.fetcher.metric_throttles(period=PERIOD),
                 "Lambda throttled the fetcher (account concurrency exhausted?)",
             ),
+        ]
+
+    def _invoice_alarms(self, settings: DeploySettings) -> list[cloudwatch.Alarm]:
+        """What the functions count: invoices failed or unsettled, accounts without an invoice, sources."""
+        return [
             self._above_zero(
                 "InvoicesFailed",
                 invoice_metric(Metric.INVOICES_FAILED),
@@ -127,11 +126,6 @@ class Monitoring(Construct):
                 "it was refused unread (the DLQ holds it with ErrorType SourceRefused and the reason)",
             ),
         ]
-        action = actions.SnsAction(self.topic)
-        for alarm in self.alarms:
-            alarm.add_alarm_action(action)
-
-        self.dashboard = self._dashboard(pipeline, schedule)
 
     def _topic_key(self) -> kms.Key:
         # CloudWatch cannot publish to a topic encrypted with the AWS-managed aws/sns key, so without
@@ -149,7 +143,7 @@ class Monitoring(Construct):
 
     def _dlq_alarm(self, construct_id: str, queue: sqs.IQueue, description: str) -> cloudwatch.Alarm:
         metric = queue.metric_approximate_number_of_messages_visible(
-            period=_PERIOD, statistic=cloudwatch.Stats.MAXIMUM
+            period=PERIOD, statistic=cloudwatch.Stats.MAXIMUM
         )
         return self._above_zero(construct_id, metric, description)
 
@@ -166,105 +160,3 @@ class Monitoring(Construct):
             evaluation_periods=1,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
-
-    def _dashboard(self, pipeline: Pipeline, schedule: Schedule) -> cloudwatch.Dashboard:
-        hour = Duration.hours(1)
-        functions: list[lambda_.Function] = [pipeline.lister, pipeline.fetcher]
-        dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.days(35))
-        dashboard.add_widgets(
-            cloudwatch.GraphWidget(
-                title="Invoices (per hour)",
-                width=12,
-                left=[
-                    invoice_metric(name, period=hour)
-                    for name in (
-                        Metric.INVOICES_LISTED,
-                        Metric.INVOICES_ARCHIVED,
-                        Metric.INVOICES_SKIPPED,
-                        Metric.INVOICES_RETRIED,
-                        Metric.INVOICES_FAILED,
-                        Metric.MESSAGES_QUARANTINED,
-                    )
-                ],
-            ),
-            cloudwatch.GraphWidget(
-                title="Documents and bytes archived (per hour)",
-                width=12,
-                left=[invoice_metric(Metric.DOCUMENTS_ARCHIVED, period=hour)],
-                right=[invoice_metric(Metric.BYTES_ARCHIVED, period=hour)],
-            ),
-        )
-        day = Duration.days(1)
-        dashboard.add_widgets(
-            cloudwatch.GraphWidget(
-                title="Keeping the archive true (per day)",
-                width=12,
-                left=[
-                    invoice_metric(name, period=day)
-                    for name in (
-                        Metric.INVOICES_ENQUEUED,
-                        Metric.INVOICES_RECHECKED,
-                        Metric.INVOICES_REVISED,
-                        Metric.DOCUMENTS_NO_LONGER_LISTED,
-                        Metric.EVENTS_PUBLISHED,
-                    )
-                ],
-            ),
-            cloudwatch.GraphWidget(
-                title="Accounts without last month's invoice; invoices unsettled too long",
-                width=12,
-                left=[
-                    invoice_metric(Metric.ACCOUNTS_WITHOUT_INVOICE, period=day, statistic="Maximum"),
-                    invoice_metric(Metric.INVOICES_UNSETTLED, period=day, statistic="Maximum"),
-                ],
-                right=[invoice_metric(Metric.SOURCES_FAILED, period=day, statistic="Maximum")],
-            ),
-        )
-        dashboard.add_widgets(
-            cloudwatch.GraphWidget(
-                title="Invoice queue",
-                width=12,
-                left=[
-                    pipeline.invoice_queue.metric_approximate_number_of_messages_visible(),
-                    pipeline.invoice_queue.metric_approximate_number_of_messages_not_visible(),
-                ],
-                right=[pipeline.invoice_queue.metric_approximate_age_of_oldest_message()],
-            ),
-            cloudwatch.GraphWidget(
-                title="Dead-letter queues",
-                width=12,
-                left=[
-                    pipeline.dead_letter_queue.metric_approximate_number_of_messages_visible(
-                        label="Fetcher DLQ"
-                    ),
-                    schedule.dead_letter_queue.metric_approximate_number_of_messages_visible(
-                        label="Schedule DLQ"
-                    ),
-                ],
-            ),
-        )
-        dashboard.add_widgets(
-            cloudwatch.GraphWidget(
-                title="Invocations and errors",
-                width=8,
-                left=[fn.metric_invocations() for fn in functions],
-                right=[fn.metric_errors() for fn in functions],
-            ),
-            cloudwatch.GraphWidget(
-                title="Duration (p95)",
-                width=8,
-                left=[fn.metric_duration(statistic="p95") for fn in functions],
-            ),
-            cloudwatch.GraphWidget(
-                title="Throttles and concurrency",
-                width=8,
-                left=[fn.metric_throttles() for fn in functions],
-                right=[
-                    fn.metric("ConcurrentExecutions", statistic=cloudwatch.Stats.MAXIMUM) for fn in functions
-                ],
-            ),
-        )
-        dashboard.add_widgets(
-            cloudwatch.AlarmStatusWidget(title="Alarms", width=24, alarms=list(self.alarms))
-        )
-        return dashboard

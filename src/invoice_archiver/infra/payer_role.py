@@ -10,7 +10,7 @@ it deploys without CDK or a bootstrap in the target accounts. The role
   of the archive account may assume it, whatever its own policies allow;
 * allows `invoicing:ListInvoiceSummaries` and `invoicing:GetInvoicePDF`, plus `aws-portal:ViewBilling`,
   which the Service Authorization Reference lists as authorized by both operations (the archive stack's
-  own roles carry it for the same reason: see `pipeline.INVOICING_WILDCARD_REASON`);
+  own roles carry it for the same reason: see `permissions.INVOICING_WILDCARD_REASON`);
 * allows `invoicing:ListInvoiceUnits` only when the `DiscoverInvoiceUnits` parameter is `true`
   (a separate inline policy behind a CloudFormation condition);
 * allows nothing else: no managed policy, no other statement.
@@ -18,6 +18,7 @@ it deploys without CDK or a bootstrap in the target accounts. The role
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Final
 
 from aws_cdk import CfnCondition, CfnOutput, CfnParameter, DefaultStackSynthesizer, Fn, Stack, Tags
@@ -72,7 +73,22 @@ class PayerRoleStack(Stack):
             **kwargs,
         )
         Tags.of(self).add("service", SERVICE_NAME)
+        params = self._parameters()
+        discovery_on = CfnCondition(
+            self, "DiscoveryOn", expression=Fn.condition_equals(params.discover.value_as_string, "true")
+        )
+        self.role = self._role(params)
+        cfn_role = self.role.node.default_child
+        assert isinstance(cfn_role, iam.CfnRole)
+        cfn_role.override_logical_id("PayerRole")  # stable across CDK versions: StackSets update in place
+        discovery = self._discovery_policy()
+        discovery.cfn_options.condition = discovery_on
+        CfnOutput(self, "RoleArn", value=self.role.role_arn, description="One entry of SOURCE_ROLE_ARNS")
+        acknowledge(self.role, "AwsSolutions-IAM5", PAYER_ROLE_WILDCARD_REASON, findings=("Resource::*",))
+        acknowledge(discovery, "AwsSolutions-IAM5", PAYER_ROLE_WILDCARD_REASON, findings=("Resource::*",))
 
+    def _parameters(self) -> _Parameters:
+        """What a StackSet fills in for each member account."""
         archive_account = CfnParameter(
             self,
             Param.ARCHIVE_ACCOUNT_ID,
@@ -127,11 +143,16 @@ class PayerRoleStack(Stack):
             allowed_values=["true", "false"],
             description="true: also allow invoicing:ListInvoiceUnits (DISCOVER_INVOICE_UNITS=true).",
         )
-        discovery_on = CfnCondition(
-            self, "DiscoveryOn", expression=Fn.condition_equals(discover.value_as_string, "true")
-        )
+        return _Parameters(archive_account, archive_stack, archive_region, external_id, role_name, discover)
 
-        self.role = iam.Role(
+    def _role(self, params: _Parameters) -> iam.Role:
+        archive_account, archive_stack, archive_region = (
+            params.archive_account,
+            params.archive_stack,
+            params.archive_region,
+        )
+        external_id, role_name = params.external_id, params.role_name
+        return iam.Role(
             self,
             "Role",
             role_name=role_name.value_as_string,
@@ -163,10 +184,9 @@ class PayerRoleStack(Stack):
                 )
             },
         )
-        cfn_role = self.role.node.default_child
-        assert isinstance(cfn_role, iam.CfnRole)
-        cfn_role.override_logical_id("PayerRole")  # stable across CDK versions: StackSets update in place
-        discovery = iam.CfnRolePolicy(
+
+    def _discovery_policy(self) -> iam.CfnRolePolicy:
+        return iam.CfnRolePolicy(
             self,
             "DiscoverInvoiceUnitsPolicy",
             role_name=self.role.role_name,
@@ -183,10 +203,16 @@ class PayerRoleStack(Stack):
                 ],
             },
         )
-        discovery.cfn_options.condition = discovery_on
-        CfnOutput(self, "RoleArn", value=self.role.role_arn, description="One entry of SOURCE_ROLE_ARNS")
-        acknowledge(self.role, "AwsSolutions-IAM5", PAYER_ROLE_WILDCARD_REASON, findings=("Resource::*",))
-        acknowledge(discovery, "AwsSolutions-IAM5", PAYER_ROLE_WILDCARD_REASON, findings=("Resource::*",))
+
+
+@dataclass(frozen=True)
+class _Parameters:
+    archive_account: CfnParameter
+    archive_stack: CfnParameter
+    archive_region: CfnParameter
+    external_id: CfnParameter
+    role_name: CfnParameter
+    discover: CfnParameter
 
 
 def _function_role_arn(

@@ -30,6 +30,7 @@ from constructs import Construct
 from invoice_archiver.constants import RECONCILER_HANDLER, Metric
 from invoice_archiver.dal.reconciliation_results import PREFIX as RESULTS_PREFIX
 from invoice_archiver.infra import checkov
+from invoice_archiver.infra.archiver_function import XRAY_WILDCARD_REASON
 from invoice_archiver.infra.columnar_layer import ColumnarLayer
 from invoice_archiver.infra.constants import (
     DLQ_RETENTION_DAYS,
@@ -38,10 +39,11 @@ from invoice_archiver.infra.constants import (
     PYTHON_RUNTIME,
     RECONCILER_MODULES,
 )
+from invoice_archiver.infra.dashboard import invoice_metric
 from invoice_archiver.infra.environment import function_environment
-from invoice_archiver.infra.monitoring import invoice_metric
+from invoice_archiver.infra.log_retention import retention
 from invoice_archiver.infra.nag import acknowledge, arn_finding
-from invoice_archiver.infra.pipeline import _REPO_ROOT, XRAY_WILDCARD_REASON, _retention
+from invoice_archiver.infra.pipeline import REPO_ROOT
 from invoice_archiver.infra.settings import DeploySettings
 from invoice_archiver.infra.storage import Storage
 
@@ -88,7 +90,7 @@ class Reconciliation(Construct):
         self.log_group = logs.LogGroup(
             self,
             "ReconcilerLogGroup",
-            retention=_retention(settings.log_retention_days),
+            retention=retention(settings.log_retention_days),
             encryption_key=key,
             removal_policy=RemovalPolicy.DESTROY,
         )
@@ -106,7 +108,7 @@ class Reconciliation(Construct):
             architecture=lambda_.Architecture.ARM_64,
             handler=RECONCILER_HANDLER,
             code=lambda_.Code.from_asset(
-                str(_REPO_ROOT / FUNCTIONS_ASSET_DIR),
+                str(REPO_ROOT / FUNCTIONS_ASSET_DIR),
                 exclude=[p for p in FUNCTIONS_ASSET_EXCLUDE if p not in RECONCILER_MODULES],
             ),
             layers=[*layers, columnar.layer],

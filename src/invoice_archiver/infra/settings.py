@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from invoice_archiver.config import DayList, Settings
+from invoice_archiver.constants import MAX_RECEIVE_COUNT
 from invoice_archiver.infra.constants import (
     DEFAULT_REGION,
     DEFAULT_STACK_NAME,
@@ -130,7 +131,7 @@ class DeploySettings(BaseModel):
     fetcher_concurrency: int = _FUNCTION_DEFAULTS.fetcher_concurrency
     # The account's Invoicing API limit (calls/s per operation) the fetchers share; 0: no ceiling.
     invoicing_calls_per_second: float = Field(default=0.0, ge=0.0, le=10_000.0)
-    max_receive_count: int = Field(default=5, ge=2, le=1000)
+    max_receive_count: int = Field(default=MAX_RECEIVE_COUNT, ge=2, le=1000)
 
     # Storage
     kms_enabled: bool = False

@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 from invoice_archiver.constants import (
     LEDGER_PARTITION_KEY,
     LEDGER_SORT_KEY,
+    MAX_RECEIVE_COUNT,
     UNSETTLED_INDEX,
     UNSETTLED_PROJECTED,
     UNSETTLED_SINCE,
@@ -20,8 +21,6 @@ from invoice_archiver.dal import clients
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import AttributeDefinitionTypeDef, GlobalSecondaryIndexTypeDef
     from mypy_boto3_sqs.literals import QueueAttributeNameType
-
-MAX_RECEIVE_COUNT = 5
 
 
 @dataclass(frozen=True)

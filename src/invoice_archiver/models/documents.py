@@ -9,11 +9,9 @@ from urllib3.exceptions import LocationParseError
 from urllib3.util import Url, parse_url
 
 INVOICE_DOCUMENT = "INVOICE"
-# The SupplementalDocumentType values of the API update of 2026-05-07. Another value is still filed
-# under the type the API sent, and recorded as not recognized.
-SUPPLEMENTAL_DOCUMENT_TYPES = frozenset(
-    {"GOVERNMENT_INVOICE", "TAX_E_INVOICE", "PAYMENT_RECEIPT", "SUPPLEMENT"}
-)
+# The SupplementalDocumentType values of the API update of 2026-05-07, in the reference's order. Another
+# value is still filed under the type the API sent, and recorded as not recognized.
+SUPPLEMENTAL_DOCUMENT_TYPES = ("GOVERNMENT_INVOICE", "TAX_E_INVOICE", "PAYMENT_RECEIPT", "SUPPLEMENT")
 
 
 class SecretUrl:

@@ -22,7 +22,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from invoice_archiver.sandbox.dataset import Dataset, Invoice
+from invoice_archiver.sandbox.dataset import Dataset
+from invoice_archiver.sandbox.invoice import Invoice
 
 AMOUNT_OFF = Decimal("1.00")
 CREDIT_OFF = Decimal("-2.50")

@@ -9,22 +9,28 @@ from __future__ import annotations
 import calendar
 import json
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from invoice_archiver.models.documents import SUPPLEMENTAL_DOCUMENT_TYPES
+from invoice_archiver.sandbox import timeline
 from invoice_archiver.sandbox.documents import Document, MediaType
-
-if TYPE_CHECKING:
-    from invoice_archiver.sandbox.timeline import Change
+from invoice_archiver.sandbox.invoice import (
+    Invoice,
+    Period,
+    invoice_from_json,
+    invoice_to_json,
+    parse_period,
+)
+from invoice_archiver.sandbox.timeline import Change
 
 FORMAT = "invoice-archiver-sandbox/1"
 RECEIVER_ROLES = ("SELLER", "RESELLER", "BUYER")
 RECEIVER_ROLE_DATA_START = datetime(2025, 6, 1, tzinfo=UTC)
-SUPPLEMENTAL_TYPES = ("GOVERNMENT_INVOICE", "TAX_E_INVOICE", "PAYMENT_RECEIPT", "SUPPLEMENT")
 DEFAULT_ACCOUNTS = ("123456789012", "210987654321", "345678901234")
 ENTITIES = (
     ("AWS", "Amazon Web Services, Inc."),
@@ -42,51 +48,6 @@ CURRENCIES: dict[str, tuple[int, str, str, str]] = {
     "BRL": (2, "5.0612", "0.0925", "PIS/COFINS"),
 }
 AWKWARD_IDS = ("a/b", "..", "../../etc/passwd", "with space", "unicodé-€-発票", "percent%2Fid", "q?x=1#f")
-TIMESTAMP_FIELDS = ("IssuedDate", "DueDate")
-
-Period = tuple[int, int]
-
-
-@dataclass(frozen=True)
-class Invoice:
-    """One invoice: its API summary plus the documents the emulator serves for it."""
-
-    summary: dict[str, Any]
-    document: Document
-    supplemental: tuple[Document, ...] = ()
-    access_denied: bool = False
-
-    @property
-    def invoice_id(self) -> str:
-        return str(self.summary["InvoiceId"])
-
-    @property
-    def account_id(self) -> str:
-        return str(self.summary["AccountId"])
-
-    @property
-    def issued_date(self) -> datetime:
-        value: datetime = self.summary["IssuedDate"]
-        return value
-
-    @property
-    def billing_period(self) -> Period:
-        period = self.summary["BillingPeriod"]
-        return int(period["Year"]), int(period["Month"])
-
-    @property
-    def receiver_role(self) -> str | None:
-        role = self.summary.get("ReceiverRole")
-        return None if role is None else str(role)
-
-    @property
-    def invoicing_entity(self) -> str | None:
-        entity = self.summary.get("Entity", {}).get("InvoicingEntity")
-        return None if entity is None else str(entity)
-
-    @property
-    def documents(self) -> tuple[Document, ...]:
-        return (self.document, *self.supplemental)
 
 
 @dataclass
@@ -108,8 +69,6 @@ class Dataset:
 
     def at(self, moment: datetime) -> Dataset:
         """The dataset as it is at `moment`, with every timeline change due by then applied."""
-        from invoice_archiver.sandbox import timeline
-
         if not self.timeline:
             return self
         return Dataset(timeline.apply(self.invoices, self.timeline, moment))
@@ -142,9 +101,7 @@ class Dataset:
         )
 
     def to_json(self) -> str:
-        from invoice_archiver.sandbox import timeline
-
-        data: dict[str, Any] = {"format": FORMAT, "invoices": [_invoice_to_json(i) for i in self.invoices]}
+        data: dict[str, Any] = {"format": FORMAT, "invoices": [invoice_to_json(i) for i in self.invoices]}
         if self.timeline:
             data["timeline"] = [timeline.to_json(change) for change in self.timeline]
         return json.dumps(data, indent=1)
@@ -157,9 +114,7 @@ class Dataset:
         invoices: list[Invoice] = []
         if "generate" in data:
             invoices.extend(generate(**_generate_kwargs(data["generate"])).invoices)
-        invoices.extend(_invoice_from_json(item) for item in data.get("invoices", []))
-        from invoice_archiver.sandbox import timeline
-
+        invoices.extend(invoice_from_json(item) for item in data.get("invoices", []))
         changes = timeline.parse(data.get("timeline", []), {inv.invoice_id for inv in invoices})
         return cls(invoices, changes)
 
@@ -303,7 +258,9 @@ class _Generator:
     def _supplemental(self, invoice_id: str) -> tuple[Document, ...]:
         count = self.rng.randint(*self.supplemental)
         docs = []
-        kinds = self.rng.sample(SUPPLEMENTAL_TYPES, min(count, 4)) + [SUPPLEMENTAL_TYPES[3]] * (count - 4)
+        kinds = self.rng.sample(SUPPLEMENTAL_DOCUMENT_TYPES, min(count, 4)) + [
+            SUPPLEMENTAL_DOCUMENT_TYPES[3]
+        ] * (count - 4)
         for kind in kinds:
             xml = kind == "TAX_E_INVOICE" and self.rng.random() < self.xml_rate
             media: MediaType = "xml" if xml else "pdf"
@@ -351,90 +308,10 @@ def _amounts(usd: Decimal, currency: str, discount: bool, fee: bool) -> dict[str
     }
 
 
-# --- JSON scenario format ------------------------------------------------------------------------
-
-
-def _invoice_to_json(inv: Invoice) -> dict[str, Any]:
-    summary = dict(inv.summary)
-    for key in TIMESTAMP_FIELDS:
-        if key in summary:
-            summary[key] = summary[key].isoformat()
-    return {
-        "summary": summary,
-        "document": _doc_to_json(inv.document),
-        "supplemental_documents": [_doc_to_json(d) for d in inv.supplemental],
-        "access_denied": inv.access_denied,
-    }
-
-
-def _doc_to_json(doc: Document) -> dict[str, Any]:
-    return {
-        "DocumentType": doc.document_type,
-        "DocumentId": doc.document_id,
-        "size": doc.size,
-        "format": doc.media_type,
-        **({"omit": list(doc.omitted)} if doc.omitted else {}),
-    }
-
-
-def _invoice_from_json(item: dict[str, Any]) -> Invoice:
-    summary = dict(item["summary"])
-    invoice_id = str(summary["InvoiceId"])
-    for key in TIMESTAMP_FIELDS:
-        if key in summary:
-            summary[key] = _parse_time(summary[key])
-    summary.setdefault("BillSourceAccounts", [summary["AccountId"]])
-    summary.setdefault("BillSourceAccountsTotalCount", len(summary["BillSourceAccounts"]))
-    main = item.get("document", {})
-    document = Document(
-        invoice_id, str(main.get("DocumentId", invoice_id)), "INVOICE", int(main.get("size", 8192))
-    )
-    supplemental = tuple(
-        Document(
-            invoice_id,
-            str(doc["DocumentId"]),
-            str(doc["DocumentType"]),
-            int(doc.get("size", 8192)),
-            _media_type(doc.get("format")),
-            _omitted(doc.get("omit", [])),
-        )
-        for doc in item.get("supplemental_documents", [])
-    )
-    return Invoice(summary, document, supplemental, bool(item.get("access_denied", False)))
-
-
-def _omitted(value: Any) -> tuple[str, ...]:
-    """Which of DocumentType and DocumentId GetInvoicePDF leaves out for this document."""
-    names = tuple(value) if isinstance(value, list) else ()
-    unknown = [name for name in names if name not in ("DocumentType", "DocumentId")]
-    if unknown or not isinstance(value, list):
-        raise ValueError(f"'omit' may list DocumentType and DocumentId only, not {value!r}")
-    return names
-
-
-def _media_type(value: Any) -> MediaType:
-    return "xml" if value == "xml" else "pdf"
-
-
-def _parse_time(value: Any) -> datetime:
-    if isinstance(value, int | float):
-        return datetime.fromtimestamp(value, UTC)
-    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _parse_period(value: Any) -> Period:
-    if isinstance(value, str):
-        year, month = value.split("-")
-        return int(year), int(month)
-    year, month = value
-    return int(year), int(month)
-
-
 def _generate_kwargs(params: dict[str, Any]) -> dict[str, Any]:
     kwargs = dict(params)
     if "periods" in kwargs:
-        kwargs["periods"] = [_parse_period(p) for p in kwargs["periods"]]
+        kwargs["periods"] = [parse_period(p) for p in kwargs["periods"]]
     for key in ("document_size", "supplemental"):
         if isinstance(kwargs.get(key), list):
             kwargs[key] = tuple(kwargs[key])
@@ -443,11 +320,3 @@ def _generate_kwargs(params: dict[str, Any]) -> dict[str, Any]:
 
 def month_days(year: int, month: int) -> int:
     return calendar.monthrange(year, month)[1]
-
-
-def iter_periods(start: Period, end: Period) -> Iterable[Period]:
-    """Billing periods from start to end inclusive."""
-    year, month = start
-    while (year, month) <= end:
-        yield year, month
-        year, month = (year + 1, 1) if month == 12 else (year, month + 1)

@@ -30,7 +30,7 @@ from typing import Any, Final
 import boto3
 from botocore.config import Config
 
-from invoice_archiver.sandbox.dataset import Invoice
+from invoice_archiver.sandbox.invoice import Invoice
 from invoice_archiver.sandbox.service import ApiError, check_input
 
 ALL_ACCOUNTS: Final = "*"

@@ -26,8 +26,9 @@ from typing import Any
 
 from invoice_archiver.models.source import ACCOUNT_ID, ROLE_ARN
 from invoice_archiver.sandbox import shapes
-from invoice_archiver.sandbox.dataset import FORMAT, TIMESTAMP_FIELDS, Dataset, generate
+from invoice_archiver.sandbox.dataset import FORMAT, Dataset, generate
 from invoice_archiver.sandbox.identity import ARCHIVE_ACCOUNT, ROLE_NAME, Identity, InvoiceUnit
+from invoice_archiver.sandbox.invoice import TIMESTAMP_FIELDS
 
 TOP_KEYS = ("format", "generate", "invoices", "timeline", "identity")
 IDENTITY_KEYS = ("enforce", "archive_account", "role_name", "invoice_units", "refuse_assume_role")

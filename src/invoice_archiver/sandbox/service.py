@@ -17,8 +17,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from invoice_archiver.sandbox import shapes
-from invoice_archiver.sandbox.dataset import RECEIVER_ROLE_DATA_START, Dataset, Invoice, month_days
+from invoice_archiver.sandbox.dataset import RECEIVER_ROLE_DATA_START, Dataset, month_days
 from invoice_archiver.sandbox.documents import Document
+from invoice_archiver.sandbox.invoice import Invoice
 from invoice_archiver.sandbox.signing import UrlSigner, path_segment
 from invoice_archiver.sandbox.timeline import applied
 

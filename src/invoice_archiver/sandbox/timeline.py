@@ -12,12 +12,19 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from invoice_archiver.sandbox.documents import Document
-
-if TYPE_CHECKING:
-    from invoice_archiver.sandbox.dataset import Invoice
+from invoice_archiver.sandbox.invoice import (
+    TIMESTAMP_FIELDS,
+    Invoice,
+    doc_to_json,
+    invoice_from_json,
+    invoice_to_json,
+    media_type,
+    omitted,
+    parse_time,
+)
 
 _KEYS = {"at", "issue", "invoice_id", "set", "unset", "add_documents", "remove_documents"}
 
@@ -84,23 +91,15 @@ def apply(invoices: Iterable[Invoice], timeline: Sequence[Change], moment: datet
 
 def parse(items: list[dict[str, Any]], known_ids: set[str]) -> tuple[Change, ...]:
     """The scenario's `timeline` list; every change must name a known invoice or issue a new one."""
-    from invoice_archiver.sandbox.dataset import (
-        TIMESTAMP_FIELDS,
-        _invoice_from_json,
-        _media_type,
-        _omitted,
-        _parse_time,
-    )
-
     changes: list[Change] = []
     ids = set(known_ids)
     for n, item in enumerate(items):
         unknown = set(item) - _KEYS
         if unknown or "at" not in item:
             raise ValueError(f"timeline[{n}]: needs 'at'; unknown keys {sorted(unknown)}")
-        at = _parse_time(item["at"])
+        at = parse_time(item["at"])
         if "issue" in item:
-            invoice = _invoice_from_json(item["issue"])
+            invoice = invoice_from_json(item["issue"])
             if invoice.invoice_id in ids:
                 raise ValueError(f"timeline[{n}]: invoice id {invoice.invoice_id!r} already exists")
             ids.add(invoice.invoice_id)
@@ -112,15 +111,15 @@ def parse(items: list[dict[str, Any]], known_ids: set[str]) -> tuple[Change, ...
         fields = dict(item.get("set", {}))
         for name in TIMESTAMP_FIELDS:
             if name in fields:
-                fields[name] = _parse_time(fields[name])
+                fields[name] = parse_time(fields[name])
         documents = tuple(
             Document(
                 invoice_id,
                 str(doc["DocumentId"]),
                 str(doc["DocumentType"]),
                 int(doc.get("size", 8192)),
-                _media_type(doc.get("format")),
-                _omitted(doc.get("omit", [])),
+                media_type(doc.get("format")),
+                omitted(doc.get("omit", [])),
             )
             for doc in item.get("add_documents", [])
         )
@@ -138,10 +137,9 @@ def parse(items: list[dict[str, Any]], known_ids: set[str]) -> tuple[Change, ...
 
 
 def to_json(change: Change) -> dict[str, Any]:
-    from invoice_archiver.sandbox.dataset import TIMESTAMP_FIELDS, _doc_to_json, _invoice_to_json
 
     if change.issue is not None:
-        return {"at": change.at.isoformat(), "issue": _invoice_to_json(change.issue)}
+        return {"at": change.at.isoformat(), "issue": invoice_to_json(change.issue)}
     fields = {k: v.isoformat() if k in TIMESTAMP_FIELDS else v for k, v in change.set_fields.items()}
     item: dict[str, Any] = {"at": change.at.isoformat(), "invoice_id": change.invoice_id}
     if fields:
@@ -149,7 +147,7 @@ def to_json(change: Change) -> dict[str, Any]:
     if change.unset_fields:
         item["unset"] = list(change.unset_fields)
     if change.add_documents:
-        item["add_documents"] = [_doc_to_json(d) for d in change.add_documents]
+        item["add_documents"] = [doc_to_json(d) for d in change.add_documents]
     if change.remove_documents:
         item["remove_documents"] = list(change.remove_documents)
     return item
