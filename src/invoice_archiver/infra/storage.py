@@ -158,13 +158,13 @@ class Storage(Construct):
         * Replication into the bucket writes as `s3:ReplicateObject` (and `ReplicateDelete`,
           `ReplicateTags`), not `s3:PutObject`: a replica lands on an existing key as a new version, so
           the create-only deny would not see it. Nothing replicates into the archive: denied to all.
-        * The functions' roles never delete, hide, unlock or re-tag-by-version an archive object: none of
-          their code does, and a later over-broad grant (a `grant_*`, a managed policy) must not make it
-          possible. Their fixed names make the ARNs plain strings here, with no reference to the roles.
-          Operators keep these (a delete marker is removed with DeleteObjectVersion, as `verify`
-          advises; Object Lock is what binds them too). `s3:PutObjectTagging` is not in the list: S3
-          authorizes the tags a creating PutObject or CreateMultipartUpload carries with it, and no
-          condition key tells those from a later PutObjectTagging (docs/decisions.md)."""
+        * The functions' roles never delete, hide, unlock or re-ACL an archive object or a version: none
+          of their code does, and a later over-broad grant (a `grant_*`, a managed policy) must not make
+          it possible. Their fixed names make the ARNs plain strings here, with no reference to the
+          roles. Operators keep these (a delete marker is removed with DeleteObjectVersion, as `verify`
+          advises; only Object Lock binds them). `s3:PutObjectTagging` is not in the list: S3 authorizes
+          the tags a creating PutObject or CreateMultipartUpload carries with that action, and AWS
+          documents no condition key that tells them from a later re-tag (docs/decisions.md)."""
         objects = bucket.arn_for_objects(f"{settings.archive_prefix}/*")
         bucket.add_to_resource_policy(
             iam.PolicyStatement(
