@@ -783,9 +783,12 @@ def test_dashboard_shows_the_pipeline_metrics(default: Synth) -> None:
         assert name in body
 
 
-def test_outputs_use_the_constant_keys(default: Synth) -> None:
-    outputs = default.template.find_outputs("*")
-    assert set(outputs) == {value for key, value in vars(OutputKey).items() if not key.startswith("_")}
+def test_outputs_use_the_constant_keys(default: Synth, synth_with: Any) -> None:
+    keys = {value for key, value in vars(OutputKey).items() if not key.startswith("_")}
+    # The reconciler, and its output, exist only with cost_data_export set
+    assert set(default.template.find_outputs("*")) == keys - {OutputKey.RECONCILER_FUNCTION}
+    reconciling = synth_with({"cost_data_export": "s3://cost-exports/cur2/"})
+    assert set(reconciling.template.find_outputs("*")) == keys
 
 
 def test_tracing_can_be_turned_off_and_then_nothing_of_x_ray_is_granted(synth_with: Any) -> None:
