@@ -49,3 +49,12 @@ def test_the_docs_name_every_metric_the_dashboard_and_alarms_use() -> None:
         encoding="utf-8"
     )
     assert [name for name in names if name not in text] == []
+
+
+def test_every_decision_is_dated_and_in_the_index() -> None:
+    text = (DOCS / "decisions.md").read_text(encoding="utf-8")
+    index, _, body = text.partition("\n## Pipeline")
+    entries = re.findall(r"^### (.+)\n\n\*(\d{4}-\d{2}-\d{2})\.\*", body, flags=re.MULTILINE)
+    assert len(entries) == len(re.findall(r"^### ", body, flags=re.MULTILINE))
+    listed = re.findall(r"^- \[(.+)\]\(#[^)]+\) \((\d{4}-\d{2}-\d{2})\)$", index, flags=re.MULTILINE)
+    assert sorted(listed) == sorted(entries)

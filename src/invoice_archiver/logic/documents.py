@@ -27,7 +27,7 @@ from invoice_archiver.logic.fetch_context import FetchContext
 from invoice_archiver.logic.notices import redact, report_undescribed
 from invoice_archiver.models.documents import ArchivedDocument, DocumentRef
 from invoice_archiver.models.invoice import VerifiedInvoice
-from invoice_archiver.observability import logger
+from invoice_archiver.observability import logger, tracer
 
 # A document the API described in full: (is it the invoice document, its type, its id).
 Identity = tuple[bool, str | None, str | None]
@@ -35,6 +35,7 @@ Identity = tuple[bool, str | None, str | None]
 MAX_BACKOFF_SECONDS = 5.0
 
 
+@tracer.capture_method(capture_response=False, capture_error=False)
 def archive_documents(
     context: FetchContext,
     invoice: VerifiedInvoice,

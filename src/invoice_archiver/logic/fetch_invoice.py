@@ -22,9 +22,10 @@ from invoice_archiver.logic.archiving import archive_new
 from invoice_archiver.logic.failures import InvoiceBusy
 from invoice_archiver.logic.fetch_context import FetchContext, Outcome
 from invoice_archiver.models.messages import InvoiceMessage
-from invoice_archiver.observability import logger, metrics
+from invoice_archiver.observability import logger, metrics, tracer
 
 
+@tracer.capture_method(capture_response=False, capture_error=False)
 def archive(context: FetchContext, message: InvoiceMessage, deadline: float | None = None) -> Outcome:
     """Archive or re-check the invoice the message points to. Raises SourceRefused for a source that is
     neither configured nor discovered (the handler quarantines the message), InvoiceBusy while another

@@ -10,9 +10,8 @@ be read (its role cannot be assumed, or the API denies it) fails alone, with its
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -25,11 +24,12 @@ from invoice_archiver.dal.sources import SourceUnavailable
 from invoice_archiver.logic.changes import Reason, fingerprint, why_enqueue
 from invoice_archiver.logic.invoice_messages import jsonable, pointer, quarantine_summary
 from invoice_archiver.logic.ledger_view import LedgerView
+from invoice_archiver.logic.listing_result import ListingObserver, ListingResult
 from invoice_archiver.logic.notices import redact
 from invoice_archiver.logic.planning import SummaryQuery
 from invoice_archiver.models.messages import InvoiceMessage
 from invoice_archiver.models.source import Source
-from invoice_archiver.observability import logger, metrics
+from invoice_archiver.observability import logger, metrics, tracer
 
 if TYPE_CHECKING:
     from mypy_boto3_invoicing import InvoicingClient
@@ -42,66 +42,6 @@ Page = tuple[list[dict[str, Any]], str | None]
 DENIED = frozenset(
     {"AccessDeniedException", "AccessDenied", "UnrecognizedClientException", "ExpiredTokenException"}
 )
-
-
-@dataclass
-class ListingResult:
-    queries: int = 0
-    invoices_listed: int = 0
-    messages_sent: int = 0
-    periods: list[str] = field(default_factory=list)
-    accounts: list[str] = field(default_factory=list)
-    # Why each enqueued invoice was enqueued (logic.changes.Reason values); the rest were unchanged.
-    reasons: Counter[str] = field(default_factory=Counter)
-    ledger_queries: int = 0
-    ledger_read_units: float = 0.0
-    ledger_seconds: float = 0.0
-    # Invoices listed per "<account>#<YYYY-MM>" (the missing-invoice check reads it).
-    listed_per_period: Counter[str] = field(default_factory=Counter)
-    # Summaries that could not become a message (quarantined to the DLQ with the reason).
-    quarantined: int = 0
-    # Invoices of accounts that are not sources of the run (not enqueued; SourcesRefused).
-    refused: int = 0
-    # Sources that could not be read, by account, with why (their queries were skipped).
-    failed_sources: dict[str, str] = field(default_factory=dict)
-    # Queries finished, or skipped for a source that failed (a continuation resumes at the next one).
-    queries_done: int = 0
-    # Where to resume when the listing stopped for time: (query index, NextToken); None when done.
-    resume_at: tuple[int, str | None] | None = None
-
-    @property
-    def unchanged(self) -> int:
-        return self.invoices_listed - sum(self.reasons.values())
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "queries": self.queries,
-            "invoices_listed": self.invoices_listed,
-            "messages_sent": self.messages_sent,
-            "quarantined": self.quarantined,
-            "refused": self.refused,
-            "unchanged": self.unchanged,
-            "reasons": dict(sorted(self.reasons.items())),
-            "ledger_queries": self.ledger_queries,
-            "ledger_read_units": self.ledger_read_units,
-            "ledger_seconds": round(self.ledger_seconds, 3),
-            "periods": self.periods,
-            "accounts": self.accounts,
-            **({"failed_sources": dict(sorted(self.failed_sources.items()))} if self.failed_sources else {}),
-        }
-
-
-class ListingObserver:
-    """Hooks for a caller that follows the listing (the CLI's backfill); each does nothing here."""
-
-    def listed(self, message: InvoiceMessage, reason: str | None) -> None:
-        """One invoice listed (the first time in this run), with why it is enqueued (None: unchanged)."""
-
-    def before_send(self, messages: list[InvoiceMessage]) -> None:
-        """A batch of messages is about to be sent."""
-
-    def query_done(self, query: SummaryQuery) -> None:
-        """A query's last page is done."""
 
 
 def run_listing(
@@ -138,92 +78,168 @@ def run_listing(
     run's sources; an invoice of any other account is not enqueued, but logged and counted
     (SourcesRefused). None: every listed invoice is enqueued.
     """
-    now = now or datetime.now(UTC)
-    observer = observer or ListingObserver()
-    result = ListingResult(queries=len(queries))
-    result.periods = sorted({str(q.billing_period) for q in queries if q.billing_period})
-    result.accounts = sorted({q.account_id for q in queries if q.account_id})
-    failed_roles: dict[str, str] = {}
-    skipped = set(skip_sources)
-    seen: set[tuple[str, str]] = set()
-    pending: list[InvoiceMessage] = []
+    options = ListingOptions(
+        now=now or datetime.now(UTC),
+        recheck=recheck,
+        rearchive=rearchive,
+        dead_letter_queue_url=dead_letter_queue_url,
+        skip_sources=frozenset(skip_sources),
+        time_left=time_left,
+        reserve_seconds=reserve_seconds,
+        allowed=allowed,
+    )
+    listing = Listing(
+        queries,
+        invoicing_for=invoicing_for,
+        sqs=sqs,
+        queue_url=queue_url,
+        ledger=ledger,
+        options=options,
+        observer=observer or ListingObserver(),
+    )
+    return listing.run(start)
 
-    def flush() -> None:
-        if pending:
-            observer.before_send(list(pending))
-            result.messages_sent += queue.send_batch(sqs, queue_url, [m.body() for m in pending])
-            pending.clear()
 
-    def out_of_time() -> bool:
-        return time_left is not None and time_left() < reserve_seconds
+@dataclass(frozen=True)
+class ListingOptions:
+    """How a listing decides and when it stops (see run_listing for each)."""
 
-    index, token = start
-    while index < len(queries):
-        query = queries[index]
-        if query.account_id in skipped or query.account_id in result.failed_sources:
-            index, token, result.queries_done = index + 1, None, result.queries_done + 1
-            continue
-        if query.role_arn in failed_roles:
-            _fail_source(result, query, failed_roles[query.role_arn])
-            index, token, result.queries_done = index + 1, None, result.queries_done + 1
-            continue
+    now: datetime
+    recheck: bool = False
+    rearchive: bool = False
+    dead_letter_queue_url: str = ""
+    skip_sources: frozenset[str] = frozenset()
+    time_left: Callable[[], float] | None = None
+    reserve_seconds: float = 0.0
+    allowed: Callable[[Source], bool] | None = None
+
+
+class Listing:
+    """One listing: query by query, page by page, each invoice that needs the fetcher into a batch of ten,
+    each full batch sent; between pages, it stops when its invocation nears its end."""
+
+    def __init__(
+        self,
+        queries: Sequence[SummaryQuery],
+        *,
+        invoicing_for: InvoicingFor,
+        sqs: SQSClient,
+        queue_url: str,
+        ledger: LedgerView | None,
+        options: ListingOptions,
+        observer: ListingObserver,
+    ) -> None:
+        self._queries, self._invoicing_for, self._sqs, self._queue_url = (
+            queries,
+            invoicing_for,
+            sqs,
+            queue_url,
+        )
+        self._ledger, self._options, self._observer = ledger, options, observer
+        self.result = ListingResult(queries=len(queries))
+        self.result.periods = sorted({str(q.billing_period) for q in queries if q.billing_period})
+        self.result.accounts = sorted({q.account_id for q in queries if q.account_id})
+        self._failed_roles: dict[str, str] = {}
+        self._seen: set[tuple[str, str]] = set()
+        self._pending: list[InvoiceMessage] = []
+
+    @tracer.capture_method(capture_response=False, capture_error=False)
+    def run(self, start: tuple[int, str | None]) -> ListingResult:
+        index, token = start
+        while index < len(self._queries):
+            query = self._queries[index]
+            if not self._readable(query):
+                index, token, self.result.queries_done = index + 1, None, self.result.queries_done + 1
+                continue
+            cut = self._query(query, token)
+            if cut is not None:  # stopped for time before this page
+                self.result.resume_at = (index, cut)
+                break
+            self.result.queries_done += 1
+            self._observer.query_done(query)
+            index, token = index + 1, None
+            if index < len(self._queries) and self._out_of_time():
+                self.result.resume_at = (index, None)
+                break
+        self._flush()
+        self._close()
+        return self.result
+
+    def _readable(self, query: SummaryQuery) -> bool:
+        """False for a query of a source that already failed (in this run, or an earlier piece of it)."""
+        account = query.account_id
+        if account in self._options.skip_sources or account in self.result.failed_sources:
+            return False
+        if query.role_arn in self._failed_roles:
+            _fail_source(self.result, query, self._failed_roles[query.role_arn])
+            return False
+        return True
+
+    def _query(self, query: SummaryQuery, token: str | None) -> str | None:
+        """Every page of one query from `token`; the NextToken it stopped before for time, else None."""
         found = enqueued = 0
-        cut: str | None = None  # the NextToken of the page the query stopped before, for time
+        cut: str | None = None
         try:
-            pages = invoicing_api.iter_pages(invoicing_for(query.role_arn), query.request(), token)
-            for summaries, next_token in _until(pages, out_of_time):
+            pages = invoicing_api.iter_pages(self._invoicing_for(query.role_arn), query.request(), token)
+            for summaries, next_token in _until(pages, self._out_of_time):
                 cut = next_token
-                for summary in summaries:
-                    found += 1
-                    clean = jsonable(summary)
-                    message = _message(clean, now, query, sqs, dead_letter_queue_url, result)
-                    if message is None or (message.account_id, message.invoice_id) in seen:
-                        continue
-                    if allowed is not None and not allowed(message.source):
-                        _refuse(result, message, query)
-                        continue
-                    seen.add((message.account_id, message.invoice_id))
-                    result.listed_per_period[f"{message.account_id}#{message.billing_period}"] += 1
-                    reason = _reason(
-                        message, fingerprint(clean), ledger, now, recheck, rearchive, query.reason
-                    )
-                    observer.listed(message, None if reason is None else str(reason))
-                    if reason is None:
-                        continue
-                    result.reasons[reason] += 1
-                    enqueued += 1
-                    pending.append(message.model_copy(update={"reason": str(reason)}))
-                    if len(pending) == queue.BATCH_SIZE:
-                        flush()
+                found += len(summaries)
+                enqueued += sum(self._summary(summary, query) for summary in summaries)
         except SourceUnavailable as exc:
             cut = None
-            failed_roles[exc.role_arn] = str(exc)
-            _fail_source(result, query, str(exc))
+            self._failed_roles[exc.role_arn] = str(exc)
+            _fail_source(self.result, query, str(exc))
         except ClientError as exc:
             if _error_code(exc) not in DENIED:
                 raise
             cut = None
-            _denied(result, query, exc)
-        result.invoices_listed += found
+            _denied(self.result, query, exc)
+        self.result.invoices_listed += found
         logger.info(
             "listed invoices", extra={"query": query.describe(), "invoices": found, "enqueued": enqueued}
         )
-        if cut is not None:  # stopped for time before this page
-            result.resume_at = (index, cut)
-            break
-        result.queries_done += 1
-        observer.query_done(query)
-        index, token = index + 1, None
-        if index < len(queries) and out_of_time():
-            result.resume_at = (index, None)
-            break
-    flush()
-    if ledger is not None:
-        result.ledger_queries, result.ledger_read_units = ledger.queries, ledger.read_units
-        result.ledger_seconds = ledger.seconds
-    metrics.add_metric(name=Metric.INVOICES_LISTED, unit="Count", value=result.invoices_listed)
-    metrics.add_metric(name=Metric.INVOICES_ENQUEUED, unit="Count", value=sum(result.reasons.values()))
-    return result
+        return cut
+
+    def _summary(self, summary: dict[str, Any], query: SummaryQuery) -> bool:
+        """One listed summary: enqueued (True), or unchanged, a duplicate, refused or quarantined."""
+        options, result = self._options, self.result
+        clean = jsonable(summary)
+        message = _message(clean, options.now, query, self._sqs, options.dead_letter_queue_url, result)
+        if message is None or (message.account_id, message.invoice_id) in self._seen:
+            return False
+        if options.allowed is not None and not options.allowed(message.source):
+            _refuse(result, message, query)
+            return False
+        self._seen.add((message.account_id, message.invoice_id))
+        result.listed_per_period[f"{message.account_id}#{message.billing_period}"] += 1
+        reason = _reason(message, fingerprint(clean), self._ledger, options, query.reason)
+        self._observer.listed(message, None if reason is None else str(reason))
+        if reason is None:
+            return False
+        result.reasons[reason] += 1
+        self._pending.append(message.model_copy(update={"reason": str(reason)}))
+        if len(self._pending) == queue.BATCH_SIZE:
+            self._flush()
+        return True
+
+    def _flush(self) -> None:
+        if self._pending:
+            self._observer.before_send(list(self._pending))
+            bodies = [m.body() for m in self._pending]
+            self.result.messages_sent += queue.send_batch(self._sqs, self._queue_url, bodies)
+            self._pending.clear()
+
+    def _out_of_time(self) -> bool:
+        time_left = self._options.time_left
+        return time_left is not None and time_left() < self._options.reserve_seconds
+
+    def _close(self) -> None:
+        result, ledger = self.result, self._ledger
+        if ledger is not None:
+            result.ledger_queries, result.ledger_read_units = ledger.queries, ledger.read_units
+            result.ledger_seconds = ledger.seconds
+        metrics.add_metric(name=Metric.INVOICES_LISTED, unit="Count", value=result.invoices_listed)
+        metrics.add_metric(name=Metric.INVOICES_ENQUEUED, unit="Count", value=sum(result.reasons.values()))
 
 
 def _until(pages: Iterator[Page], out_of_time: Callable[[], bool]) -> Iterator[Page]:
@@ -279,15 +295,14 @@ def _reason(
     message: InvoiceMessage,
     listed: str,
     ledger: LedgerView | None,
-    now: datetime,
-    recheck: bool,
-    rearchive: bool = False,
+    options: ListingOptions,
     given: str | None = None,
 ) -> Reason | None:
     """Why to enqueue the invoice; `listed` is the fingerprint of the summary as listed."""
+    recheck, rearchive = options.recheck, options.rearchive
     if ledger is None:
         return Reason.REARCHIVE if rearchive else Reason.RECHECK if recheck else Reason.NEW
-    reason = why_enqueue(listed, ledger.record(message), now, recheck=recheck, rearchive=rearchive)
+    reason = why_enqueue(listed, ledger.record(message), options.now, recheck=recheck, rearchive=rearchive)
     return Reason(given) if given is not None and reason is not None else reason
 
 

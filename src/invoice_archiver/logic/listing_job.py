@@ -25,8 +25,9 @@ from invoice_archiver.config import Settings
 from invoice_archiver.constants import Metric
 from invoice_archiver.dal.ledger import source_records
 from invoice_archiver.logic.ledger_view import LedgerView
-from invoice_archiver.logic.listing import InvoicingFor, ListingResult, run_listing
+from invoice_archiver.logic.listing import InvoicingFor, run_listing
 from invoice_archiver.logic.listing_report import EnqueuedReport
+from invoice_archiver.logic.listing_result import ListingResult
 from invoice_archiver.logic.missing import accounts_without_invoice
 from invoice_archiver.logic.planning import SummaryQuery, plan_fingerprint, plan_request, plan_scheduled
 from invoice_archiver.logic.sourcing import KnownSources, configured_sources, discover_units

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from invoice_archiver.logic.listing import ListingObserver
+from invoice_archiver.logic.listing_result import ListingObserver
 from invoice_archiver.models.messages import InvoiceMessage
 
 # Bytes of invoice entries one response may carry (Lambda's synchronous response limit is 6 MB; the

@@ -30,7 +30,8 @@ from invoice_archiver.dal.ledger import unsettled as unsettled_index
 from invoice_archiver.dal.ledger.unsettled import UnsettledInvoice
 from invoice_archiver.logic.changes import Reason
 from invoice_archiver.logic.ledger_view import LedgerView
-from invoice_archiver.logic.listing import InvoicingFor, ListingObserver, ListingResult, run_listing
+from invoice_archiver.logic.listing import InvoicingFor, run_listing
+from invoice_archiver.logic.listing_result import ListingObserver, ListingResult
 from invoice_archiver.logic.planning import SummaryQuery, scheduled_periods
 from invoice_archiver.models.messages import InvoiceMessage
 from invoice_archiver.models.period import BillingPeriod
