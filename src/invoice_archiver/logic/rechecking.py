@@ -22,6 +22,7 @@ delivery and counts InvoicesRetried.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from invoice_archiver.constants import DetailType, Metric
@@ -136,6 +137,54 @@ def _document(record: dict[str, Any]) -> ArchivedDocument:
     )
 
 
+@dataclass(frozen=True)
+class _Comparison:
+    """The archive's record of an invoice against what the API lists now."""
+
+    everything: list[dict[str, Any]]  # every document ever archived for it, the new ones last
+    new: list[dict[str, Any]]
+    gone: list[dict[str, Any]]  # archived documents the API no longer lists
+    newly_gone: list[str]  # keys of those it stopped listing since the last check
+    changed_fields: list[str]
+    fingerprint: str
+
+    @property
+    def what(self) -> dict[str, Any]:
+        return {
+            "summary_changed": bool(self.changed_fields),
+            "changed_fields": self.changed_fields,
+            "new_documents": [r["key"] for r in self.new],
+            "documents_no_longer_listed": self.newly_gone,
+        }
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.changed_fields or self.new or self.newly_gone)
+
+
+def _compare(
+    context: FetchContext,
+    invoice: VerifiedInvoice,
+    item: InvoiceRecord,
+    archived: ArchivedDocuments,
+    listed: list[ArchivedDocument],
+) -> _Comparison:
+    before = [_plain_record(r) for r in archived.documents]
+    archived_keys = {r["key"] for r in before}
+    new: list[dict[str, Any]] = [d.to_record() for d in listed if d.key not in archived_keys]
+    listed_keys = {d.key for d in listed}
+    everything = before + new
+    gone = [r for r in everything if r["key"] not in listed_keys]
+    was_gone = {r["key"] for r in archived.no_longer_listed}
+    fingerprint = changes.fingerprint(invoice.summary)
+    changed_fields: list[str] = []
+    if item.summary_fingerprint != fingerprint:
+        previous = archive.get_json(context.s3, context.settings.archive_bucket, item.latest_summary)
+        changed_fields = summaries.changed_fields(previous.get("invoice_summary", {}), invoice.summary)
+    newly_gone = [r["key"] for r in gone if r["key"] not in was_gone]
+    return _Comparison(everything, new, gone, newly_gone, changed_fields, fingerprint)
+
+
 def _record(
     context: FetchContext,
     invoice: VerifiedInvoice,
@@ -147,83 +196,73 @@ def _record(
     listed_at: datetime,
 ) -> tuple[Outcome, dict[str, str] | None]:
     """Write a revision if anything changed, then the ledger. Returns the outcome and the event."""
-    settings = context.settings
-    before = [_plain_record(r) for r in archived.documents]
-    archived_keys = {r["key"] for r in before}
-    new: list[dict[str, Any]] = [d.to_record() for d in listed if d.key not in archived_keys]
-    listed_keys = {d.key for d in listed}
-    everything = before + new
-    gone = [r for r in everything if r["key"] not in listed_keys]
-    was_gone = {r["key"] for r in archived.no_longer_listed}
-    newly_gone = [r["key"] for r in gone if r["key"] not in was_gone]
-
-    fingerprint = changes.fingerprint(invoice.summary)
-    latest_key = item.latest_summary
-    changed_fields: list[str] = []
-    if item.summary_fingerprint != fingerprint:
-        previous = archive.get_json(context.s3, settings.archive_bucket, latest_key)
-        changed_fields = summaries.changed_fields(previous.get("invoice_summary", {}), invoice.summary)
-
-    revision = item.revision
-    pending: dict[str, str] | None = None
-    outcome = Outcome.UNCHANGED
+    comparison = _compare(context, invoice, item, archived, listed)
+    revision, latest_key, pending, outcome = item.revision, item.latest_summary, None, Outcome.UNCHANGED
     now = context.clock()
-    if changed_fields or new or newly_gone:
+    if comparison.changed:
         revision += 1
-        what = {
-            "summary_changed": bool(changed_fields),
-            "changed_fields": changed_fields,
-            "new_documents": [r["key"] for r in new],
-            "documents_no_longer_listed": newly_gone,
-        }
-        new_key = layout.revision_key(context.folder(invoice), now)
-        document = summaries.summary_document(
-            invoice,
-            everything,
-            now,
-            revision=revision,
-            previous_summary_key=latest_key,
-            changes=what,
-            documents_no_longer_listed=[r["key"] for r in gone],
-        )
-        summaries.put_summary(
-            context.s3, bucket=settings.archive_bucket, key=new_key, document=document, invoice=invoice
-        )
-        latest_key = new_key
-        pending = announcements.pending_event(
-            DetailType.REVISED,
-            announcements.event_detail(
-                settings.archive_bucket, invoice, new_key, everything, revision=revision, at=now, changes=what
-            ),
+        latest_key, pending = _write_revision(
+            context, invoice, comparison, revision, item.latest_summary, now
         )
         outcome = Outcome.REVISED
-        metrics.add_metric(name=Metric.INVOICES_REVISED, unit="Count", value=1)
-        metrics.add_metric(name=Metric.DOCUMENTS_ARCHIVED, unit="Count", value=len(new))
-        metrics.add_metric(name=Metric.BYTES_ARCHIVED, unit="Bytes", value=sum(int(r["size"]) for r in new))
-        if newly_gone:
-            metrics.add_metric(name=Metric.DOCUMENTS_NO_LONGER_LISTED, unit="Count", value=len(newly_gone))
-        logger.info("revision archived", extra={"revision": revision, "key": new_key, **what})
     else:
         logger.info("re-checked, unchanged")
-
+    everything = comparison.everything
     rechecks.finish_recheck(
         context.dynamodb,
-        settings.ledger_table,
+        context.settings.ledger_table,
         key,
         owner=owner,
         now=now,
         recheck=rechecks.Recheck(
             documents=everything,
             total_bytes=sum(int(r.get("size", 0)) for r in everything),
-            fingerprint=fingerprint,
+            fingerprint=comparison.fingerprint,
             next_check_at=context.next_check(invoice.summary.get("IssuedDate"), listed_at),
             revision=revision,
             latest_summary_key=latest_key,
-            no_longer_listed=gone,
+            no_longer_listed=comparison.gone,
             pending_event=pending,
         ),
     )
     return outcome, pending
+
+
+def _write_revision(
+    context: FetchContext,
+    invoice: VerifiedInvoice,
+    comparison: _Comparison,
+    revision: int,
+    previous_key: str,
+    now: datetime,
+) -> tuple[str, dict[str, str]]:
+    """The revision, create-only beside the invoice's earlier summaries; its key and the event to send."""
+    bucket, what, everything = context.settings.archive_bucket, comparison.what, comparison.everything
+    new_key = layout.revision_key(context.folder(invoice), now)
+    document = summaries.summary_document(
+        invoice,
+        everything,
+        now,
+        revision=revision,
+        previous_summary_key=previous_key,
+        changes=what,
+        documents_no_longer_listed=[r["key"] for r in comparison.gone],
+    )
+    summaries.put_summary(context.s3, bucket=bucket, key=new_key, document=document, invoice=invoice)
+    pending = announcements.pending_event(
+        DetailType.REVISED,
+        announcements.event_detail(
+            bucket, invoice, new_key, everything, revision=revision, at=now, changes=what
+        ),
+    )
+    new, newly_gone = comparison.new, comparison.newly_gone
+    metrics.add_metric(name=Metric.INVOICES_REVISED, unit="Count", value=1)
+    metrics.add_metric(name=Metric.DOCUMENTS_ARCHIVED, unit="Count", value=len(new))
+    metrics.add_metric(name=Metric.BYTES_ARCHIVED, unit="Bytes", value=sum(int(r["size"]) for r in new))
+    if newly_gone:
+        metrics.add_metric(name=Metric.DOCUMENTS_NO_LONGER_LISTED, unit="Count", value=len(newly_gone))
+    logger.info("revision archived", extra={"revision": revision, "key": new_key, **what})
+    return new_key, pending
 
 
 def _plain_record(record: dict[str, Any]) -> dict[str, Any]:
