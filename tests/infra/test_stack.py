@@ -80,7 +80,7 @@ def test_functions_run_arm64_python314_with_the_published_powertools_layer(
 
 @pytest.mark.parametrize(("name", "handler"), [("lister", LISTER_HANDLER), ("fetcher", FETCHER_HANDLER)])
 def test_environment_is_exactly_what_the_function_reads(default: Synth, name: str, handler: str) -> None:
-    # Given invoice_archiver.config.ENV_VARS, the single source of truth for the functions' variables
+    # Given invoice_archiver.env_vars.ENV_VARS, the single source of truth for the functions' variables
     expected = set(env_var_names(name)) - LOCAL_ONLY_ENV_VARS  # type: ignore[arg-type]
     # When we read the function's environment in the template
     _, resource = function(default, handler)

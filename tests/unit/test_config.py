@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from invoice_archiver.config import ENV_VARS, ConfigError, Function, Settings, env_var_names, load_settings
+from invoice_archiver.config import ConfigError, Settings, env_var_names, load_settings
 from invoice_archiver.constants import DEFAULT_INVOICING_REGION, RECEIVER_ROLES
+from invoice_archiver.env_vars import ENV_VARS, Function
 
 from .factories import ACCOUNT, FULLWIDTH_ACCOUNT, OTHER_ACCOUNT, QUEUE_URL, EnvFactory
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from invoice_archiver.config import ENV_VARS
 from invoice_archiver.constants import Metric
+from invoice_archiver.env_vars import ENV_VARS
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")

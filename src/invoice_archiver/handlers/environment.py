@@ -6,7 +6,8 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypedDict, TypeVar
 
-from invoice_archiver.config import Function, Settings, load_settings
+from invoice_archiver.config import Settings, load_settings
+from invoice_archiver.env_vars import Function
 from invoice_archiver.models.source import role_arns
 
 _settings: dict[Function, Settings] = {}

@@ -18,7 +18,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from invoice_archiver.config import Function
+from invoice_archiver.env_vars import Function
 from invoice_archiver.infra import checkov
 from invoice_archiver.infra.constants import POWERTOOLS_LAYER_ARN_FORMAT
 from invoice_archiver.infra.log_retention import retention

@@ -1,11 +1,11 @@
-"""Each function's environment, built from invoice_archiver.config.ENV_VARS (the single source of truth)."""
+"""Each function's environment, built from invoice_archiver.env_vars.ENV_VARS (the single source of truth)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from invoice_archiver.config import ENV_VARS, Function
 from invoice_archiver.constants import METRICS_NAMESPACE, SERVICE_NAME
+from invoice_archiver.env_vars import ENV_VARS, Function
 from invoice_archiver.infra.constants import LOCAL_ONLY_ENV_VARS
 
 
@@ -26,7 +26,7 @@ def function_environment(
     known = {var.field for var in ENV_VARS}
     unknown = sorted(set(values) - known)
     if unknown:
-        raise StackEnvironmentError(f"not in invoice_archiver.config.ENV_VARS: {', '.join(unknown)}")
+        raise StackEnvironmentError(f"not in invoice_archiver.env_vars.ENV_VARS: {', '.join(unknown)}")
     environment: dict[str, str] = {}
     for var in ENV_VARS:
         if function not in var.functions or var.name in LOCAL_ONLY_ENV_VARS:
