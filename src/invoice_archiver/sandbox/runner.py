@@ -26,7 +26,8 @@ from invoice_archiver.sandbox.dataset import Dataset, default_dataset
 from invoice_archiver.sandbox.emulator import InvoicingEmulator
 from invoice_archiver.sandbox.faults import Faults, Latency
 from invoice_archiver.sandbox.identity import Identity
-from invoice_archiver.sandbox.motoserver import MotoProcess, MotoServer, refusal_message
+from invoice_archiver.sandbox.motoserver import MotoProcess, MotoServer
+from invoice_archiver.sandbox.request_log import refusal_message
 
 MOTO_SERVICES = ("S3", "SQS", "DYNAMODB", "EVENTBRIDGE", "STS")
 DEFAULTS = {
