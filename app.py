@@ -15,12 +15,12 @@ import aws_cdk as cdk  # noqa: E402
 from cdk_nag import AwsSolutionsChecks  # noqa: E402
 
 from invoice_archiver.infra import sdk_layer  # noqa: E402
+from invoice_archiver.infra.context import DeployConfigError, load_deploy_settings  # noqa: E402
 from invoice_archiver.infra.payer_role import (  # noqa: E402
     PAYER_ROLE_STACK_NAME,
     PAYER_ROLE_STAGE,
     PayerRoleStack,
 )
-from invoice_archiver.infra.settings import DeployConfigError, load_deploy_settings  # noqa: E402
 from invoice_archiver.infra.stack import InvoiceArchiverStack  # noqa: E402
 
 

@@ -26,8 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "infra"))
 from aws_cdk.assertions import Template
 from infra_synth import HARDENED, synth
 
+from invoice_archiver.infra.context import load_deploy_settings
 from invoice_archiver.infra.payer_role import PAYER_ROLE_STACK_NAME, PAYER_ROLE_STAGE
-from invoice_archiver.infra.settings import DeploySettings, load_deploy_settings
+from invoice_archiver.infra.settings import DeploySettings
 from invoice_archiver.sandbox.identity import ARCHIVE_ACCOUNT
 from tests.iam import scenarios
 from tests.iam.replay import Archive

@@ -6,7 +6,8 @@ import re
 
 from infra_synth import REPO_ROOT, cdk_json_context
 
-from invoice_archiver.infra.settings import DeploySettings, unknown_keys
+from invoice_archiver.infra.context import unknown_keys
+from invoice_archiver.infra.settings import DeploySettings
 
 DEPLOY = (REPO_ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
 README = (REPO_ROOT / "README.md").read_text(encoding="utf-8")

@@ -22,7 +22,7 @@ from invoice_archiver.config import env_var_names
 from invoice_archiver.constants import FETCHER_HANDLER, LISTER_HANDLER, RECONCILER_HANDLER
 from invoice_archiver.infra import checkov
 from invoice_archiver.infra.columnar_layer import LOCK_DIR, LOCK_FILE, PRUNED, build_pruned
-from invoice_archiver.infra.settings import DeployConfigError
+from invoice_archiver.infra.context import DeployConfigError
 
 EXPORT = {"cost_data_export": "s3://acme-cost-exports/data-exports/", "cost_data_reconciliation_day": 12}
 POWERTOOLS_ENV = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"}

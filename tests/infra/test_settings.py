@@ -13,12 +13,8 @@ from infra_synth import REPO_ROOT, cdk_json_context
 
 from app import build_app
 from invoice_archiver.config import Settings
-from invoice_archiver.infra.settings import (
-    LOG_RETENTION_DAYS,
-    DeployConfigError,
-    DeploySettings,
-    load_deploy_settings,
-)
+from invoice_archiver.infra.context import DeployConfigError, load_deploy_settings
+from invoice_archiver.infra.settings import LOG_RETENTION_DAYS, DeploySettings
 
 
 class Context:

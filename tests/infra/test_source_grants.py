@@ -12,7 +12,7 @@ from infra_synth import Synth, cdk_json_context
 
 from app import build_app
 from invoice_archiver.constants import FETCHER_HANDLER, LISTER_HANDLER
-from invoice_archiver.infra.settings import DeployConfigError
+from invoice_archiver.infra.context import DeployConfigError
 
 PAYER_ROLE = "arn:aws:iam::111111111111:role/invoice-archiver-reader"
 OTHER_PAYER_ROLE = "arn:aws:iam::222222222222:role/billing/invoice-archiver-reader"
