@@ -15,8 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from invoice_archiver.dal import downloads
-from invoice_archiver.dal.downloads import DocumentTooLarge, DownloadFailed
+from invoice_archiver.dal import downloads, url_safety
+from invoice_archiver.dal.download_errors import DocumentTooLarge, DownloadFailed
 from invoice_archiver.models.documents import SecretUrl
 
 GIB = 1024**3
@@ -127,7 +127,7 @@ def host() -> Iterator[str]:
 
 def fetch(host: str, path: str, *, max_bytes: int = 2 * GIB, deadline: float | None = None) -> None:
     url = SecretUrl(f"{host}{path}?X-Amz-Signature=SECRETSIG")
-    endpoint = downloads.check_url(url, (".amazonaws.com",), allow_loopback=True)
+    endpoint = url_safety.check_url(url, (".amazonaws.com",), allow_loopback=True)
     spooled = downloads.download(url, endpoint, max_bytes=max_bytes, deadline=deadline)
     spooled.close()
 
@@ -193,7 +193,7 @@ def test_a_refused_body_never_becomes_the_next_download(host: str) -> None:
     # connection of its own (a pooled one would answer with the refused body: a ProtocolError)
     url = SecretUrl(f"{host}/small?X-Amz-Signature=SECRETSIG")
     spooled = downloads.download(
-        url, downloads.check_url(url, (".amazonaws.com",), allow_loopback=True), max_bytes=GIB
+        url, url_safety.check_url(url, (".amazonaws.com",), allow_loopback=True), max_bytes=GIB
     )
     assert spooled.file.read() == b"%PDF-1.7"
     spooled.close()

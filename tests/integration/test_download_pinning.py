@@ -25,7 +25,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from invoice_archiver.dal import downloads
-from invoice_archiver.dal.downloads import DownloadFailed, Endpoint
+from invoice_archiver.dal.download_errors import DownloadFailed
+from invoice_archiver.dal.url_safety import Endpoint
 from invoice_archiver.models.documents import SecretUrl
 
 NAME = "invoice-docs.s3.us-east-1.amazonaws.com"

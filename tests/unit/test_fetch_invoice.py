@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from invoice_archiver.config import Settings
-from invoice_archiver.dal.downloads import UnsafeUrl
+from invoice_archiver.dal.download_errors import UnsafeUrl
 from invoice_archiver.dal.ledger import invoices
 from invoice_archiver.dal.ledger.records import Claim, InvoiceRecord
 from invoice_archiver.dal.sources import SourceUnavailable

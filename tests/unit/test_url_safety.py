@@ -15,7 +15,8 @@ import pytest
 from aws_lambda_powertools import Logger
 from urllib3.util import parse_url
 
-from invoice_archiver.dal.downloads import DownloadFailed, UnsafeUrl, check_url, resolve_public
+from invoice_archiver.dal.download_errors import DownloadFailed, UnsafeUrl
+from invoice_archiver.dal.url_safety import check_url, resolve_public
 from invoice_archiver.logic.notices import redact
 from invoice_archiver.models.documents import DocumentRef, SecretUrl
 

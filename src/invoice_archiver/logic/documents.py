@@ -18,9 +18,9 @@ import random
 import time
 from typing import Any
 
-from invoice_archiver.dal import archive, downloads
+from invoice_archiver.dal import archive, downloads, url_safety
 from invoice_archiver.dal import invoicing as invoicing_api
-from invoice_archiver.dal.downloads import DownloadFailed
+from invoice_archiver.dal.download_errors import DownloadFailed
 from invoice_archiver.logic import layout, summaries
 from invoice_archiver.logic.failures import ArchiveConflict, DocumentsIncomplete
 from invoice_archiver.logic.fetch_context import FetchContext
@@ -118,13 +118,13 @@ def _archive_document(
     context: FetchContext, invoice: VerifiedInvoice, ref: DocumentRef, deadline: float | None
 ) -> ArchivedDocument:
     settings = context.settings
-    endpoint = downloads.check_url(
+    endpoint = url_safety.check_url(
         ref.url, settings.document_host_suffixes, settings.allow_loopback_document_urls
     )
     spooled = downloads.download(
         ref.url,
         endpoint,
-        address=downloads.resolve_public(endpoint),
+        address=url_safety.resolve_public(endpoint),
         max_bytes=settings.max_document_bytes,
         deadline=deadline,
         spool_dir=settings.spool_directory or None,

@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from invoice_archiver.constants import Metric
-from invoice_archiver.dal.downloads import DocumentTooLarge, UnsafeUrl
+from invoice_archiver.dal.download_errors import DocumentTooLarge, UnsafeUrl
 from invoice_archiver.dal.invoicing import InvoiceUnavailable
 from invoice_archiver.dal.ledger import source_records
 from invoice_archiver.dal.sources import SourceUnavailable
