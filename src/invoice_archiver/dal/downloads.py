@@ -3,8 +3,8 @@
 Nothing here may put the URL into an exception, a log line or a return value: errors name the
 host and what went wrong, never the path or the query string that holds the signature.
 
-Where a URL may lead (url_safety.py: `check_url`, before any connection): https, port 443, on a host of one of S3's
-endpoint forms (virtual-hosted or path-style, regional, dual-stack, FIPS, accelerated, China), under
+Where a URL may lead (url_safety.check_url, before any connection): https, port 443, on a host of one
+of S3's endpoint forms (virtual-hosted or path-style, regional, dual-stack, FIPS, accelerated, China), under
 one of DOCUMENT_HOST_SUFFIXES; loopback only in local mode (the sandbox). What it resolves to
 (`resolve_public`): every address public, none private, loopback, link-local, multicast, reserved or
 unspecified (IPv4-mapped IPv6 included), and the connection goes to the address that was checked, with

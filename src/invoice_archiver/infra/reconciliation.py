@@ -100,7 +100,18 @@ class Reconciliation(Construct):
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description="invoice-archiver reconciler: least privilege, no managed policies",
         )
-        self.function = lambda_.Function(
+        self.function = self._function(runtime, [*layers, columnar.layer], storage, role)
+        self._acknowledge(role)
+        self._grant(storage, role)
+        self._create_only(storage)
+        self.schedule = self._schedule()
+        self.alarms = self._alarms(topic)
+
+    def _function(
+        self, runtime: lambda_.Runtime, layers: list[lambda_.ILayerVersion], storage: Storage, role: iam.Role
+    ) -> lambda_.Function:
+        settings, key = self._settings, self._key
+        return lambda_.Function(
             self,
             "Reconciler",
             description="Reconciles the archive with the cost data (CUR 2.0 / FOCUS 1.2 export) once a month",
@@ -111,7 +122,7 @@ class Reconciliation(Construct):
                 str(REPO_ROOT / FUNCTIONS_ASSET_DIR),
                 exclude=[p for p in FUNCTIONS_ASSET_EXCLUDE if p not in RECONCILER_MODULES],
             ),
-            layers=[*layers, columnar.layer],
+            layers=layers,
             timeout=Duration.seconds(TIMEOUT_SECONDS),
             memory_size=MEMORY_MB,
             ephemeral_storage_size=Size.mebibytes(512),
@@ -127,6 +138,9 @@ class Reconciliation(Construct):
             logging_format=lambda_.LoggingFormat.JSON,
             tracing=lambda_.Tracing.ACTIVE if settings.tracing_enabled else lambda_.Tracing.DISABLED,
         )
+
+    def _acknowledge(self, role: iam.Role) -> None:
+        settings, key = self._settings, self._key
         cfn_function = self.function.node.default_child
         assert isinstance(cfn_function, lambda_.CfnFunction)
         cfn_function.add_metadata("cfn-lint", {"config": {"ignore_checks": ["W3005"]}})
@@ -141,10 +155,6 @@ class Reconciliation(Construct):
             checkov.skip(self.log_group, checkov.LOG_GROUP_SERVICE_KEY)
         if settings.tracing_enabled:
             acknowledge(role, "AwsSolutions-IAM5", XRAY_WILDCARD_REASON, findings=("Resource::*",))
-        self._grant(storage, role)
-        self._create_only(storage)
-        self.schedule = self._schedule()
-        self.alarms = self._alarms(topic)
 
     def _values(self, storage: Storage) -> dict[str, str]:
         settings = self._settings
@@ -159,12 +169,13 @@ class Reconciliation(Construct):
             "reconciliation_tolerance": settings.reconciliation_tolerance,
         }
 
-    def _grant(self, storage: Storage, role: iam.Role) -> None:
+    def _statements(
+        self, storage: Storage, export_arn: str, export_objects: str
+    ) -> list[iam.PolicyStatement]:
+        """Its own logs; the export's prefix, read; the archived summaries read, its results created; the
+        ledger."""
         bucket, prefix = storage.archive_bucket, self._settings.archive_prefix
-        export_bucket, export_prefix = export_bucket_and_prefix(self._settings.cost_data_export)
-        partition = Stack.of(self).partition
-        export_arn = f"arn:{partition}:s3:::{export_bucket}"
-        export_objects = f"{export_arn}/{export_prefix}/*" if export_prefix else f"{export_arn}/*"
+        _, export_prefix = export_bucket_and_prefix(self._settings.cost_data_export)
         listing = {"StringLike": {"s3:prefix": [f"{export_prefix}/*"]}} if export_prefix else None
         statements = [
             iam.PolicyStatement(
@@ -209,6 +220,15 @@ class Reconciliation(Construct):
                     resources=[self._key.key_arn],
                 )
             )
+        return statements
+
+    def _grant(self, storage: Storage, role: iam.Role) -> None:
+        bucket, prefix = storage.archive_bucket, self._settings.archive_prefix
+        export_bucket, export_prefix = export_bucket_and_prefix(self._settings.cost_data_export)
+        partition = Stack.of(self).partition
+        export_arn = f"arn:{partition}:s3:::{export_bucket}"
+        export_objects = f"{export_arn}/{export_prefix}/*" if export_prefix else f"{export_arn}/*"
+        statements = self._statements(storage, export_arn, export_objects)
         policy = iam.Policy(
             self,
             "ReconcilerPermissions",
