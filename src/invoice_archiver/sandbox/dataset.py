@@ -12,12 +12,13 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from invoice_archiver.models.documents import SUPPLEMENTAL_DOCUMENT_TYPES
 from invoice_archiver.sandbox import timeline
+from invoice_archiver.sandbox.amounts import CURRENCIES, amounts
 from invoice_archiver.sandbox.documents import Document, MediaType
 from invoice_archiver.sandbox.invoice import (
     Invoice,
@@ -38,15 +39,6 @@ ENTITIES = (
     ("AWS", "Amazon Web Services India Private Limited"),
     ("AWS_MARKETPLACE", "AWS Marketplace"),
 )
-# Currency -> (decimal places, USD exchange rate, tax rate, tax description).
-CURRENCIES: dict[str, tuple[int, str, str, str]] = {
-    "USD": (2, "1", "0.0825", "US Sales Tax"),
-    "EUR": (2, "0.9213", "0.17", "VAT"),
-    "GBP": (2, "0.7871", "0.20", "VAT"),
-    "JPY": (0, "151.42", "0.10", "Japanese Consumption Tax"),
-    "INR": (2, "83.37", "0.18", "IGST"),
-    "BRL": (2, "5.0612", "0.0925", "PIS/COFINS"),
-}
 AWKWARD_IDS = ("a/b", "..", "../../etc/passwd", "with space", "unicodé-€-発票", "percent%2Fid", "q?x=1#f")
 
 
@@ -248,9 +240,9 @@ class _Generator:
         sign = Decimal(-1) if kind == "CREDIT_MEMO" else Decimal(1)
         usd = sign * Decimal(rng.randint(100, 5_000_000)) / 100
         discount, fee = rng.random() < 0.3, rng.random() < 0.3
-        summary["BaseCurrencyAmount"] = _amounts(usd, "USD", discount, fee)
-        summary["PaymentCurrencyAmount"] = _amounts(usd, currency, discount, fee)
-        summary["TaxCurrencyAmount"] = _amounts(usd, currency, discount, fee)
+        summary["BaseCurrencyAmount"] = amounts(usd, "USD", discount, fee)
+        summary["PaymentCurrencyAmount"] = amounts(usd, currency, discount, fee)
+        summary["TaxCurrencyAmount"] = amounts(usd, currency, discount, fee)
         return Invoice(
             summary, Document(invoice_id, invoice_id, "INVOICE", self._size()), self._supplemental(invoice_id)
         )
@@ -267,45 +259,6 @@ class _Generator:
             doc_id = f"{self.rng.randrange(16**12):012x}"  # opaque, as the API's ids are
             docs.append(Document(invoice_id, doc_id, kind, self._size(), media))
         return tuple(docs)
-
-
-def _amounts(usd: Decimal, currency: str, discount: bool, fee: bool) -> dict[str, Any]:
-    """An InvoiceCurrencyAmount whose parts add up: SubTotal - discounts + fees (+ taxes = total)."""
-    places, rate, tax_rate, tax_name = CURRENCIES[currency]
-    quantum = Decimal(1).scaleb(-places)
-
-    def q(value: Decimal) -> Decimal:
-        return value.quantize(quantum, rounding=ROUND_HALF_EVEN)
-
-    subtotal = q(usd * Decimal(rate))
-    discounts = [("Savings Plans discount", "0.05", q(subtotal * Decimal("0.05")))] if discount else []
-    fees = [("Payment processing fee", "0.01", q(subtotal * Decimal("0.01")))] if fee else []
-    before_tax = subtotal - sum((d[2] for d in discounts), Decimal(0)) + sum((f[2] for f in fees), Decimal(0))
-    taxes = [(tax_name, tax_rate, q(before_tax * Decimal(tax_rate)))]
-    total = before_tax + sum((t[2] for t in taxes), Decimal(0))
-
-    def breakdown(items: list[tuple[str, str, Decimal]]) -> dict[str, Any]:
-        return {
-            "Breakdown": [{"Description": d, "Amount": str(a), "Rate": r} for d, r, a in items],
-            "TotalAmount": str(q(sum((a for _, _, a in items), Decimal(0)))),
-        }
-
-    return {
-        "TotalAmount": str(q(total)),
-        "TotalAmountBeforeTax": str(q(before_tax)),
-        "CurrencyCode": currency,
-        "AmountBreakdown": {
-            "SubTotalAmount": str(subtotal),
-            "Discounts": breakdown(discounts),
-            "Taxes": breakdown(taxes),
-            "Fees": breakdown(fees),
-        },
-        "CurrencyExchangeDetails": {
-            "SourceCurrencyCode": "USD",
-            "TargetCurrencyCode": currency,
-            "Rate": rate,
-        },
-    }
 
 
 def _generate_kwargs(params: dict[str, Any]) -> dict[str, Any]:
