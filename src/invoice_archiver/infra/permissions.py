@@ -12,6 +12,7 @@ from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from invoice_archiver.constants import UNSETTLED_INDEX
+from invoice_archiver.dal.reconciliation_results import PREFIX as RESULTS_PREFIX
 from invoice_archiver.infra.queues import Queues
 from invoice_archiver.infra.settings import DeploySettings
 from invoice_archiver.infra.storage import Storage
@@ -164,3 +165,61 @@ def _event_bus_arn(scope: Construct, name: str) -> str:
     if name.startswith("arn:"):
         return name
     return Stack.of(scope).format_arn(service="events", resource="event-bus", resource_name=name)
+
+
+def reconciler_statements(
+    settings: DeploySettings,
+    storage: Storage,
+    *,
+    log_group_arn: str,
+    export: tuple[str, str],
+    key: kms.IKey | None,
+) -> list[iam.PolicyStatement]:
+    """The reconciler: its own logs; the export's prefix, read (`export`: the bucket's ARN and the objects'
+    pattern); the archived summaries read, its results created; the ledger."""
+    export_arn, export_objects = export
+    bucket, prefix = storage.archive_bucket, settings.archive_prefix
+    export_prefix = export_objects.removeprefix(export_arn + "/").removesuffix("*").rstrip("/")
+    listing = {"StringLike": {"s3:prefix": [f"{export_prefix}/*"]}} if export_prefix else None
+    statements = [
+        iam.PolicyStatement(
+            sid="WriteOwnLogs",
+            actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+            resources=[f"{log_group_arn}:*"],
+        ),
+        iam.PolicyStatement(sid="ReadCostDataExport", actions=["s3:GetObject"], resources=[export_objects]),
+        iam.PolicyStatement(
+            sid="ListCostDataExport",
+            actions=["s3:ListBucket"],
+            resources=[export_arn],
+            conditions=listing,
+        ),
+        iam.PolicyStatement(
+            sid="ReadArchivedSummaries",
+            actions=["s3:GetObject"],
+            resources=[bucket.arn_for_objects(f"{prefix}/*")],
+        ),
+        iam.PolicyStatement(
+            sid="ListArchive",
+            actions=["s3:ListBucket"],
+            resources=[bucket.bucket_arn],
+            conditions={"StringLike": {"s3:prefix": [f"{prefix}/*"]}},
+        ),
+        iam.PolicyStatement(
+            sid="WriteReconciliationResults",
+            actions=["s3:PutObject", "s3:PutObjectTagging"],
+            resources=[bucket.arn_for_objects(f"{RESULTS_PREFIX}/*")],
+        ),
+        iam.PolicyStatement(
+            sid="ReadLedger", actions=["dynamodb:Query"], resources=[storage.ledger_table.table_arn]
+        ),
+    ]
+    if key is not None:
+        statements.append(
+            iam.PolicyStatement(
+                sid="UseArchiveKey",
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                resources=[key.key_arn],
+            )
+        )
+    return statements

@@ -43,6 +43,7 @@ from invoice_archiver.infra.dashboard import invoice_metric
 from invoice_archiver.infra.environment import function_environment
 from invoice_archiver.infra.log_retention import retention
 from invoice_archiver.infra.nag import acknowledge, arn_finding
+from invoice_archiver.infra.permissions import reconciler_statements
 from invoice_archiver.infra.pipeline import REPO_ROOT
 from invoice_archiver.infra.settings import DeploySettings
 from invoice_archiver.infra.storage import Storage
@@ -169,66 +170,19 @@ class Reconciliation(Construct):
             "reconciliation_tolerance": settings.reconciliation_tolerance,
         }
 
-    def _statements(
-        self, storage: Storage, export_arn: str, export_objects: str
-    ) -> list[iam.PolicyStatement]:
-        """Its own logs; the export's prefix, read; the archived summaries read, its results created; the
-        ledger."""
-        bucket, prefix = storage.archive_bucket, self._settings.archive_prefix
-        _, export_prefix = export_bucket_and_prefix(self._settings.cost_data_export)
-        listing = {"StringLike": {"s3:prefix": [f"{export_prefix}/*"]}} if export_prefix else None
-        statements = [
-            iam.PolicyStatement(
-                sid="WriteOwnLogs",
-                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                resources=[f"{self.log_group.log_group_arn}:*"],
-            ),
-            iam.PolicyStatement(
-                sid="ReadCostDataExport", actions=["s3:GetObject"], resources=[export_objects]
-            ),
-            iam.PolicyStatement(
-                sid="ListCostDataExport",
-                actions=["s3:ListBucket"],
-                resources=[export_arn],
-                conditions=listing,
-            ),
-            iam.PolicyStatement(
-                sid="ReadArchivedSummaries",
-                actions=["s3:GetObject"],
-                resources=[bucket.arn_for_objects(f"{prefix}/*")],
-            ),
-            iam.PolicyStatement(
-                sid="ListArchive",
-                actions=["s3:ListBucket"],
-                resources=[bucket.bucket_arn],
-                conditions={"StringLike": {"s3:prefix": [f"{prefix}/*"]}},
-            ),
-            iam.PolicyStatement(
-                sid="WriteReconciliationResults",
-                actions=["s3:PutObject", "s3:PutObjectTagging"],
-                resources=[bucket.arn_for_objects(f"{RESULTS_PREFIX}/*")],
-            ),
-            iam.PolicyStatement(
-                sid="ReadLedger", actions=["dynamodb:Query"], resources=[storage.ledger_table.table_arn]
-            ),
-        ]
-        if self._key is not None:
-            statements.append(
-                iam.PolicyStatement(
-                    sid="UseArchiveKey",
-                    actions=["kms:Decrypt", "kms:GenerateDataKey"],
-                    resources=[self._key.key_arn],
-                )
-            )
-        return statements
-
     def _grant(self, storage: Storage, role: iam.Role) -> None:
         bucket, prefix = storage.archive_bucket, self._settings.archive_prefix
         export_bucket, export_prefix = export_bucket_and_prefix(self._settings.cost_data_export)
         partition = Stack.of(self).partition
         export_arn = f"arn:{partition}:s3:::{export_bucket}"
         export_objects = f"{export_arn}/{export_prefix}/*" if export_prefix else f"{export_arn}/*"
-        statements = self._statements(storage, export_arn, export_objects)
+        statements = reconciler_statements(
+            self._settings,
+            storage,
+            log_group_arn=self.log_group.log_group_arn,
+            export=(export_arn, export_objects),
+            key=self._key,
+        )
         policy = iam.Policy(
             self,
             "ReconcilerPermissions",
