@@ -94,6 +94,11 @@ class Recorder:
     def __init__(self) -> None:
         self._calls: list[dict[str, Any]] = []
         self._lock = threading.Lock()
+        # Set while a function runs (tests/iam/scenarios.py): a request sent then from no handler's stack
+        # (a thread the function started without its handler frame, such as s3transfer's) is kept in
+        # `unattributed` rather than lost; the sandbox's own requests (invoice_archiver/sandbox) are not.
+        self.expecting: str | None = None
+        self.unattributed: list[dict[str, Any]] = []
 
     def install(self) -> Recorder:
         """Start recording; clients created from now on are hooked (reset cached clients after this)."""
@@ -154,6 +159,7 @@ def _on_parameters(params: dict[str, Any], model: Any, context: dict[str, Any], 
         return
     function, origin = _caller(sys._getframe(1))
     if function is None:
+        _unattributed(model, origin)
         return
     context[_CONTEXT_KEY] = {
         "function": function,
@@ -162,6 +168,16 @@ def _on_parameters(params: dict[str, Any], model: Any, context: dict[str, Any], 
         "params": _authorization_params(params),
         "origin": origin,
     }
+
+
+def _unattributed(model: Any, origin: str | None) -> None:
+    if origin is not None and origin.startswith("invoice_archiver/sandbox/"):
+        return
+    for recorder in list(_RECORDERS):
+        if recorder.expecting is not None:
+            seen = {"service": model.service_model.service_name, "operation": model.name, "origin": origin}
+            with recorder._lock:
+                recorder.unattributed.append({**seen, "while": recorder.expecting})
 
 
 def _on_call(explicit: str | None, credentials: Any, context: dict[str, Any], **_: Any) -> None:

@@ -181,7 +181,13 @@ class Harness:
             self.current = function
         for name, value in self.environment(function).items():
             self.monkeypatch.setenv(name, value)
-        yield
+        self.recorder.expecting = function
+        try:
+            yield
+        finally:
+            self.recorder.expecting = None
+        lost = self.recorder.unattributed
+        assert not lost, f"requests sent while the {function} ran, from no handler's stack: {lost}"
 
     def step(self, name: str) -> None:
         """Label what was recorded since the last step."""

@@ -7,6 +7,7 @@ a handler's, which is how the recorder tells the functions' requests from a test
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -118,3 +119,27 @@ def test_clients_made_before_installing_or_after_uninstalling_record_nothing() -
             stub.add_response("head_bucket", {})
             as_code_at(HANDLER, "client.head_bucket(Bucket='b')\n", client=client)
     assert recorder.calls == []
+
+
+def test_a_request_from_a_thread_without_the_handler_is_kept_as_unattributed_while_a_function_runs(
+    recorder: Recorder,
+) -> None:
+    # Given a function that hands a request to a thread of its own (as s3transfer's uploads would)
+    client = s3()
+    with Stubber(client) as stub:
+        stub.add_response("head_bucket", {})
+        stub.add_response("head_bucket", {})
+        recorder.expecting = "fetcher"
+        worker = threading.Thread(target=lambda: client.head_bucket(Bucket="b"))
+        worker.start()
+        worker.join()
+        # And the sandbox's own requests (its identity lookups) while the function runs
+        as_code_at(
+            "/x/invoice_archiver/sandbox/identity.py", "client.head_bucket(Bucket='b')\n", client=client
+        )
+        recorder.expecting = None
+    # Then the thread's request is not lost: it is kept apart, naming the function that was running
+    assert recorder.calls == []
+    assert recorder.unattributed == [
+        {"service": "s3", "operation": "HeadBucket", "origin": None, "while": "fetcher"}
+    ]
