@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from invoice_archiver.dal import cost_reader
 from invoice_archiver.dal.cost_export import ExportNotFound, RangeReader, find, parse_location
 from invoice_archiver.models.cost import ExportFormat
 from invoice_archiver.models.period import BillingPeriod
@@ -129,3 +130,18 @@ def test_reading_exports_leaves_a_process_that_exits_cleanly(tmp_path: Path) -> 
     assert [run.returncode for run in runs] == [0] * 8, [run.stderr[-300:] for run in runs]
     assert {run.stdout for run in runs} == {runs[0].stdout}
     assert len(set(runs[0].stdout.split())) == 1
+
+
+def test_a_row_group_too_large_to_read_at_once_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a CUR export, and a ceiling below what its row group's needed columns hold uncompressed
+    cost_files.write(DATASET, str(tmp_path), formats=[ExportFormat.CUR2], periods=[(2026, 2)])
+    files = find(parse_location(str(tmp_path)), PERIOD)
+    monkeypatch.setattr(cost_reader, "MAX_ROW_GROUP_BYTES", 1000)
+    # When it is read, Then it is refused before any batch, naming the file and the row group
+    with pytest.raises(cost_reader.ExportUnreadable, match=r"row group 0 holds .* MiB of the columns read"):
+        cost_reader.read(files, PERIOD, ExportFormat.CUR2, str(tmp_path))
+    # And under the real ceiling it reads
+    monkeypatch.undo()
+    assert cost_reader.read(files, PERIOD, ExportFormat.CUR2, str(tmp_path)).lines > 0

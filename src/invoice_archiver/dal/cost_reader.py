@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 BATCH_ROWS = 64 * 1024
 CSV_BLOCK_BYTES = 1024 * 1024  # Arrow reads a few dozen blocks ahead: the block bounds the memory
 HEADER_BYTES = 64 * 1024
+# A row group is read a column chunk at a time: one whose needed columns hold more than this, uncompressed,
+# is refused rather than read (Data Exports' row groups are far smaller; a hostile file's need not be).
+MAX_ROW_GROUP_BYTES = 1024 * 1024 * 1024
 OnBatch = Callable[[str, int], None]
 
 
@@ -123,6 +126,7 @@ def _batches(item: ExportFile, form: ExportFormat, s3: S3Client | None) -> Itera
                 present = parquet.schema_arrow.names
                 detect(present, form, item.name)
                 columns = {name: source for name, source in wanted.items() if source in present}
+                _check_row_groups(parquet, list(columns.values()), item.name)
                 batches = parquet.iter_batches(
                     batch_size=BATCH_ROWS, columns=list(columns.values()), use_threads=False
                 )
@@ -134,6 +138,22 @@ def _batches(item: ExportFile, form: ExportFormat, s3: S3Client | None) -> Itera
         kind = "gzip CSV" if item.compressed_csv else "Parquet"
         detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise ExportUnreadable(f"{item.name}: not a readable {kind} file ({detail})") from None
+
+
+def _check_row_groups(parquet: pq.ParquetFile, columns: list[str], name: str) -> None:
+    metadata = parquet.metadata
+    for group in range(metadata.num_row_groups):
+        row_group = metadata.row_group(group)
+        size = sum(
+            row_group.column(index).total_uncompressed_size
+            for index in range(row_group.num_columns)
+            if row_group.column(index).path_in_schema.split(".")[0] in columns
+        )
+        if size > MAX_ROW_GROUP_BYTES:
+            raise ExportUnreadable(
+                f"{name}: row group {group} holds {size / 2**20:,.0f} MiB of the columns read, uncompressed "
+                f"(at most {MAX_ROW_GROUP_BYTES / 2**20:,.0f} MiB is read at once)"
+            )
 
 
 def _csv_batches(stream: IO[bytes], columns: list[str]) -> Iterator[pa.RecordBatch]:
