@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
-from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from invoice_archiver.cli import deployed
 from invoice_archiver.cli.arguments import stack_name
 from invoice_archiver.cli.errors import CliError, config_problem, endpoint_hint
 from invoice_archiver.config import ConfigError, Settings, load_settings
@@ -46,25 +45,76 @@ LOCAL_DLQ_NAME = f"{LOCAL_QUEUE_NAME}-dlq"
 
 @dataclass(frozen=True)
 class Target:
-    bucket: str
-    prefix: str
-    table: str
-    queue_url: str
-    dead_letter_queue_url: str
-    accounts: tuple[str, ...]  # ACCOUNT_IDS: read with the caller's own credentials
-    roles: tuple[str, ...]
-    invoicing_region: str
-    invoicing_max_attempts: int
+    """The functions' settings as this command sees them, and where they came from.
+
+    `settings` is one `Settings`: the bucket, ledger and queues filled in from the stack's outputs (or
+    run-local's names), the rest from the stack's functions (or the environment). The properties below
+    are the names the commands speak; there is no second copy of any setting.
+    """
+
+    settings: Settings
     stack: str | None = None
-    sources: tuple[Source, ...] = ()  # SOURCE_ROLE_ARNS: each account read through its role
-    external_id: str = ""  # SOURCE_EXTERNAL_ID
-    discover_invoice_units: bool = False  # DISCOVER_INVOICE_UNITS: receivers found by the lister
-    listing_queue_url: str = ""  # where a listing continues (LISTING_QUEUE_URL; "" when unknown)
     lister_function: str = ""  # the stack's lister (its output); "" without a stack
     lister_timeout_seconds: int = 900  # the lister's timeout, when its configuration could be read
     # Where the accounts, roles and sources come from, in words (status says it), and what could not be read.
     configured_by: str = "the environment"
     unreadable: str = ""
+
+    @property
+    def bucket(self) -> str:
+        return self.settings.archive_bucket
+
+    @property
+    def prefix(self) -> str:
+        return self.settings.archive_prefix
+
+    @property
+    def table(self) -> str:
+        return self.settings.ledger_table
+
+    @property
+    def queue_url(self) -> str:
+        return self.settings.invoice_queue_url
+
+    @property
+    def dead_letter_queue_url(self) -> str:
+        return self.settings.dead_letter_queue_url
+
+    @property
+    def listing_queue_url(self) -> str:
+        """Where a listing continues; "" when unknown."""
+        return self.settings.listing_queue_url
+
+    @property
+    def accounts(self) -> tuple[str, ...]:
+        """ACCOUNT_IDS: read with the caller's own credentials."""
+        return self.settings.account_ids
+
+    @property
+    def sources(self) -> tuple[Source, ...]:
+        """SOURCE_ROLE_ARNS: each account read through its role."""
+        return self.settings.source_role_arns
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        return self.settings.receiver_roles
+
+    @property
+    def external_id(self) -> str:
+        return self.settings.source_external_id
+
+    @property
+    def discover_invoice_units(self) -> bool:
+        """DISCOVER_INVOICE_UNITS: receivers found by the lister."""
+        return self.settings.discover_invoice_units
+
+    @property
+    def invoicing_region(self) -> str:
+        return self.settings.invoicing_region
+
+    @property
+    def invoicing_max_attempts(self) -> int:
+        return self.settings.invoicing_max_attempts
 
     @property
     def configured_accounts(self) -> tuple[str, ...]:
@@ -107,21 +157,17 @@ def resolve(stack: str | None, *, queues: bool = True) -> Target:
     if stack:
         return _from_stack(stack, settings)
     return Target(
-        bucket=settings.archive_bucket or LOCAL_DEFAULTS["ARCHIVE_BUCKET"],
-        prefix=settings.archive_prefix,
-        table=settings.ledger_table or LOCAL_DEFAULTS["LEDGER_TABLE"],
-        queue_url=settings.invoice_queue_url or (_local_queue_url(LOCAL_QUEUE_NAME) if queues else ""),
-        dead_letter_queue_url=settings.dead_letter_queue_url
-        or (_local_queue_url(LOCAL_DLQ_NAME) if queues else ""),
-        accounts=settings.account_ids,
-        roles=settings.receiver_roles,
-        invoicing_region=settings.invoicing_region,
-        invoicing_max_attempts=settings.invoicing_max_attempts,
-        sources=settings.source_role_arns,
-        external_id=settings.source_external_id,
-        discover_invoice_units=settings.discover_invoice_units,
-        listing_queue_url=settings.listing_queue_url
-        or (_local_queue_url(f"{LOCAL_QUEUE_NAME}-listing") if queues else ""),
+        settings.model_copy(
+            update={
+                "archive_bucket": settings.archive_bucket or LOCAL_DEFAULTS["ARCHIVE_BUCKET"],
+                "ledger_table": settings.ledger_table or LOCAL_DEFAULTS["LEDGER_TABLE"],
+                "invoice_queue_url": settings.invoice_queue_url or _local_queue(LOCAL_QUEUE_NAME, queues),
+                "dead_letter_queue_url": settings.dead_letter_queue_url
+                or _local_queue(LOCAL_DLQ_NAME, queues),
+                "listing_queue_url": settings.listing_queue_url
+                or _local_queue(f"{LOCAL_QUEUE_NAME}-listing", queues),
+            }
+        )
     )
 
 
@@ -186,8 +232,10 @@ def ledger_accounts(table: str) -> list[str]:
     return sorted(found)
 
 
-def _local_queue_url(name: str) -> str:
-    """run-local's queue on this endpoint, or "" when there is none (nothing to read then)."""
+def _local_queue(name: str, wanted: bool) -> str:
+    """run-local's queue on this endpoint, or "" when there is none or the command reads no queue."""
+    if not wanted:
+        return ""
     sqs: SQSClient = clients.sqs()
     try:
         return sqs.get_queue_url(QueueName=name)["QueueUrl"]
@@ -198,44 +246,15 @@ def _local_queue_url(name: str) -> str:
         raise
 
 
-@cache
-def _client(service: str) -> Any:
-    return clients.session().client(service, config=Config(retries={"mode": "standard"}))  # type: ignore[call-overload]
-
-
-def stack_outputs(stack: str) -> dict[str, str]:
-    try:
-        described = _client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
-    except ClientError as exc:
-        if "does not exist" in str(exc.response.get("Error", {}).get("Message", "")):
-            raise CliError(
-                f"stack {stack} not found ({endpoint_hint()}): check --stack, AWS_REGION and AWS_PROFILE"
-            ) from None
-        raise
-    return {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", []) if "OutputKey" in o}
-
-
-def _function_configuration(name: str | None) -> tuple[dict[str, Any], str]:
-    """A function's configuration, or {} and why it cannot be read (then the environment's settings apply)."""
-    if not name:
-        return {}, ""
-    try:
-        config: dict[str, Any] = dict(_client("lambda").get_function_configuration(FunctionName=name))
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        return {}, f"{error.get('Code', 'Error')}: {error.get('Message', '')}".rstrip(": ")
-    return config, ""
-
-
 def _from_stack(stack: str, settings: Settings) -> Target:
-    outputs = stack_outputs(stack)
+    outputs = deployed.stack_outputs(stack)
     required = (OutputKey.ARCHIVE_BUCKET, OutputKey.LEDGER_TABLE, OutputKey.INVOICE_QUEUE)
     missing = [key for key in required if not outputs.get(key)]
     if missing:
         raise CliError(f"stack {stack} has no output {', '.join(missing)}: is it an invoice-archiver stack?")
     lister = outputs.get(OutputKey.LISTER_FUNCTION, "")
-    fetcher_config, fetcher_problem = _function_configuration(outputs.get(OutputKey.FETCHER_FUNCTION))
-    lister_config, lister_problem = _function_configuration(lister)
+    fetcher_config, fetcher_problem = deployed.function_configuration(outputs.get(OutputKey.FETCHER_FUNCTION))
+    lister_config, lister_problem = deployed.function_configuration(lister)
     functions: dict[str, str] = {
         **fetcher_config.get("Environment", {}).get("Variables", {}),
         **lister_config.get("Environment", {}).get("Variables", {}),
@@ -249,26 +268,19 @@ def _from_stack(stack: str, settings: Settings) -> Target:
     elif fetcher_problem:
         unreadable = f"the stack's fetcher configuration could not be read ({fetcher_problem})"
     try:
-        deployed = load_settings(functions) if functions else settings
+        configured = load_settings(functions) if functions else settings
     except ConfigError as exc:
         raise CliError(f"stack {stack}'s function configuration: {config_problem(str(exc))}") from None
+    resources = {
+        "archive_bucket": outputs[OutputKey.ARCHIVE_BUCKET],
+        "ledger_table": outputs[OutputKey.LEDGER_TABLE],
+        "invoice_queue_url": outputs[OutputKey.INVOICE_QUEUE],
+        "dead_letter_queue_url": outputs.get(OutputKey.DEAD_LETTER_QUEUE, ""),
+        "listing_queue_url": configured.listing_queue_url if lister_config else "",
+    }
     return Target(
-        bucket=outputs[OutputKey.ARCHIVE_BUCKET],
-        prefix=deployed.archive_prefix,
-        table=outputs[OutputKey.LEDGER_TABLE],
-        queue_url=outputs[OutputKey.INVOICE_QUEUE],
-        dead_letter_queue_url=outputs.get(OutputKey.DEAD_LETTER_QUEUE, ""),
-        accounts=deployed.account_ids if functions else settings.account_ids,
-        roles=deployed.receiver_roles if functions else settings.receiver_roles,
-        invoicing_region=deployed.invoicing_region,
-        invoicing_max_attempts=deployed.invoicing_max_attempts,
+        configured.model_copy(update=resources),
         stack=stack,
-        sources=deployed.source_role_arns if functions else settings.source_role_arns,
-        external_id=deployed.source_external_id if functions else settings.source_external_id,
-        discover_invoice_units=(
-            deployed.discover_invoice_units if functions else settings.discover_invoice_units
-        ),
-        listing_queue_url=deployed.listing_queue_url if lister_config else "",
         lister_function=lister,
         lister_timeout_seconds=int(lister_config.get("Timeout") or 900),
         configured_by=f"the stack {stack}'s functions" if lister_config else "your environment",
