@@ -14,6 +14,8 @@ Unknown exceptions keep their traceback: they are bugs, and the traceback is wha
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 
 from botocore.exceptions import (
@@ -63,6 +65,24 @@ class CliError(Exception):
     def __init__(self, message: str, code: int = USAGE) -> None:
         super().__init__(message)
         self.code = code
+
+
+@contextmanager
+def named_resources(*, table: str = "", bucket: str = "") -> Iterator[None]:
+    """A ledger `table` or `bucket` missing on this endpoint, said in one line with what to set."""
+    try:
+        yield
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code")
+        if table and code == "ResourceNotFoundException":
+            raise CliError(
+                f"ledger table {table!r} not found ({endpoint_hint()}): pass --stack NAME or set LEDGER_TABLE"
+            ) from None
+        if bucket and code == "NoSuchBucket":
+            raise CliError(
+                f"bucket {bucket!r} not found ({endpoint_hint()}): pass --stack NAME or set ARCHIVE_BUCKET"
+            ) from None
+        raise
 
 
 def endpoint_hint(service: str | None = None) -> str:

@@ -13,10 +13,8 @@ import argparse
 from datetime import UTC, datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from invoice_archiver.cli import target
-from invoice_archiver.cli.errors import OK, CliError, endpoint_hint
+from invoice_archiver.cli.errors import OK, named_resources
 from invoice_archiver.dal import clients
 from invoice_archiver.dal.ledger import unsettled
 
@@ -35,13 +33,7 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     table = args.table or target.resolve(args.stack, queues=False).table
-    try:
+    with named_resources(table=table):
         scanned, marked = unsettled.mark_old_items(clients.dynamodb(), table, datetime.now(UTC))
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-            raise CliError(
-                f"ledger table {table!r} not found ({endpoint_hint()}): pass --stack NAME or set LEDGER_TABLE"
-            ) from None
-        raise
     print(f"{table}: {scanned} items scanned, {marked} unsettled invoices marked for the daily re-queue")
     return OK

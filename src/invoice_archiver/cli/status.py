@@ -24,11 +24,9 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from invoice_archiver.cli import dlq, queues, target
 from invoice_archiver.cli.arguments import account_id, at_least, billing_period
-from invoice_archiver.cli.errors import OK, PROBLEMS, CliError, endpoint_hint
+from invoice_archiver.cli.errors import OK, PROBLEMS, endpoint_hint, named_resources
 from invoice_archiver.cli.settle import Listed
 from invoice_archiver.cli.wording import count
 from invoice_archiver.dal import clients
@@ -229,15 +227,8 @@ def _time(value: datetime | None) -> str:
 
 def _records(table: str, account: str, period: BillingPeriod | None) -> list[InvoiceRecord]:
     """The account's invoices in the ledger."""
-    try:
+    with named_resources(table=table):
         return list(invoices.query_period(clients.dynamodb(), table, account, period))
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-            raise CliError(
-                f"ledger table {table!r} not found ({endpoint_hint()}): pass --stack NAME or --table, or set "
-                f"LEDGER_TABLE (run-local creates {target.LOCAL_DEFAULTS['LEDGER_TABLE']!r})"
-            ) from None
-        raise
 
 
 def _identity(record: InvoiceRecord) -> Listed:

@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError
 
 from invoice_archiver.cli import deployed
 from invoice_archiver.cli.arguments import stack_name
-from invoice_archiver.cli.errors import CliError, config_problem, endpoint_hint
+from invoice_archiver.cli.errors import CliError, config_problem, endpoint_hint, named_resources
 from invoice_archiver.config import ConfigError, Settings, load_settings
 from invoice_archiver.constants import LEDGER_PARTITION_KEY
 from invoice_archiver.dal import clients
@@ -213,7 +213,7 @@ def ledger_accounts(table: str) -> list[str]:
     """
     found: set[str] = set()
     paginator = clients.dynamodb().get_paginator("scan")
-    try:
+    with named_resources(table=table):
         for page in paginator.paginate(
             TableName=table,
             ProjectionExpression="#pk",
@@ -223,12 +223,6 @@ def ledger_accounts(table: str) -> list[str]:
                 value = item.get(LEDGER_PARTITION_KEY, {}).get("S", "")
                 if ACCOUNT_ID.match(value):
                     found.add(value)
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-            raise CliError(
-                f"ledger table {table!r} not found ({endpoint_hint()}): pass --stack NAME or set LEDGER_TABLE"
-            ) from None
-        raise
     return sorted(found)
 
 

@@ -20,11 +20,9 @@ import threading
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from invoice_archiver.cli import inventory, target
 from invoice_archiver.cli.arguments import account_id, at_least, billing_period
-from invoice_archiver.cli.errors import OK, PROBLEMS, CliError, endpoint_hint
+from invoice_archiver.cli.errors import OK, PROBLEMS, named_resources
 from invoice_archiver.cli.progress import track
 from invoice_archiver.cli.verification import (
     Findings,
@@ -113,15 +111,9 @@ def _histories(
         f"{base}account={a}/" + (f"period={period}/" if period else "") for a in dict.fromkeys(accounts or [])
     ] or [base]
     found: dict[str, inventory.KeyHistory] = {}
-    try:
+    with named_resources(bucket=bucket):
         for key_prefix in prefixes:
             found.update(inventory.histories(inventory.reader(8), bucket, key_prefix))
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "NoSuchBucket":
-            raise CliError(
-                f"bucket {bucket!r} not found ({endpoint_hint()}): pass --stack NAME or set ARCHIVE_BUCKET"
-            ) from None
-        raise
     if period is not None:
         found = {k: v for k, v in found.items() if (m := parse_key(k)) is None or m.period == str(period)}
     return found
@@ -133,14 +125,8 @@ def _accounts_in(found: dict[str, Any]) -> list[str]:
 
 def _ledger(table: str, account: str, period: BillingPeriod | None) -> list[InvoiceRecord]:
     """The account's invoices in the ledger."""
-    try:
+    with named_resources(table=table):
         return list(invoices.query_period(clients.dynamodb(), table, account, period))
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-            raise CliError(
-                f"ledger table {table!r} not found ({endpoint_hint()}): pass --stack NAME or set LEDGER_TABLE"
-            ) from None
-        raise
 
 
 def _as_json(where: target.Target, findings: Findings) -> dict[str, Any]:
