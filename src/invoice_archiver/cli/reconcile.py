@@ -24,7 +24,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from invoice_archiver.cli import inventory, reconcile_output, target
+from invoice_archiver.cli import inventory, output_file, reconcile_output, target
 from invoice_archiver.cli.arguments import billing_period
 from invoice_archiver.cli.errors import OK, PROBLEMS, CliError
 from invoice_archiver.cli.progress import Tracker, track
@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
         )
     if output is not None:
         path, form = output
-        reconcile_output.write_atomically(path, reconcile_output.render(outcome, form))
+        output_file.write_atomically(path, reconcile_output.render(outcome, form))
         progress.notes.append(f"the whole result is written to {path}")
     archive = f"s3://{where.bucket}/{where.prefix}/"
     sys.stdout.write(reconcile_output.text_report(outcome, archive=archive, notes=progress.notes))

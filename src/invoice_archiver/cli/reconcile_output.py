@@ -7,10 +7,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from decimal import Decimal
 from pathlib import Path
 
+from invoice_archiver.cli import output_file
 from invoice_archiver.cli.errors import CliError
 from invoice_archiver.models.cost import plain
 from invoice_archiver.models.reconciliation import Amounts, InvoiceResult, Kind, Reconciliation
@@ -47,29 +47,12 @@ COLUMNS = (
 
 def check_output(text: str | None, *, force: bool) -> tuple[Path, str] | None:
     """--output: a path whose extension names the format (.csv or .json) and that may be written."""
-    if text is None:
-        if force:
-            raise CliError("--force replaces an --output file; there is none")
+    path = output_file.checked(text, force=force)
+    if path is None:
         return None
-    if not text.strip():
-        raise CliError("--output needs a file name (it is empty)")
-    path = Path(text)
     form = FORMATS.get(path.suffix.lower())
     if form is None:
         raise CliError(f"--output {text}: name a .csv or a .json file (the extension sets the format)")
-    if path.is_symlink():
-        raise CliError(
-            f"--output {text}: is a symbolic link; name a regular file (a link is never written through)"
-        )
-    if path.is_dir():
-        raise CliError(f"--output {text}: is a folder; name a file")
-    if path.exists() and not path.is_file():
-        raise CliError(f"--output {text}: not a regular file (a FIFO, device or socket); name a regular file")
-    if path.exists() and not force:
-        raise CliError(f"--output {text}: exists; pass --force to replace it")
-    parent = path.absolute().parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK):
-        raise CliError(f"--output {text}: {parent} is not a writable folder")
     return path, form
 
 
@@ -123,23 +106,6 @@ def _named(amounts: Amounts | None) -> list[tuple[str, Decimal | None]]:
     if amounts is None:
         return []
     return [("total", amounts.total), ("tax", amounts.tax), ("pre_tax", amounts.pre_tax)]
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """The whole file or nothing; the file gets the permissions any new file gets here (the umask)."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
-        with temporary.open("x", encoding="utf-8", newline="") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    except OSError as exc:
-        temporary.unlink(missing_ok=True)
-        raise CliError(
-            f"--output {path}: cannot write it ({exc.strerror or exc}); nothing was written"
-        ) from None
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
 
 
 def text_report(outcome: Reconciliation, *, archive: str, notes: list[str]) -> str:

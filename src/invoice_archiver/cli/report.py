@@ -20,14 +20,12 @@ import argparse
 import csv
 import io
 import json
-import os
 import sys
-from pathlib import Path
 from typing import Any
 
-from invoice_archiver.cli import inventory, manifest, target
+from invoice_archiver.cli import inventory, manifest, output_file, target
 from invoice_archiver.cli.arguments import account_id, billing_period
-from invoice_archiver.cli.errors import OK, PROBLEMS, CliError
+from invoice_archiver.cli.errors import OK, PROBLEMS
 from invoice_archiver.cli.progress import track
 from invoice_archiver.cli.wording import count
 from invoice_archiver.dal import archived_summaries, clients
@@ -54,9 +52,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.force and args.output is None:
-        raise CliError("--force replaces an --output file; there is none")
-    output = _check_output(args.output, force=args.force)
+    output = output_file.checked(args.output, force=args.force)
     where = target.resolve(args.stack, queues=False)
     accounts = list(dict.fromkeys(args.account or _accounts(where)))
     prefixes = [f"{where.prefix}/account={a}/period={args.period}/" for a in accounts]
@@ -78,32 +74,10 @@ def run(args: argparse.Namespace) -> int:
     if output is None:
         sys.stdout.write(text)
     else:
-        _write_atomically(output, text)
+        output_file.write_atomically(output, text)
     where_to = f"written to {output}" if output else "on stdout"
     print(f"Report {args.period}: {count(len(documents), 'invoice')} {scope}, {where_to}", file=sys.stderr)
     return OK
-
-
-def _check_output(text: str | None, *, force: bool) -> Path | None:
-    if text is None:
-        return None
-    if not text.strip():
-        raise CliError("--output needs a file name (it is empty)")
-    path = Path(text)
-    if path.is_symlink():
-        raise CliError(
-            f"--output {text}: is a symbolic link; name a regular file (a link is never written through)"
-        )
-    if path.is_dir():
-        raise CliError(f"--output {text}: is a folder; name a file")
-    if path.exists() and not path.is_file():
-        raise CliError(f"--output {text}: not a regular file (a FIFO, device or socket); name a regular file")
-    if path.exists() and not force:
-        raise CliError(f"--output {text}: exists; pass --force to replace it")
-    parent = path.absolute().parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK):
-        raise CliError(f"--output {text}: {parent} is not a writable folder")
-    return path
 
 
 def _accounts(where: target.Target) -> list[str]:
@@ -134,21 +108,3 @@ def _render(form: str, period: BillingPeriod, documents: list[tuple[str, dict[st
     writer.writerows(rows)
     writer.writerows(totals.rows())
     return buffer.getvalue()
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """The whole file or nothing: a failed run never leaves half a manifest behind. The file gets the
-    permissions any new file gets here (the umask), as if written directly."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
-        with temporary.open("x", encoding="utf-8", newline="") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    except OSError as exc:
-        temporary.unlink(missing_ok=True)
-        raise CliError(
-            f"--output {path}: cannot write it ({exc.strerror or exc}); nothing was written"
-        ) from None
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
