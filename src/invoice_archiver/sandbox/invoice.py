@@ -95,18 +95,21 @@ def invoice_from_json(item: dict[str, Any]) -> Invoice:
     document = Document(
         invoice_id, str(main.get("DocumentId", invoice_id)), "INVOICE", int(main.get("size", 8192))
     )
-    supplemental = tuple(
-        Document(
-            invoice_id,
-            str(doc["DocumentId"]),
-            str(doc["DocumentType"]),
-            int(doc.get("size", 8192)),
-            media_type(doc.get("format")),
-            omitted(doc.get("omit", [])),
-        )
-        for doc in item.get("supplemental_documents", [])
-    )
+    listed = item.get("supplemental_documents", [])
+    supplemental = tuple(supplemental_from_json(invoice_id, doc) for doc in listed)
     return Invoice(summary, document, supplemental, bool(item.get("access_denied", False)))
+
+
+def supplemental_from_json(invoice_id: str, doc: dict[str, Any]) -> Document:
+    """A supplemental document as a dataset or timeline file writes it."""
+    return Document(
+        invoice_id,
+        str(doc["DocumentId"]),
+        str(doc["DocumentType"]),
+        int(doc.get("size", 8192)),
+        media_type(doc.get("format")),
+        omitted(doc.get("omit", [])),
+    )
 
 
 def omitted(value: Any) -> tuple[str, ...]:

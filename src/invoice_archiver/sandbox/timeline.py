@@ -21,9 +21,8 @@ from invoice_archiver.sandbox.invoice import (
     doc_to_json,
     invoice_from_json,
     invoice_to_json,
-    media_type,
-    omitted,
     parse_time,
+    supplemental_from_json,
 )
 
 _KEYS = {"at", "issue", "invoice_id", "set", "unset", "add_documents", "remove_documents"}
@@ -112,17 +111,7 @@ def parse(items: list[dict[str, Any]], known_ids: set[str]) -> tuple[Change, ...
         for name in TIMESTAMP_FIELDS:
             if name in fields:
                 fields[name] = parse_time(fields[name])
-        documents = tuple(
-            Document(
-                invoice_id,
-                str(doc["DocumentId"]),
-                str(doc["DocumentType"]),
-                int(doc.get("size", 8192)),
-                media_type(doc.get("format")),
-                omitted(doc.get("omit", [])),
-            )
-            for doc in item.get("add_documents", [])
-        )
+        documents = tuple(supplemental_from_json(invoice_id, doc) for doc in item.get("add_documents", []))
         changes.append(
             Change(
                 at=at,
