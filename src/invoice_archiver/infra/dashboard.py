@@ -29,6 +29,22 @@ def invoice_metric(
     )
 
 
+def alarm_above_zero(
+    scope: Construct, construct_id: str, metric: cloudwatch.IMetric, description: str
+) -> cloudwatch.Alarm:
+    """An alarm the moment `metric` is above zero in one period; no data is not a breach."""
+    return cloudwatch.Alarm(
+        scope,
+        construct_id,
+        alarm_description=f"invoice-archiver: {description}",
+        metric=metric,
+        threshold=0,
+        comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluation_periods=1,
+        treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+    )
+
+
 def build_dashboard(
     scope: Construct, pipeline: Pipeline, schedule: Schedule, alarms: list[cloudwatch.Alarm]
 ) -> cloudwatch.Dashboard:

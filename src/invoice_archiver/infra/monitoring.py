@@ -12,7 +12,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from invoice_archiver.constants import Metric
-from invoice_archiver.infra.dashboard import PERIOD, build_dashboard, invoice_metric
+from invoice_archiver.infra.dashboard import PERIOD, alarm_above_zero, build_dashboard, invoice_metric
 from invoice_archiver.infra.encryption import allow_cloudwatch_alarms
 from invoice_archiver.infra.pipeline import Pipeline
 from invoice_archiver.infra.schedule import Schedule
@@ -63,22 +63,26 @@ class Monitoring(Construct):
                 schedule.dead_letter_queue,
                 "EventBridge could not invoke the lister after its retries",
             ),
-            self._above_zero(
+            alarm_above_zero(
+                self,
                 "ListerErrors",
                 pipeline.lister.metric_errors(period=PERIOD),
                 "The lister failed (the scheduled run may be incomplete)",
             ),
-            self._above_zero(
+            alarm_above_zero(
+                self,
                 "FetcherErrors",
                 pipeline.fetcher.metric_errors(period=PERIOD),
                 "The fetcher failed as a whole (not one invoice: see InvoicesFailed)",
             ),
-            self._above_zero(
+            alarm_above_zero(
+                self,
                 "ListerThrottles",
                 pipeline.lister.metric_throttles(period=PERIOD),
                 "Lambda throttled the lister",
             ),
-            self._above_zero(
+            alarm_above_zero(
+                self,
                 "FetcherThrottles",
                 pipeline.fetcher.metric_throttles(period=PERIOD),
                 "Lambda throttled the fetcher (account concurrency exhausted?)",
@@ -88,14 +92,16 @@ class Monitoring(Construct):
     def _invoice_alarms(self, settings: DeploySettings) -> list[cloudwatch.Alarm]:
         """What the functions count: invoices failed or unsettled, accounts without an invoice, sources."""
         return [
-            self._above_zero(
+            alarm_above_zero(
+                self,
                 "InvoicesFailed",
                 invoice_metric(Metric.INVOICES_FAILED),
                 "At least one invoice could not be archived",
             ),
             # The lister counts it once a day from MISSING_INVOICE_DAY on; a day-long period keeps the
             # alarm in ALARM until the next run finds the invoice.
-            self._above_zero(
+            alarm_above_zero(
+                self,
                 "AccountsWithoutInvoice",
                 invoice_metric(Metric.ACCOUNTS_WITHOUT_INVOICE, period=Duration.days(1), statistic="Maximum"),
                 f"A configured account has no invoice for the last complete billing period by day "
@@ -103,7 +109,8 @@ class Monitoring(Construct):
             ),
             # Each scheduled run counts the invoices unsettled for longer than unsettled_after_days (and
             # re-queues them); a day-long period keeps the alarm in ALARM until a run finds them settled.
-            self._above_zero(
+            alarm_above_zero(
+                self,
                 "InvoicesUnsettled",
                 invoice_metric(Metric.INVOICES_UNSETTLED, period=Duration.days(1), statistic="Maximum"),
                 f"An invoice is still not archived (or its event not sent) {settings.unsettled_after_days} "
@@ -111,7 +118,8 @@ class Monitoring(Construct):
             ),
             # Per run from the lister, per invoice from the fetcher: a role that cannot be assumed, or the
             # Invoicing API denying a source. The ledger's source record says which and why.
-            self._above_zero(
+            alarm_above_zero(
+                self,
                 "SourcesFailed",
                 invoice_metric(Metric.SOURCES_FAILED, period=Duration.hours(1), statistic="Maximum"),
                 "A source (payer account or invoice-unit receiver) could not be read; "
@@ -119,7 +127,8 @@ class Monitoring(Construct):
             ),
             # A message, a listing continuation or a lister request named a source that is neither
             # configured nor discovered: a forgery, or a configuration changed under queued messages.
-            self._above_zero(
+            alarm_above_zero(
+                self,
                 "SourcesRefused",
                 invoice_metric(Metric.SOURCES_REFUSED, statistic="Sum"),
                 "A message, listing continuation or lister request named a source that is not configured; "
@@ -145,18 +154,4 @@ class Monitoring(Construct):
         metric = queue.metric_approximate_number_of_messages_visible(
             period=PERIOD, statistic=cloudwatch.Stats.MAXIMUM
         )
-        return self._above_zero(construct_id, metric, description)
-
-    def _above_zero(
-        self, construct_id: str, metric: cloudwatch.IMetric, description: str
-    ) -> cloudwatch.Alarm:
-        return cloudwatch.Alarm(
-            self,
-            construct_id,
-            alarm_description=f"invoice-archiver: {description}",
-            metric=metric,
-            threshold=0,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            evaluation_periods=1,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
+        return alarm_above_zero(self, construct_id, metric, description)

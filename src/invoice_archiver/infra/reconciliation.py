@@ -39,7 +39,7 @@ from invoice_archiver.infra.constants import (
     PYTHON_RUNTIME,
     RECONCILER_MODULES,
 )
-from invoice_archiver.infra.dashboard import invoice_metric
+from invoice_archiver.infra.dashboard import alarm_above_zero, invoice_metric
 from invoice_archiver.infra.environment import function_environment
 from invoice_archiver.infra.log_retention import retention
 from invoice_archiver.infra.nag import acknowledge, arn_finding
@@ -268,16 +268,7 @@ class Reconciliation(Construct):
         ]
         alarms = []
         for construct_id, metric, description in found:
-            alarm = cloudwatch.Alarm(
-                self,
-                construct_id,
-                alarm_description=f"invoice-archiver: {description}",
-                metric=metric,
-                threshold=0,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                evaluation_periods=1,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            )
+            alarm = alarm_above_zero(self, construct_id, metric, description)
             alarm.add_alarm_action(actions.SnsAction(topic))
             alarms.append(alarm)
         return alarms
