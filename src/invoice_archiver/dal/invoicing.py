@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -151,14 +152,8 @@ def summaries_of_invoice(client: InvoicingClient, invoice_id: str) -> list[dict[
     (not found, access denied, a rejected id) raises InvoiceUnavailable; throttling and server errors
     propagate after the SDK's retries."""
     request = {"Selector": {"ResourceType": "INVOICE_ID", "Value": invoice_id}}
-    try:
+    with _unavailable_when_refused():
         return list(iter_summaries(client, request))
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        code = str(error.get("Code", ""))
-        if code in PERMANENT_ERRORS:
-            raise InvoiceUnavailable(code, str(error.get("Message", ""))) from None
-        raise
 
 
 def _with_unmodeled(summary: dict[str, Any], raw: dict[str, Any] | None) -> dict[str, Any]:
@@ -190,14 +185,8 @@ def invoice_unit_receivers(client: InvoicingClient) -> list[str]:
 
 def get_documents(client: InvoicingClient, invoice_id: str) -> list[DocumentRef]:
     """Fresh pre-signed URLs for the invoice document and every supplemental document."""
-    try:
+    with _unavailable_when_refused():
         pdf = client.get_invoice_pdf(InvoiceId=invoice_id)["InvoicePDF"]
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        code = str(error.get("Code", ""))
-        if code in PERMANENT_ERRORS:
-            raise InvoiceUnavailable(code, str(error.get("Message", ""))) from None
-        raise
     documents: list[DocumentRef] = []
     if pdf.get("DocumentUrl"):
         documents.append(
@@ -222,3 +211,16 @@ def get_documents(client: InvoicingClient, invoice_id: str) -> list[DocumentRef]
             )
         )
     return documents
+
+
+@contextmanager
+def _unavailable_when_refused() -> Iterator[None]:
+    """A refusal no retry can fix (PERMANENT_ERRORS) becomes InvoiceUnavailable; anything else propagates."""
+    try:
+        yield
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", ""))
+        if code in PERMANENT_ERRORS:
+            raise InvoiceUnavailable(code, str(error.get("Message", ""))) from None
+        raise
