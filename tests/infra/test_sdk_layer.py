@@ -7,9 +7,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from aws_cdk import aws_lambda as lambda_
 from infra_synth import Synth
 
-from invoice_archiver.infra.sdk_layer import SDK_LOCK_DIR, SDK_LOCK_FILE, asset_hash, build
+from invoice_archiver.infra.sdk_layer import SDK_LOCK_DIR, SDK_LOCK_FILE, asset_hash, build, sdk_platform
 
 
 def test_both_functions_load_the_sdk_layer_after_the_powertools_layer(default: Synth) -> None:
@@ -83,3 +84,10 @@ def test_an_intact_cached_build_is_reused_without_pip(
     # When pip is not there any more (offline, say), Then the intact cache is all the next synth needs
     monkeypatch.setattr(subprocess, "run", lambda *a, **k: pytest.fail("pip ran for an intact cache"))
     assert build(lock, python_version="3.14", platform="manylinux2014_aarch64", cache_dir=tmp_path) == built
+
+
+def test_the_sdk_layer_is_built_for_the_functions_architecture() -> None:
+    # jsii hands out a new proxy on each access to Architecture.ARM_64, so `==` never holds: the layer
+    # of arm64 functions was once built for x86_64 (harmless only while every package is pure Python).
+    assert sdk_platform(lambda_.Architecture.ARM_64) == "manylinux2014_aarch64"
+    assert sdk_platform(lambda_.Architecture.X86_64) == "manylinux2014_x86_64"

@@ -141,6 +141,12 @@ class _LocalPipBundling:
         return True
 
 
+def sdk_platform(architecture: lambda_.Architecture) -> str:
+    """pip's platform tag for the functions' architecture. By name: jsii gives each access to
+    `Architecture.ARM_64` a new proxy, so comparing with `==` is never true."""
+    return "manylinux2014_aarch64" if architecture.name == "arm64" else "manylinux2014_x86_64"
+
+
 class SdkLayer(Construct):
     """A LayerVersion holding python/boto3, python/botocore and their pure-Python dependencies."""
 
@@ -154,9 +160,7 @@ class SdkLayer(Construct):
         python_version: str,
     ) -> None:
         super().__init__(scope, construct_id)
-        platform = (
-            "manylinux2014_aarch64" if architecture == lambda_.Architecture.ARM_64 else "manylinux2014_x86_64"
-        )
+        platform = sdk_platform(architecture)
         lock = SDK_LOCK_DIR / SDK_LOCK_FILE
         code = lambda_.Code.from_asset(
             str(SDK_LOCK_DIR),
