@@ -8,11 +8,10 @@ A bad value stops the synth with a message that names the key.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -21,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from invoice_archiver.config import DayList, Settings
+from invoice_archiver.config import CsvList, DayList, Settings  # CsvList: `-c key=a,b` or a JSON list
 from invoice_archiver.constants import MAX_RECEIVE_COUNT
 from invoice_archiver.infra.constants import (
     DEFAULT_REGION,
@@ -64,16 +63,6 @@ ARCHIVE_STORAGE_CLASSES = Literal["GLACIER_INSTANT_RETRIEVAL", "GLACIER", "DEEP_
 _SCHEDULE = re.compile(r"^(cron\(\S+( \S+){5}\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\))$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _ACCOUNT = re.compile(r"^\d{12}$")
-
-
-def _csv(value: object) -> object:
-    """`-c key=a,b` arrives as a string; cdk.json may hold a JSON list. Accept both."""
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
-    return value
-
-
-CsvList = Annotated[tuple[str, ...], BeforeValidator(_csv)]
 
 
 class DeploySettings(BaseModel):
