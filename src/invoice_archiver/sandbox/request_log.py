@@ -134,18 +134,15 @@ def s3_operation(method: str, has_key: bool, query: set[str], environ: Environ) 
 
 
 # moto checks a condition and then writes, without a lock: two concurrent conditional writes
-# (DynamoDB ConditionExpression, S3 If-None-Match) can both succeed, which AWS never allows.
-# Serializing the writes of these services gives the sandbox the atomicity the real services have;
-# reads stay concurrent.
-DYNAMODB_WRITES = frozenset(
-    {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems", "ExecuteStatement"}
-)
-
-
-def is_atomic_write(record: RequestRecord) -> bool:
+# (DynamoDB ConditionExpression, S3 If-None-Match) can both succeed, which AWS never allows. And an
+# UpdateItem that creates an item puts its key in the table before it applies the SETs, so a concurrent
+# Query could see an item with nothing but its key. Serializing S3's writes and every DynamoDB request
+# gives the sandbox the atomicity the real services have; S3's reads stay concurrent.
+def is_atomic(record: RequestRecord) -> bool:
+    """Whether the request must not overlap another of its service's serialized requests."""
     if record.service == "s3":
         return record.method not in {"GET", "HEAD"}
-    return record.service == "dynamodb" and record.operation in DYNAMODB_WRITES
+    return record.service == "dynamodb"
 
 
 def declare_checksum_algorithm(environ: Environ) -> None:
@@ -226,7 +223,7 @@ class RecordingMiddleware:
         if not record.path.startswith("/moto-api"):
             self.log.append(record)
             delay = self.latency.service_seconds(record.service)
-            if delay:  # before the write lock: a slow service is slow for each caller, not all in turn
+            if delay:  # before the lock: a slow service is slow for each caller, not all in turn
                 time.sleep(delay)
         if refusal is not None:
             body = access_denied_xml(refusal)
@@ -235,7 +232,7 @@ class RecordingMiddleware:
                 [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))],
             )
             return [body]
-        if is_atomic_write(record):
+        if is_atomic(record):
             with self._atomic:
                 return list(self.app(environ, start_response))
         return self.app(environ, start_response)
