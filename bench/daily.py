@@ -145,7 +145,7 @@ def seed_ledger() -> int:
     from invoice_archiver.dal import clients
     from invoice_archiver.dal import invoicing as invoicing_api
     from invoice_archiver.logic.changes import fingerprint, next_check
-    from invoice_archiver.logic.invoice_messages import to_message
+    from invoice_archiver.logic.invoice_messages import jsonable, pointer
     from invoice_archiver.logic.planning import SummaryQuery
     from invoice_archiver.models.period import BillingPeriod
 
@@ -156,8 +156,8 @@ def seed_ledger() -> int:
         for year, month in PERIODS:
             query = SummaryQuery(account_id=account, billing_period=BillingPeriod(year, month))
             for summary in invoicing_api.iter_summaries(api, query.request()):
-                message = to_message(summary)
-                items.append(ledger_item(message, fingerprint(message.summary), next_check))
+                clean = jsonable(summary)  # as the lister fingerprints it and the fetcher archives it
+                items.append(ledger_item(pointer(clean), clean, fingerprint(clean), next_check))
     from boto3.dynamodb.types import TypeSerializer
 
     serializer = TypeSerializer()
@@ -170,7 +170,9 @@ def seed_ledger() -> int:
     return len(items)
 
 
-def ledger_item(message: Any, summary_fingerprint: str, next_check: Any) -> dict[str, Any]:
+def ledger_item(
+    message: Any, summary: dict[str, Any], summary_fingerprint: str, next_check: Any
+) -> dict[str, Any]:
     folder = f"invoices/account={message.account_id}/period={message.billing_period}/{message.invoice_id}/"
     documents = []
     for kind, doc_id, ext in (
@@ -191,7 +193,7 @@ def ledger_item(message: Any, summary_fingerprint: str, next_check: Any) -> dict
                 "type_recognized": True,
             }
         )
-    issued = datetime.fromisoformat(str(message.summary["IssuedDate"]))
+    issued = datetime.fromisoformat(str(summary["IssuedDate"]))
     at = (issued + timedelta(minutes=5)).isoformat()
     item: dict[str, Any] = {
         "pk": message.account_id,
@@ -201,8 +203,8 @@ def ledger_item(message: Any, summary_fingerprint: str, next_check: Any) -> dict
         "account_id": message.account_id,
         "invoice_id": message.invoice_id,
         "billing_period": message.billing_period,
-        "invoice_type": message.summary.get("InvoiceType", ""),
-        "receiver_role": message.summary.get("ReceiverRole", ""),
+        "invoice_type": summary.get("InvoiceType", ""),
+        "receiver_role": summary.get("ReceiverRole", ""),
         "documents": documents,
         "summary_key": folder + "summary.json",
         "latest_summary_key": folder + "summary.json",
@@ -213,7 +215,7 @@ def ledger_item(message: Any, summary_fingerprint: str, next_check: Any) -> dict
         "updated_at": at,
         "archived_at": at,
         "summary_fingerprint": summary_fingerprint,
-        "issued_date": str(message.summary["IssuedDate"]),
+        "issued_date": str(summary["IssuedDate"]),
     }
     due = next_check(issued, (1, 3, 7, 30), NOW)  # the checks a daily schedule made before NOW are done
     if due is not None:
