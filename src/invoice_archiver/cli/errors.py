@@ -76,11 +76,13 @@ def named_resources(*, table: str = "", bucket: str = "") -> Iterator[None]:
         code = exc.response.get("Error", {}).get("Code")
         if table and code == "ResourceNotFoundException":
             raise CliError(
-                f"ledger table {table!r} not found ({endpoint_hint()}): pass --stack NAME or set LEDGER_TABLE"
+                f"ledger table {table!r} not found ({endpoint_hint()}): "
+                "pass --stack NAME or set LEDGER_TABLE (on a sandbox, run-local creates it)"
             ) from None
         if bucket and code == "NoSuchBucket":
             raise CliError(
-                f"bucket {bucket!r} not found ({endpoint_hint()}): pass --stack NAME or set ARCHIVE_BUCKET"
+                f"bucket {bucket!r} not found ({endpoint_hint()}): "
+                "pass --stack NAME or set ARCHIVE_BUCKET (on a sandbox, run-local creates it)"
             ) from None
         raise
 
