@@ -12,7 +12,7 @@ import contextlib
 import csv
 import io
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import closing
 from typing import IO, TYPE_CHECKING
 
@@ -98,18 +98,23 @@ def read(
     """Every line of `period` in the files, summed per invoice (see logic.cost_grouping)."""
     data = CostData(location, form, [item.name for item in files])
     for item in files:
-        for batch in _batches(item, form, s3):
-            try:
-                add_batch(data, batch, period)
-            except UnreadableLines as exc:
-                column = source_columns(form).get(exc.column, exc.column)
-                raise ExportUnreadable(f"{item.name}: {column}: {exc.problem}") from None
-            if on_batch is not None:
-                on_batch(item.name, batch.num_rows)
+        # Closed here, whatever happens: a reader left open until the interpreter's exit can abort it
+        # ("terminate called without an active exception") while Arrow's threads are torn down.
+        with closing(_batches(item, form, s3)) as batches:
+            for batch in batches:
+                try:
+                    add_batch(data, batch, period)
+                except UnreadableLines as exc:
+                    column = source_columns(form).get(exc.column, exc.column)
+                    raise ExportUnreadable(f"{item.name}: {column}: {exc.problem}") from None
+                if on_batch is not None:
+                    on_batch(item.name, batch.num_rows)
     return data
 
 
-def _batches(item: ExportFile, form: ExportFormat, s3: S3Client | None) -> Iterator[pa.RecordBatch]:
+def _batches(
+    item: ExportFile, form: ExportFormat, s3: S3Client | None
+) -> Generator[pa.RecordBatch, None, None]:
     wanted = source_columns(form)
     try:
         with contextlib.ExitStack() as stack:
@@ -130,6 +135,7 @@ def _batches(item: ExportFile, form: ExportFormat, s3: S3Client | None) -> Itera
                 batches = parquet.iter_batches(
                     batch_size=BATCH_ROWS, columns=list(columns.values()), use_threads=False
                 )
+            stack.callback(getattr(batches, "close", lambda: None))  # a generator: closed before its file
             for batch in batches:
                 yield pa.RecordBatch.from_arrays(
                     [batch.column(source) for source in columns.values()], names=list(columns)
