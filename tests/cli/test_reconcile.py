@@ -19,6 +19,7 @@ from invoice_archiver.sandbox import cost_files
 from invoice_archiver.sandbox.cost_data import AMOUNT_OFF, CREDIT_OFF, Discrepancies
 from invoice_archiver.sandbox.dataset import generate
 from tests.cli.conftest import CLI, Local, clean_env, run_cli
+from tests.sandbox_banner import read_banner
 
 # Two periods, credit memos in both, three payers; the oldest period is long over (final by the calendar).
 DATASET = generate(
@@ -210,15 +211,9 @@ def test_the_sandbox_writes_cost_data_a_person_reconciles(tmp_path: Path) -> Non
         env=clean_env(), stdout=subprocess.PIPE, text=True, cwd=tmp_path,
     )  # fmt: skip
     try:
-        assert proc.stdout is not None
-        lines = []
-        while not (line := proc.stdout.readline()).startswith("# sandbox ready"):
-            assert line, "sandbox exited early"
-            lines.append(line.strip())
-        exported = dict(
-            line.removeprefix("export ").split("=", 1) for line in lines if line.startswith("export ")
-        )
-        [missing] = [line.split()[-2] for line in lines if "discrepancy: missing invoice" in line]
+        banner = read_banner(proc.stdout)
+        exported = banner.exports
+        [missing] = [line.split()[-2] for line in banner.lines if "discrepancy: missing invoice" in line]
         env = clean_env(**exported)
         # When a person archives the period and reconciles it with the CUR export
         assert run_cli(["backfill", "--from", "2026-03", "--to", "2026-03"], env, tmp_path).returncode == 0

@@ -21,6 +21,7 @@ from invoice_archiver import __version__
 from invoice_archiver.sandbox.dataset import generate
 from invoice_archiver.sandbox.faults import FaultInjector, Faults
 from tests.cli.conftest import BUCKET, CLI, DATASET, clean_env, field, invoices_of, run_cli
+from tests.sandbox_banner import read_banner
 
 
 @dataclass
@@ -47,15 +48,8 @@ def start_sandbox(cwd: Path, *options: str) -> SandboxProcess:
         stdout=subprocess.PIPE,
         text=True,
     )
-    assert process.stdout is not None
-    exports, header = {}, []
-    while not (line := process.stdout.readline()).startswith("# sandbox ready"):
-        assert line, "the sandbox exited before it was ready"
-        header.append(line.rstrip("\n"))
-        if line.startswith("export "):
-            name, _, value = line.removeprefix("export ").strip().partition("=")
-            exports[name] = value
-    return SandboxProcess(process, exports, header)
+    banner = read_banner(process.stdout)
+    return SandboxProcess(process, banner.exports, banner.lines)
 
 
 @pytest.fixture
@@ -166,15 +160,9 @@ def test_a_generated_sandbox_serves_the_periods_run_local_lists_by_default(tmp_p
         stdout=subprocess.PIPE,
         text=True,
     )
-    assert process.stdout is not None
-    exports, header = {}, []
     try:
-        while not (line := process.stdout.readline()).startswith("# sandbox ready"):
-            assert line, "the sandbox exited before it was ready"
-            header.append(line)
-            if line.startswith("export "):
-                name, _, value = line.removeprefix("export ").strip().partition("=")
-                exports[name] = value
+        banner = read_banner(process.stdout)
+        exports, header = banner.exports, banner.lines
 
         # When run-local runs in another shell without --period (what a scheduled run lists today)
         result = run_cli(["run-local"], clean_env(**exports), tmp_path)

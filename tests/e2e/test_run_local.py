@@ -15,6 +15,7 @@ import pypdf
 import pytest
 
 from invoice_archiver.sandbox.dataset import generate
+from tests.sandbox_banner import read_banner
 
 ROOT = Path(__file__).resolve().parents[2]
 DATASET = generate(seed=31, periods=((2026, 9), (2026, 10)), invoices_per_account_period=8, awkward_ids=True)
@@ -108,15 +109,8 @@ def sandbox_process(dataset_file: Path, tmp_path: Path) -> Iterator[dict[str, st
         stdout=subprocess.PIPE,
         text=True,
     )
-    assert proc.stdout is not None
-    exports: dict[str, str] = {}
     try:
-        while not (line := proc.stdout.readline()).startswith("# sandbox ready"):
-            assert line, "the sandbox exited before it was ready"
-            if line.startswith("export "):
-                name, _, value = line.removeprefix("export ").strip().partition("=")
-                exports[name] = value
-        yield exports
+        yield read_banner(proc.stdout).exports
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)

@@ -23,6 +23,7 @@ from invoice_archiver.models.source import parse_sources
 from invoice_archiver.sandbox import scenario
 from invoice_archiver.sandbox.identity import ARCHIVE_ACCOUNT, Identity, InvoiceUnit
 from invoice_archiver.sandbox.runner import Sandbox
+from tests.sandbox_banner import read_banner
 
 ROOT = Path(__file__).resolve().parents[2]
 PAYER, OTHER_PAYER, RECEIVER = "123456789012", "210987654321", "345678901234"  # SMALL_DATASET's accounts
@@ -200,15 +201,8 @@ def sandbox_command() -> Iterator[Callable[..., dict[str, str]]]:
             cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True,
         )  # fmt: skip
         started.append(proc)
-        assert proc.stdout is not None
-        lines: dict[str, str] = {}
-        while not (line := proc.stdout.readline()).startswith("# sandbox ready"):
-            assert line, "sandbox exited early"
-            name, _, value = line.removeprefix("export ").removeprefix("# ").strip().partition("=")
-            if line.startswith("# "):
-                name, _, value = line.removeprefix("# ").strip().partition(": ")
-            lines[name] = value
-        return lines
+        banner = read_banner(proc.stdout)
+        return {**banner.exports, **banner.comments()}
 
     yield start
     for proc in started:

@@ -16,6 +16,7 @@ import pytest
 
 from invoice_archiver.sandbox.dataset import Dataset, default_dataset, generate
 from invoice_archiver.sandbox.runner import Sandbox
+from tests.sandbox_banner import read_banner
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -162,15 +163,9 @@ def test_sandbox_subcommand_serves_a_plain_boto3_script(tmp_path: Path) -> None:
         cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        assert proc.stdout is not None
-        lines = []
-        while not (line := proc.stdout.readline()).startswith("# sandbox ready"):
-            assert line, "sandbox exited early"
-            lines.append(line.strip())
+        banner = read_banner(proc.stdout)
         # When a plain boto3 script runs with only the exported variables
-        exported = dict(
-            line.removeprefix("export ").split("=", 1) for line in lines if line.startswith("export ")
-        )
+        exported = banner.exports
         script = subprocess.run(
             [sys.executable, "-c", CLIENT_SCRIPT],
             env={**env, **exported},
@@ -182,7 +177,7 @@ def test_sandbox_subcommand_serves_a_plain_boto3_script(tmp_path: Path) -> None:
         assert script.returncode == 0, script.stderr
         assert script.stdout.split() == ["5", "%PDF-"]
         assert set(exported) >= {"AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_INVOICING", "AWS_ACCESS_KEY_ID"}
-        assert any("10 invoices" in line for line in lines)
+        assert any("10 invoices" in line for line in banner.lines)
     finally:
         # And SIGINT stops it cleanly with exit code 0
         proc.send_signal(signal.SIGINT)
